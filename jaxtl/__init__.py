@@ -1,0 +1,13 @@
+"""jaxtl: statistical mechanics of transfer learning in one-hidden-layer Bayesian networks.
+
+Importing jaxtl enables JAX's 64-bit mode (`jax_enable_x64`): the theory is solved in float64.
+Networks may still be run in float32 by passing float32 arrays.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from . import kernels as kernels  # noqa: E402
+
+__version__ = "0.1.0"

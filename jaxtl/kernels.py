@@ -1,0 +1,14 @@
+"""Kernels of one-hidden-layer networks (theory note, section "Kernels").
+
+`gram` is the one kernel function: every theory in jaxtl (single task, transfer) builds its
+kernels from it with the weight moments it needs.
+"""
+
+from ._activation import (
+    Activation as Activation,
+    Erf as Erf,
+    Identity as Identity,
+    Tanh as Tanh,
+    get_activation as get_activation,
+)
+from ._kernel import gram as gram, gram_diag as gram_diag, nngp as nngp
