@@ -9,5 +9,10 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from . import kernels as kernels  # noqa: E402
+from ._result import Prediction as Prediction, TestError as TestError  # noqa: E402
+from ._single_task import (  # noqa: E402
+    SingleTaskSolution as SingleTaskSolution,
+    single_task as single_task,
+)
 
 __version__ = "0.1.0"

@@ -1,0 +1,58 @@
+"""The result types shared by every theory: predictions and test errors."""
+
+import abc
+
+import equinox as eqx
+import jax.numpy as jnp
+import optimistix as optx
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
+
+from . import _checks
+
+
+class Prediction(eqx.Module):
+    """Predictor statistics on test points: `mean` and `variance` of the network output f(x0),
+    each of shape (P0,), in the units of the labels (variance: labels squared)."""
+
+    mean: Float[Array, " P0"]
+    variance: Float[Array, " P0"]
+
+
+class TestError(eqx.Module):
+    """Generalization error averaged over the test points, in labels squared.
+
+    total = bias2 + variance, with bias2 = mean over x0 of (y0 - E f(x0))^2 and variance =
+    mean over x0 of Var f(x0) (theory note, "Single task": the test error).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    total: Float[Array, ""]
+    bias2: Float[Array, ""]
+    variance: Float[Array, ""]
+
+
+class TheorySolution(eqx.Module):
+    """What every theory returns: order parameters (in the subclass), how the solve ended,
+    and the predictor. Subclasses define `predict`; `test_error` follows from it."""
+
+    result: eqx.AbstractVar[optx.RESULTS]
+    num_steps: eqx.AbstractVar[Int[Array, ""]]
+
+    @property
+    def converged(self) -> Bool[Array, ""]:
+        """True where the order-parameter equations were solved."""
+        return self.result == optx.RESULTS.successful
+
+    @abc.abstractmethod
+    def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
+        """Mean and variance of the network output on test inputs X0."""
+
+    def test_error(self, X0: Float[ArrayLike, "P0 N0"], y0: Float[ArrayLike, " P0"]) -> TestError:
+        """Test error on (X0, y0): mean over x0 of (y0 - mean)^2 + variance."""
+        pred = self.predict(X0)
+        y0 = _checks.finite("y0", y0)
+        _checks.shape("y0", y0, pred.mean.shape, "(P0,)")
+        bias2 = jnp.mean((y0 - pred.mean) ** 2)
+        variance = jnp.mean(pred.variance)
+        return TestError(bias2 + variance, bias2, variance)

@@ -1,0 +1,149 @@
+"""Single-task kernel renormalization (theory note, section "Single task").
+
+arXiv 2209.04882 (Pacelli et al., Nat. Mach. Intell. 2023) and 2401.11004: in the
+proportional limit the posterior of a one-hidden-layer network is a Gaussian process whose
+NNGP kernel K is rescaled by a scalar order parameter Q*, the minimizer of the effective action
+
+    S(Q) = Q - log Q + (1/N1) [ log det(T I + (Q/lambda1) K) + y^T (T I + (Q/lambda1) K)^{-1} y ].
+
+After one eigendecomposition K = U diag(k) U^T every evaluation is O(P).
+"""
+
+import equinox as eqx
+import jax.numpy as jnp
+import optimistix as optx
+from jaxtyping import Array, ArrayLike, Float, Int
+
+from . import _checks
+from ._activation import Activation, get_activation
+from ._kernel import gram_diag, nngp
+from ._linalg import eigh
+from ._result import Prediction, TheorySolution
+from ._solve import raise_if_failed, stationary_point
+
+
+def _action(log_Q, args):
+    """S(Q) of the module docstring in the eigenbasis, as a function of u = log Q.
+
+    args = (k, y_eig, temperature, lambda1, 1/N1): eigenvalues of K, U^T y, and scalars.
+    """
+    k, y_eig, temperature, lambda1, inv_width = args
+    Q = jnp.exp(log_Q)
+    a = temperature + (Q / lambda1) * k
+    return Q - log_Q + inv_width * jnp.sum(jnp.log(a) + y_eig**2 / a)
+
+
+class SingleTaskSolution(TheorySolution):
+    """The solved single-task theory: order parameter, status, and the predictor.
+
+    **Attributes:**
+    - `Q`: the order parameter Q* (dimensionless; Q* = 1 is the NNGP limit N1 -> infinity).
+      Its network counterpart is the readout norm lambda1 |v|^2 / N1.
+    - `result`, `num_steps`, `converged`: how the solve ended (see `optimistix.RESULTS`).
+    - `width` (N1), `temperature` (T, in units of the loss 1/2 sum (y - f)^2), `lambda0`,
+      `lambda1` (prior precisions of the first layer and of the readout), `activation`.
+    - `inputs` (P, N0), `eigenvalues` (P,), `eigenvectors` (P, P), `labels_eig` (P,) = U^T y:
+      the training data and the eigendecomposition of its NNGP kernel.
+    """
+
+    Q: Float[Array, ""]
+    result: optx.RESULTS
+    num_steps: Int[Array, ""]
+    width: Float[Array, ""]
+    temperature: Float[Array, ""]
+    lambda0: Float[Array, ""]
+    lambda1: Float[Array, ""]
+    activation: Activation
+    inputs: Float[Array, "P N0"]
+    eigenvalues: Float[Array, " P"]
+    eigenvectors: Float[Array, "P P"]
+    labels_eig: Float[Array, " P"]
+
+    @property
+    def alpha(self) -> Float[Array, ""]:
+        """alpha = P / N1, the load (0 in the NNGP limit)."""
+        return self.inputs.shape[0] / self.width
+
+    def action(self, Q: Float[ArrayLike, "*s"]) -> Float[Array, "*s"]:
+        """The effective action S(Q) of the module docstring (Q > 0)."""
+        args = (self.eigenvalues, self.labels_eig, self.temperature, self.lambda1, 1 / self.width)
+        return jnp.vectorize(lambda q: _action(jnp.log(q), args))(jnp.asarray(Q, float))
+
+    def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
+        """Posterior mean and variance of f(x0): a GP with kernel (Q*/lambda1) K and noise T.
+
+        mean = k0^T (K + c I)^{-1} y, variance = (Q*/lambda1)(k00 - k0^T (K + c I)^{-1} k0),
+        c = T lambda1 / Q* (theory note, "Single task", predictor).
+        """
+        X0 = _checks.finite("X0", X0)
+        _checks.shape("X0", X0, (X0.shape[0], self.inputs.shape[1]), "(P0, N0)")
+        k0 = self.eigenvectors.T @ nngp(self.inputs, X0, lambda0=self.lambda0, activation=self.activation)
+        v = 1 / self.lambda0
+        k00 = gram_diag(X0, var1=v, var2=v, cov=v, activation=self.activation)
+        inv = 1 / (self.eigenvalues + self.temperature * self.lambda1 / self.Q)
+        mean = k0.T @ (inv * self.labels_eig)
+        variance = (self.Q / self.lambda1) * (k00 - jnp.sum(inv[:, None] * k0**2, axis=0))
+        return Prediction(mean, variance)
+
+
+def single_task(
+    X: Float[ArrayLike, "P N0"],
+    y: Float[ArrayLike, " P"],
+    *,
+    width: Float[ArrayLike, ""],
+    temperature: Float[ArrayLike, ""],
+    lambda0: Float[ArrayLike, ""] = 1.0,
+    lambda1: Float[ArrayLike, ""] = 1.0,
+    activation: "str | Activation" = "erf",
+    throw: bool = True,
+) -> SingleTaskSolution:
+    """Solve the single-task kernel-renormalization theory for one data set.
+
+    Finds the minimizer Q* of the effective action S(Q) (module docstring; theory note,
+    "Single task") by Newton's method on dS/dlog Q, in float64.
+
+    **Arguments:**
+    - `X`: training inputs, shape (P, N0). `y`: labels, shape (P,).
+    - `width`: hidden width N1 > 0 (a real number; `jnp.inf` gives the NNGP limit Q* = 1).
+    - `temperature`: T > 0, in units of the loss L = 1/2 sum (y - f)^2.
+    - `lambda0`, `lambda1`: prior precisions of first-layer weights and readout (> 0).
+    - `activation`: "erf", "identity" or "tanh", or a `jaxtl.kernels.Activation`.
+    - `throw`: raise if the solve fails (default). With `throw=False` a failure is reported
+      in `.result` / `.converged` instead, per point under `jax.vmap`.
+
+    Works under `jax.jit`, `jax.vmap` (over any numeric argument, or a batch of data sets)
+    and `jax.grad` (implicit differentiation at Q*; with respect to `width`, `temperature`,
+    `lambda0`, `lambda1`, `X` and `y`). The O(P^3) kernel and eigendecomposition depend on
+    (X, lambda0, activation) only: under `jax.vmap` over T, N1, lambda1 or y they are
+    computed once.
+    """
+    X, y = _checks.finite("X", X), _checks.finite("y", y)
+    if X.ndim != 2 or X.shape[0] < 1:
+        raise ValueError(f"X must have shape (P, N0) with P >= 1, got {X.shape}")
+    _checks.shape("y", y, X.shape[:1], "(P,)")
+    width = _checks.positive("width", width, allow_inf=True)
+    temperature = _checks.positive("temperature", temperature)
+    lambda0 = _checks.positive("lambda0", lambda0)
+    lambda1 = _checks.positive("lambda1", lambda1)
+    activation = get_activation(activation)
+
+    k, U = eigh(nngp(X, X, lambda0=lambda0, activation=activation))
+    k = jnp.maximum(k, 0.0)  # K is positive semidefinite; drop rounding noise below zero
+    y_eig = U.T @ y
+    stationary = stationary_point(_action, jnp.zeros(()), (k, y_eig, temperature, lambda1, 1 / width))
+    if throw:
+        stationary = raise_if_failed(stationary, "jaxtl.single_task")
+    return SingleTaskSolution(
+        Q=jnp.exp(stationary.value),
+        result=stationary.result,
+        num_steps=stationary.num_steps,
+        width=width,
+        temperature=temperature,
+        lambda0=lambda0,
+        lambda1=lambda1,
+        activation=activation,
+        inputs=X,
+        eigenvalues=k,
+        eigenvectors=U,
+        labels_eig=y_eig,
+    )

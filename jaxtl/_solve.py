@@ -1,0 +1,70 @@
+"""The one stationary-point mechanism behind every theory in jaxtl.
+
+A theory supplies a scalar potential (an effective action or a Franz-Parisi potential) of
+its order parameters, written in unconstrained coordinates. The order parameters solve
+grad V = 0 by Newton's method (optimistix): a root of the gradient, so a saddle point is
+found as readily as a minimum. Derivatives of the solution with respect to everything in
+`args` come from the implicit function theorem at the root (`optimistix.ImplicitAdjoint`),
+never from unrolling the iterations.
+"""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optimistix as optx
+from jaxtyping import Array, Float, Int, PyTree
+
+
+class Stationary(eqx.Module):
+    """A stationary point of a potential and how the search ended.
+
+    - `value`: the coordinates at the stationary point (same pytree as the initial guess).
+    - `result`: `optimistix.RESULTS.successful`, or the reason for failure (a non-finite
+      value counts as `RESULTS.nonfinite`); `optimistix.RESULTS[result]` is the message.
+    - `num_steps`: Newton steps taken.
+    """
+
+    value: PyTree[Float[Array, "..."]]
+    result: optx.RESULTS
+    num_steps: Int[Array, ""]
+
+
+def stationary_point(
+    potential: Callable[[PyTree, PyTree], Float[Array, ""]],
+    x0: PyTree[Float[Array, "..."]],
+    args: PyTree,
+    *,
+    rtol: float = 1e-10,
+    atol: float = 1e-10,
+    max_steps: int = 64,
+) -> Stationary:
+    """Solve grad_x potential(x, args) = 0 by Newton's method, starting from `x0`.
+
+    Everything the potential depends on must be passed in `args` (not closed over), so that
+    implicit differentiation reaches it. Never raises: failure is reported in `result`.
+    """
+    sol = optx.root_find(
+        jax.grad(potential),
+        optx.Newton(rtol=rtol, atol=atol),
+        x0,
+        args,
+        max_steps=max_steps,
+        adjoint=optx.ImplicitAdjoint(),
+        throw=False,
+    )
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(sol.value)]))
+    result = optx.RESULTS.where(finite, sol.result, optx.RESULTS.nonfinite)
+    return Stationary(sol.value, result, sol.stats["num_steps"])
+
+
+def raise_if_failed(stationary: Stationary, theory: str) -> Stationary:
+    """Raise (at run time, also under jit and vmap) unless the search succeeded."""
+    failed = stationary.result != optx.RESULTS.successful
+    message = (
+        f"{theory}: the order-parameter equations were not solved (Newton diverged, hit its "
+        "step limit, or gave a non-finite value). Pass throw=False to get the status of each "
+        "point in `.result` instead of this error."
+    )
+    return eqx.tree_at(lambda s: s.value, stationary, eqx.error_if(stationary.value, failed, message))

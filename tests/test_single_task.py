@@ -1,0 +1,194 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+import pytest
+
+import helpers
+import jaxtl
+from jaxtl._solve import raise_if_failed, stationary_point
+
+CASES = [  # (activation, P, N0, width, temperature, lambda0, lambda1)
+    ("erf", 80, 40, 60.0, 0.05, 1.0, 1.0),
+    ("erf", 120, 30, 400.0, 0.2, 0.7, 1.8),
+    ("erf", 60, 100, 15.0, 0.01, 2.0, 0.5),
+    ("identity", 80, 40, 60.0, 0.05, 1.0, 1.0),
+    ("identity", 50, 80, 25.0, 0.1, 1.5, 0.8),
+]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return helpers.teacher_data(0, 70, 35, P0=40)
+
+
+def solve(data, **kw):
+    X, y, _, _ = data
+    params = dict(width=50.0, temperature=0.05, lambda0=1.0, lambda1=1.0, activation="erf")
+    return jaxtl.single_task(X, y, **{**params, **kw})
+
+
+@pytest.mark.parametrize("activation, P, N0, width, temperature, lambda0, lambda1", CASES)
+def test_matches_independent_numpy_scipy_evaluation(activation, P, N0, width, temperature, lambda0, lambda1):
+    X, y, X0, y0 = helpers.teacher_data(P + N0, P, N0)
+    params = dict(width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1, activation=activation)
+    Q, total, bias2, variance = helpers.single_task(X, y, X0, y0, **params)
+    sol = jaxtl.single_task(X, y, **params)
+    err = sol.test_error(X0, y0)
+    assert bool(sol.converged)
+    np.testing.assert_allclose(sol.Q, Q, rtol=1e-8)
+    np.testing.assert_allclose([err.total, err.bias2, err.variance], [total, bias2, variance], rtol=1e-8)
+    assert abs(Q - 1) > 1e-3  # the renormalization is not trivial in these cases
+    # The solution minimizes the action.
+    S = helpers.action
+    K = helpers.nngp(X, X, lambda0, activation)
+    args = (K, y, width, temperature, lambda1)
+    assert S(Q, *args) < min(S(Q * 0.99, *args), S(Q * 1.01, *args))
+    np.testing.assert_allclose(sol.action(Q), S(Q, *args), rtol=1e-10)
+
+
+def test_infinite_width_gives_nngp(data):
+    X, y, X0, y0 = data
+    nngp_Q, nngp_total, _, _ = helpers.single_task(
+        X, y, X0, y0, width=np.inf, temperature=0.05, lambda0=1.0, lambda1=1.0, activation="erf"
+    )
+    inf = solve(data, width=jnp.inf)
+    assert float(inf.Q) == 1.0 and float(inf.alpha) == 0.0
+    np.testing.assert_allclose(inf.test_error(X0, y0).total, nngp_total, rtol=1e-10)
+    widths = [1e3, 1e4, 1e5, 1e6]
+    Qs = np.array([solve(data, width=w).Q for w in widths])
+    errors = np.array([solve(data, width=w).test_error(X0, y0).total for w in widths])
+    # Q* - 1 and the error's distance to the NNGP error shrink like 1/N1.
+    np.testing.assert_allclose(np.abs(Qs - 1) * widths, np.abs(Qs[-1] - 1) * widths[-1], rtol=0.05)
+    assert np.all(np.diff(np.abs(errors - nngp_total)) < 0)
+    assert abs(errors[-1] - nngp_total) < 1e-2 * abs(errors[0] - nngp_total)
+
+
+def central_difference(f, x, h):
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+@pytest.mark.parametrize("activation", ["erf", "identity"])
+@pytest.mark.parametrize("name, value, h", [
+    ("temperature", 0.05, 1e-6), ("lambda0", 1.3, 1e-5), ("lambda1", 0.8, 1e-5), ("width", 50.0, 1e-3)
+])
+def test_implicit_gradients_match_finite_differences(data, activation, name, value, h):
+    """Gradients of Q* and of the test error, including identity with P > N0 (a degenerate
+    null space of K that the eigendecomposition's derivative must survive)."""
+    X, y, X0, y0 = data
+    N0 = 20 if activation == "identity" else X.shape[1]  # P = 70 > N0 = 20: singular K
+    X, X0 = X[:, :N0], X0[:, :N0]
+
+    def outputs(v):
+        params = dict(width=50.0, temperature=0.05, activation=activation)
+        sol = jaxtl.single_task(X, y, **{**params, name: v})
+        return jnp.stack([sol.Q, sol.test_error(X0, y0).total])
+
+    grad = jax.jacfwd(outputs)(value), jax.jacrev(outputs)(value)
+    fd = central_difference(outputs, value, h)
+    np.testing.assert_allclose(grad[0], fd, rtol=1e-5)
+    np.testing.assert_allclose(grad[1], fd, rtol=1e-5)
+
+
+def test_gradient_with_respect_to_labels_matches_finite_differences(data):
+    X, y, X0, y0 = data
+    direction = np.random.default_rng(5).standard_normal(y.shape)
+
+    def error(labels):
+        return jaxtl.single_task(X, labels, width=50.0, temperature=0.05).test_error(X0, y0).total
+
+    directional = jnp.dot(jax.grad(error)(jnp.asarray(y)), direction)
+    fd = central_difference(lambda e: error(y + e * direction), 0.0, 1e-6)
+    np.testing.assert_allclose(directional, fd, rtol=1e-5)
+
+
+def test_vmap_equals_loop_over_every_parameter_and_over_data_sets(data):
+    X, y, X0, y0 = data
+    grid = dict(
+        temperature=jnp.array([0.01, 0.1, 1.0]),
+        width=jnp.array([10.0, 100.0, jnp.inf]),
+        lambda0=jnp.array([0.5, 1.0, 2.0]),
+        lambda1=jnp.array([0.5, 1.0, 2.0]),
+    )
+
+    def error(**kw):
+        sol = solve(data, **kw)
+        return jnp.stack([sol.Q, sol.test_error(X0, y0).total])
+
+    for name, values in grid.items():
+        batched = jax.vmap(lambda v: error(**{name: v}))(values)
+        looped = np.stack([error(**{name: v}) for v in values])
+        np.testing.assert_allclose(batched, looped, rtol=1e-12, err_msg=name)
+
+    sets = [helpers.teacher_data(s, 40, 20, P0=10) for s in range(3)]
+    Xs, ys, X0s, y0s = (jnp.stack(a) for a in zip(*sets))
+
+    def one(X, y, X0, y0):
+        return jaxtl.single_task(X, y, width=30.0, temperature=0.1).test_error(X0, y0).total
+
+    np.testing.assert_allclose(jax.vmap(one)(Xs, ys, X0s, y0s), [one(*s) for s in sets], rtol=1e-12)
+
+
+def test_jit_equals_eager(data):
+    X, y, X0, y0 = data
+
+    def f(T, N1):
+        sol = jaxtl.single_task(X, y, width=N1, temperature=T, activation="tanh")
+        err = sol.test_error(X0, y0)
+        return jnp.stack([sol.Q, err.total, err.bias2, err.variance])
+
+    np.testing.assert_allclose(jax.jit(f)(0.05, 40.0), f(0.05, 40.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(temperature=0.0), "temperature must lie in \\(0, \\+inf\\)"),
+    (dict(temperature=-1.0), "temperature"),
+    (dict(width=0.0), "width must lie in \\(0, \\+inf\\]"),
+    (dict(width=-5.0), "width"),
+    (dict(lambda0=0.0), "lambda0"),
+    (dict(lambda1=-1.0), "lambda1"),
+    (dict(temperature=np.nan), "temperature"),
+    (dict(activation="relu"), "activation must be one of"),
+])
+def test_bad_parameters_are_value_errors(data, kw, match):
+    with pytest.raises(ValueError, match=match):
+        solve(data, **kw)
+
+
+def test_bad_data_are_value_errors(data):
+    X, y, X0, y0 = data
+    with pytest.raises(ValueError, match="y must have shape"):
+        jaxtl.single_task(X, y[:-1], width=10.0, temperature=0.1)
+    with pytest.raises(ValueError, match="X must have shape"):
+        jaxtl.single_task(X[0], y[:1], width=10.0, temperature=0.1)
+    with pytest.raises(ValueError, match="X must be finite"):
+        jaxtl.single_task(np.where(X > 2, np.nan, X), y, width=10.0, temperature=0.1)
+    with pytest.raises(ValueError, match="y must be finite"):
+        jaxtl.single_task(X, np.r_[np.inf, y[1:]], width=10.0, temperature=0.1)
+    sol = solve(data)
+    with pytest.raises(ValueError, match="X0 must have shape"):
+        sol.test_error(X0[:, :-1], y0)
+    with pytest.raises(ValueError, match="y0 must have shape"):
+        sol.test_error(X0, y0[:-1])
+
+
+def test_traced_bad_values_raise_at_run_time(data):
+    """Under vmap / filter_jit an EquinoxRuntimeError; under jax.jit JAX wraps it, same message."""
+    with pytest.raises(eqx.EquinoxRuntimeError, match="temperature must lie in"):
+        jax.vmap(lambda T: solve(data, temperature=T).Q)(jnp.array([0.1, -0.1]))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="width must lie in"):
+        eqx.filter_jit(lambda N1: solve(data, width=N1).Q)(0.0)
+    with pytest.raises(RuntimeError, match="lambda1 must lie in"):
+        jax.jit(lambda l1: solve(data, lambda1=l1).Q)(-1.0)
+
+
+def test_failed_solve_is_reported_never_a_silent_nan():
+    """A potential with no stationary point: the status says so, and throw raises."""
+    no_root = lambda x, args: jnp.sum(args * x)
+    out = stationary_point(no_root, jnp.zeros(()), jnp.array(1.0))
+    assert out.result != optx.RESULTS.successful
+    with pytest.raises(eqx.EquinoxRuntimeError, match="order-parameter equations were not solved"):
+        raise_if_failed(out, "test")
+    ok = stationary_point(lambda x, a: (x - a) ** 2, jnp.zeros(()), jnp.array(2.0))
+    assert ok.result == optx.RESULTS.successful and float(ok.value) == pytest.approx(2.0)
