@@ -77,13 +77,7 @@ class SingleTaskSolution(TheorySolution):
         """
         X0 = _checks.finite("X0", X0)
         _checks.shape("X0", X0, (X0.shape[0], self.inputs.shape[1]), "(P0, N0)")
-        k0 = self.eigenvectors.T @ nngp(self.inputs, X0, lambda0=self.lambda0, activation=self.activation)
-        v = 1 / self.lambda0
-        k00 = gram_diag(X0, var1=v, var2=v, cov=v, activation=self.activation)
-        inv = 1 / (self.eigenvalues + self.temperature * self.lambda1 / self.Q)
-        mean = k0.T @ (inv * self.labels_eig)
-        variance = (self.Q / self.lambda1) * (k00 - jnp.sum(inv[:, None] * k0**2, axis=0))
-        return Prediction(mean, variance)
+        return _predict(self, X0)
 
 
 def single_task(
@@ -125,8 +119,22 @@ def single_task(
     temperature = _checks.positive("temperature", temperature)
     lambda0 = _checks.positive("lambda0", lambda0)
     lambda1 = _checks.positive("lambda1", lambda1)
-    activation = get_activation(activation)
+    return _solve(X, y, width, temperature, lambda0, lambda1, get_activation(activation), throw)
 
+
+@eqx.filter_jit
+def _predict(sol: SingleTaskSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
+    k0 = sol.eigenvectors.T @ nngp(sol.inputs, X0, lambda0=sol.lambda0, activation=sol.activation)
+    v = 1 / sol.lambda0
+    k00 = gram_diag(X0, var1=v, var2=v, cov=v, activation=sol.activation)
+    inv = 1 / (sol.eigenvalues + sol.temperature * sol.lambda1 / sol.Q)
+    mean = k0.T @ (inv * sol.labels_eig)
+    variance = (sol.Q / sol.lambda1) * (k00 - jnp.sum(inv[:, None] * k0**2, axis=0))
+    return Prediction(mean, variance)
+
+
+@eqx.filter_jit
+def _solve(X, y, width, temperature, lambda0, lambda1, activation, throw) -> SingleTaskSolution:
     k, U = eigh(nngp(X, X, lambda0=lambda0, activation=activation))
     k = jnp.maximum(k, 0.0)  # K is positive semidefinite; drop rounding noise below zero
     y_eig = U.T @ y
