@@ -10,6 +10,7 @@ After one eigendecomposition K = U diag(k) U^T every evaluation is O(P).
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import optimistix as optx
 from jaxtyping import Array, ArrayLike, Float, Int
@@ -94,7 +95,8 @@ def single_task(
     """Solve the single-task kernel-renormalization theory for one data set.
 
     Finds the minimizer Q* of the effective action S(Q) (module docstring; theory note,
-    "Single task") by Newton's method on dS/dlog Q, in float64.
+    "Single task") by Newton's method on dS/dlog Q, in float64, started from the lowest
+    point of S on a grid of log Q in [-8, 8].
 
     **Arguments:**
     - `X`: training inputs, shape (P, N0). `y`: labels, shape (P,).
@@ -138,7 +140,12 @@ def _solve(X, y, width, temperature, lambda0, lambda1, activation, throw) -> Sin
     k, U = eigh(nngp(X, X, lambda0=lambda0, activation=activation))
     k = jnp.maximum(k, 0.0)  # K is positive semidefinite; drop rounding noise below zero
     y_eig = U.T @ y
-    stationary = stationary_point(_action, jnp.zeros(()), (k, y_eig, temperature, lambda1, 1 / width))
+    args = (k, y_eig, temperature, lambda1, 1 / width)
+    # S(u) need not be convex: Newton from the NNGP value u = 0 can walk away from a distant
+    # minimum (large Q*, large T). Start from the lowest point of S on a grid of log Q.
+    grid = jnp.arange(-8.0, 9.0)
+    log_Q0 = grid[jnp.argmin(jax.vmap(_action, (0, None))(grid, args))]
+    stationary = stationary_point(_action, jax.lax.stop_gradient(log_Q0), args)
     if throw:
         stationary = raise_if_failed(stationary, "jaxtl.single_task")
     return SingleTaskSolution(

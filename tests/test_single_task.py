@@ -207,3 +207,14 @@ def test_gradients_survive_exactly_degenerate_kernel():
         return sol.test_error(X0, X0[:, 0]).total
 
     np.testing.assert_allclose(jax.grad(error)(1.2), central_difference(error, 1.2, 1e-5), rtol=1e-6)
+
+
+def test_distant_minimum_is_found():
+    """Large T and labels, small N1: Q* ~ 40, where S(log Q) is concave around the NNGP
+    value Q = 1 and Newton started there walks off to Q -> 0."""
+    X, y, X0, y0 = helpers.teacher_data(1, 150, 60)
+    params = dict(width=1.4, temperature=1.3, lambda0=1.0, lambda1=8.0, activation="erf")
+    Q, total, _, _ = helpers.single_task(X, 3 * y, X0, y0, **params)
+    sol = jaxtl.single_task(X, 3 * y, **params)
+    assert Q > 10
+    np.testing.assert_allclose([sol.Q, sol.test_error(X0, y0).total], [Q, total], rtol=1e-8)
