@@ -96,7 +96,7 @@ def single_task(
 
     Finds the minimizer Q* of the effective action S(Q) (module docstring; theory note,
     "Single task") by Newton's method on dS/dlog Q, in float64, started from the lowest
-    point of S on a grid of log Q in [-8, 8].
+    point of S on the grid log Q = -8, -7, ..., 8.
 
     **Arguments:**
     - `X`: training inputs, shape (P, N0). `y`: labels, shape (P,).
