@@ -9,5 +9,6 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from . import kernels as kernels  # noqa: E402
+from . import tasks as tasks  # noqa: E402
 
 __version__ = "0.1.0"

@@ -1,0 +1,12 @@
+"""Source/target task pairs whose relatedness is controlled, as inputs to the theories and networks.
+
+Every generator takes a `jax.random` key, gives the same data for the same key, runs under jit
+(sizes static) and returns a `TaskPair`:
+- `teacher_pair`: Gaussian inputs, teachers with overlap rho (differentiable in rho).
+
+A single task (X, y, X0, y0) is the source side of `teacher_pair` with rho = 1 and shift = 0:
+`(pair.Xs, pair.ys, pair.X0, pair.y0)`.
+"""
+
+from ._task_pair import TaskPair as TaskPair
+from ._teacher import teacher_pair as teacher_pair
