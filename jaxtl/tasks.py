@@ -3,10 +3,12 @@
 Every generator takes a `jax.random` key, gives the same data for the same key, runs under jit
 (sizes static) and returns a `TaskPair`:
 - `teacher_pair`: Gaussian inputs, teachers with overlap rho (differentiable in rho).
+- `hidden_manifold_pair`: the correlated hidden manifold model (Gerace et al. 2022).
 
 A single task (X, y, X0, y0) is the source side of `teacher_pair` with rho = 1 and shift = 0:
 `(pair.Xs, pair.ys, pair.X0, pair.y0)`.
 """
 
+from ._hidden_manifold import hidden_manifold_pair as hidden_manifold_pair
 from ._task_pair import TaskPair as TaskPair
 from ._teacher import teacher_pair as teacher_pair

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import scipy.special
 
-from jaxtl.tasks import TaskPair, teacher_pair
+from jaxtl.tasks import TaskPair, hidden_manifold_pair, teacher_pair
 
 KEY = jax.random.key(0)
 # One size set per generator, shared by the tests: JAX compiles once per shape (seconds each).
 TEACHER = dict(Ps=400, Pt=400, P0=50, N0=50)
+MANIFOLD = dict(Ps=150, Pt=150, P0=30, N0=60, D=20)
 READOUTS = {"identity": lambda h: h, "erf": scipy.special.erf, "tanh": np.tanh}
 
 
@@ -127,11 +128,106 @@ def test_teacher_pair_gradient_matches_finite_differences(knob, value):
     assert abs(grad) > 1e-3
 
 
+# ---------------------------------------------------------------- hidden_manifold_pair
+
+KNOBS = dict(feature_perturbation=0.8, replaced_fraction=0.25, teacher_perturbation=1.5)
+
+
+def latent(X, F):
+    """Latent coordinates c of identity-activation inputs X = c F / sqrt(D), by least squares."""
+    D = F.shape[0]
+    c, residual, *_ = np.linalg.lstsq(np.asarray(F).T / np.sqrt(D), np.asarray(X).T, rcond=None)
+    return c.T, residual
+
+
+@pytest.mark.parametrize("knobs", [{}, KNOBS])
+def test_hidden_manifold_inputs_and_labels_follow_the_model(knobs):
+    """With the identity activation the inputs are c F / sqrt(D): least squares recovers the
+    latent c of each set from its own feature matrix (F_s for the source, F_t for the target,
+    zero residual), the latent c are standard normal (mean within 5 / sqrt(n), variance within
+    5 sqrt(2 / n)), the labels are tanh(gain theta . c / sqrt(D)) of those c (NumPy), and the
+    same key with the erf activation gives erf of those inputs. Knobs at 0 (the first case):
+    F_t = F_s and theta_t = theta_s exactly, so the target is the source's model."""
+    D, gain = MANIFOLD["D"], 1.5
+    pair = hidden_manifold_pair(KEY, **MANIFOLD, **knobs, activation="identity", readout="tanh", gain=gain)
+    p = pair.params
+    sets = (
+        (pair.Xs, pair.ys, "F_s", "theta_s"),
+        (pair.Xt, pair.yt, "F_t", "theta_t"),
+        (pair.X0, pair.y0, "F_t", "theta_t"),
+    )
+    for X, y, F, theta in sets:
+        c, residual = latent(X, p[F])
+        assert np.max(residual) < 1e-20
+        assert abs(c.mean()) < 5 / np.sqrt(c.size) and abs(c.var() - 1) < 5 * np.sqrt(2 / c.size)
+        np.testing.assert_allclose(y, np.tanh(gain * c @ np.asarray(p[theta]) / np.sqrt(D)), rtol=1e-10, atol=1e-12)
+    if knobs:
+        assert np.min(latent(pair.Xt, p["F_s"])[1]) > 1.0  # the source features do not fit the target
+    else:
+        np.testing.assert_array_equal(p["F_t"], p["F_s"])
+        np.testing.assert_array_equal(p["theta_t"], p["theta_s"])
+    erf_pair = hidden_manifold_pair(KEY, **MANIFOLD, **knobs, activation="erf", readout="tanh", gain=gain)
+    for X, X_erf in ((pair.Xs, erf_pair.Xs), (pair.Xt, erf_pair.Xt), (pair.X0, erf_pair.X0)):
+        np.testing.assert_allclose(X_erf, scipy.special.erf(np.asarray(X)), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("knobs", [{}, KNOBS, dict(replaced_fraction=0.25)])
+def test_hidden_manifold_overlaps_over_keys(knobs):
+    """Over K keys the measured overlaps are the cosines of the params (NumPy) and their means
+    lie within 4 standard errors (spread over keys / sqrt(K)) of the documented values:
+    features (1 - f) / sqrt(1 + delta_F^2) (f D integer), teacher 1 / sqrt(1 + delta_theta^2),
+    input 1 for knobs at 0 (statistically identical inputs). Replacement alone (no
+    perturbation) keeps rows k >= f D of F_s exactly."""
+    K = 16
+    pairs = jax.vmap(lambda k: hidden_manifold_pair(k, **MANIFOLD, **knobs))(jax.random.split(KEY, K))
+    p, o = pairs.params, {name: np.asarray(v) for name, v in pairs.overlaps.items()}
+    np.testing.assert_allclose(o["features"], [cosine(a, b) for a, b in zip(p["F_s"], p["F_t"])], rtol=1e-12)
+    np.testing.assert_allclose(o["teacher"], [cosine(a, b) for a, b in zip(p["theta_s"], p["theta_t"])], rtol=1e-12)
+    dF, f, dtheta = (knobs.get(k, 0.0) for k in ("feature_perturbation", "replaced_fraction", "teacher_perturbation"))
+    expected = dict(features=(1 - f) / np.sqrt(1 + dF**2), teacher=1 / np.sqrt(1 + dtheta**2))
+    if not knobs:
+        expected["input"] = 1.0
+    for name, value in expected.items():
+        assert abs(o[name].mean() - value) <= 4 * o[name].std() / np.sqrt(K) + 1e-14, name
+    if knobs == dict(replaced_fraction=0.25):
+        kept = int(0.25 * MANIFOLD["D"])
+        np.testing.assert_array_equal(p["F_t"][:, kept:], p["F_s"][:, kept:])
+        assert not np.any(np.asarray(p["F_t"][:, :kept]) == np.asarray(p["F_s"][:, :kept]))
+
+
+def hidden_manifold_scalar(**knobs):
+    pair = hidden_manifold_pair(KEY, **MANIFOLD, **knobs)
+    return data_scalar(pair) + pair.overlaps["features"]
+
+
+@pytest.mark.parametrize(
+    "knob, value", [("feature_perturbation", 0.4), ("replaced_fraction", 0.37), ("teacher_perturbation", 0.6),
+                    ("gain", 0.9), ("noise", 0.3)]
+)
+def test_hidden_manifold_gradient_matches_finite_differences(knob, value):
+    knobs = dict(feature_perturbation=0.3, replaced_fraction=0.2, teacher_perturbation=0.5, gain=1.2, noise=0.1)
+    f = lambda x: hidden_manifold_scalar(**{**knobs, knob: x})
+    grad = float(jax.grad(f)(value))
+    assert grad == pytest.approx(float(central_difference(f, value)), rel=1e-6)
+    assert abs(grad) > 1e-3
+
+
+def test_replaced_fraction_is_continuous_with_mean_one_sided_derivative_at_kinks():
+    """At f D integer (f = 0.25, D = 20) the data are continuous, and jax.grad gives the mean
+    of the two one-sided derivatives (one-sided differences with h = 1e-7)."""
+    f = lambda x: hidden_manifold_scalar(replaced_fraction=x)
+    h, f0 = 1e-7, float(f(0.25))
+    left, right = (f0 - float(f(0.25 - h))) / h, (float(f(0.25 + h)) - f0) / h
+    assert abs(left - right) > 1e-2 * abs(left)  # a genuine kink
+    assert float(jax.grad(f)(0.25)) == pytest.approx((left + right) / 2, rel=1e-5)
+
+
 # ---------------------------------------------------------------- all generators
 
 
 GENERATORS = {
     "teacher": (teacher_pair, TEACHER, dict(rho=0.3, noise=0.1, shift=0.2)),
+    "hidden_manifold": (hidden_manifold_pair, MANIFOLD, KNOBS),
 }
 
 
@@ -157,12 +253,17 @@ BAD_INPUTS = [
     (teacher_pair, dict(noise=-0.1), r"noise must lie in \[0, \+inf\)"),
     (teacher_pair, dict(gain=0.0), r"gain must lie in \(0, \+inf\)"),
     (teacher_pair, dict(shift=np.inf), r"shift must be finite"),
+    (hidden_manifold_pair, dict(D=0), r"D must be an integer >= 1"),
+    (hidden_manifold_pair, dict(replaced_fraction=1.2), r"replaced_fraction must lie in \[0, 1\], got 1.2"),
+    (hidden_manifold_pair, dict(feature_perturbation=-1.0), r"feature_perturbation must lie in \[0, \+inf\)"),
+    (hidden_manifold_pair, dict(teacher_perturbation=-1.0), r"teacher_perturbation must lie in \[0, \+inf\)"),
+    (hidden_manifold_pair, dict(activation="relu"), r"activation: activation must be one of"),
 ]
 
 
 @pytest.mark.parametrize("generate, bad, message", BAD_INPUTS)
 def test_bad_input_raises_a_value_error_naming_the_argument(generate, bad, message):
-    sizes = {teacher_pair: dict(Ps=3, Pt=3, P0=3, N0=3)}[generate]
+    sizes = {teacher_pair: dict(Ps=3, Pt=3, P0=3, N0=3), hidden_manifold_pair: dict(Ps=3, Pt=3, P0=3, N0=3, D=2)}[generate]
     with pytest.raises(ValueError, match=message):
         generate(KEY, **{**sizes, **bad})
 
