@@ -4,13 +4,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.special
+import sklearn.datasets
 
-from jaxtl.tasks import TaskPair, hidden_manifold_pair, teacher_pair
+from jaxtl.tasks import TaskPair, digits_pair, hidden_manifold_pair, teacher_pair
 
 KEY = jax.random.key(0)
 # One size set per generator, shared by the tests: JAX compiles once per shape (seconds each).
 TEACHER = dict(Ps=400, Pt=400, P0=50, N0=50)
 MANIFOLD = dict(Ps=150, Pt=150, P0=30, N0=60, D=20)
+DIGITS = dict(Ps=150, Pt=60, P0=80)
 READOUTS = {"identity": lambda h: h, "erf": scipy.special.erf, "tanh": np.tanh}
 
 
@@ -222,12 +224,66 @@ def test_replaced_fraction_is_continuous_with_mean_one_sided_derivative_at_kinks
     assert float(jax.grad(f)(0.25)) == pytest.approx((left + right) / 2, rel=1e-5)
 
 
+# ---------------------------------------------------------------- digits_pair
+
+
+def standardized_digits_numpy():
+    X, digit = sklearn.datasets.load_digits(return_X_y=True)
+    std = X.std(0)
+    return (X - X.mean(0)) / np.where(std > 0, std, 1.0), digit
+
+
+@pytest.mark.parametrize(
+    "source, target",
+    [(((0, 2, 4), (1, 3)), ((6, 8), (5, 7, 9))),  # the default: parity of 0-4, then of 5-9
+     (((0,), (1,)), ((7,), (0,)))],  # a shared class (0), with opposite labels
+)
+def test_digits_pair_has_documented_classes_labels_inputs_and_disjoint_sets(source, target):
+    Ps, Pt, P0 = DIGITS["Ps"], DIGITS["Pt"], DIGITS["P0"]
+    pair = digits_pair(KEY, **DIGITS, source=source, target=target)
+    X, digit = standardized_digits_numpy()
+    sets = {
+        "s": (pair.Xs, pair.ys, source, Ps),
+        "t": (pair.Xt, pair.yt, target, Pt),
+        "0": (pair.X0, pair.y0, target, P0),
+    }
+    for name, (Xp, yp, (positive, negative), P) in sets.items():
+        index = np.asarray(pair.params[f"index_{name}"])
+        assert Xp.shape == (P, 64) and yp.shape == (P,) and index.shape == (P,)
+        np.testing.assert_allclose(Xp, X[index], rtol=1e-12, atol=1e-12)
+        assert set(np.unique(yp)) <= {-1.0, 1.0}
+        assert set(digit[index]) <= set(positive + negative)
+        np.testing.assert_array_equal(yp, np.where(np.isin(digit[index], positive), 1.0, -1.0))
+    indices = [set(np.asarray(pair.params[f"index_{n}"]).tolist()) for n in "st0"]
+    assert sum(map(len, indices)) == Ps + Pt + P0 == len(set.union(*indices))  # distinct images
+    rows = [set(map(bytes, np.asarray(Xp))) for Xp in (pair.Xs, pair.Xt, pair.X0)]
+    assert not (rows[0] & rows[1] or rows[0] & rows[2] or rows[1] & rows[2])
+    if source == ((0, 2, 4), (1, 3)):  # both labels occur
+        assert {-1.0, 1.0} == set(np.unique(pair.ys)) == set(np.unique(pair.yt))
+
+
+def test_digits_standardization_and_determinism():
+    """All 1797 images are standardized pixel by pixel (mean 0, variance 1 except the 3 pixels
+    that are 0 everywhere); same key, same pair; another key, other images."""
+    X, _ = standardized_digits_numpy()
+    varying = X.std(0) > 0
+    assert varying.sum() == 61
+    np.testing.assert_allclose(X.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(X.std(0)[varying], 1, rtol=1e-12)
+    a, b = digits_pair(KEY, **DIGITS), digits_pair(KEY, **DIGITS)
+    other = digits_pair(jax.random.key(1), **DIGITS)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a.params["index_s"], other.params["index_s"])
+
+
 # ---------------------------------------------------------------- all generators
 
 
 GENERATORS = {
     "teacher": (teacher_pair, TEACHER, dict(rho=0.3, noise=0.1, shift=0.2)),
     "hidden_manifold": (hidden_manifold_pair, MANIFOLD, KNOBS),
+    "digits": (digits_pair, DIGITS, {}),
 }
 
 
@@ -258,12 +314,24 @@ BAD_INPUTS = [
     (hidden_manifold_pair, dict(feature_perturbation=-1.0), r"feature_perturbation must lie in \[0, \+inf\)"),
     (hidden_manifold_pair, dict(teacher_perturbation=-1.0), r"teacher_perturbation must lie in \[0, \+inf\)"),
     (hidden_manifold_pair, dict(activation="relu"), r"activation: activation must be one of"),
+    (digits_pair, dict(Pt=0), r"Pt must be an integer >= 1"),
+    (digits_pair, dict(source=((0, 1), (1, 2))), r"source must be \(positive digits, negative digits\)"),
+    (digits_pair, dict(target=((10,), (1,))), r"target must be .* digits 0-9"),
+    (digits_pair, dict(target=((2.0,), (1,))), r"target must be"),
+    (digits_pair, dict(source=((0,), ())), r"source must be"),
+    (digits_pair, dict(Ps=1000), r"Ps must be at most 901"),
+    (  # digit 0 (178 images) shared: the source may take all of them
+        digits_pair,
+        dict(source=((0,), (1,)), target=((0,), (2,)), Ps=178, Pt=100, P0=78),
+        r"Pt \+ P0 must be at most 177",
+    ),
 ]
 
 
 @pytest.mark.parametrize("generate, bad, message", BAD_INPUTS)
 def test_bad_input_raises_a_value_error_naming_the_argument(generate, bad, message):
-    sizes = {teacher_pair: dict(Ps=3, Pt=3, P0=3, N0=3), hidden_manifold_pair: dict(Ps=3, Pt=3, P0=3, N0=3, D=2)}[generate]
+    sizes = {teacher_pair: dict(Ps=3, Pt=3, P0=3, N0=3), hidden_manifold_pair: dict(Ps=3, Pt=3, P0=3, N0=3, D=2),
+             digits_pair: dict(Ps=3, Pt=3, P0=3)}[generate]
     with pytest.raises(ValueError, match=message):
         generate(KEY, **{**sizes, **bad})
 
