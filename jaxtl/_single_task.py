@@ -111,7 +111,8 @@ def single_task(
     and `jax.grad` (implicit differentiation at Q*; with respect to `width`, `temperature`,
     `lambda0`, `lambda1`, `X` and `y`). The O(P^3) kernel and eigendecomposition depend on
     (X, lambda0, activation) only: under `jax.vmap` over T, N1, lambda1 or y they are
-    computed once.
+    computed once. Return what you need from a vmapped function (`.Q`, `.test_error(...)`):
+    a batched solution object holds one copy of the P x P eigenvectors per point.
     """
     X, y = _checks.finite("X", X), _checks.finite("y", y)
     if X.ndim != 2 or X.shape[0] < 1:
