@@ -224,3 +224,18 @@ def test_bad_arguments_are_value_errors():
         nets.Langevin(thin=0)
     with pytest.raises(ValueError, match="n_chains"):
         nets.transfer(jax.random.key(0), (X, y), (X, y), X, width=2, temperature=0.1, coupling=1.0, target_sampler=nets.Langevin(n_chains=1))
+
+
+def test_single_task_theory_and_langevin_agree_within_ten_percent():
+    """Issue 5: erf, N0 = 100, N1 = 200, P = 100 (alpha = 1/2), T = 0.1, float32 networks:
+    the single-task theory (jaxtl.single_task) and Langevin-sampled networks agree within
+    10% on the test error and on Q against the readout norm (both about 3% apart here)."""
+    X, y, X0, y0 = teacher_data(1, 100, 100, P0=200)
+    c = nets.compare_single_task(
+        jax.random.key(18), X.astype(np.float32), y, X0, y0, width=200, temperature=0.1,
+        sampler=nets.Langevin(n_chains=8, burn_in=1000, n_samples=60, thin=50),
+    )
+    assert c.names == ("test error", "bias^2", "variance", "Q")
+    assert abs(c["test error"]["relative_deviation"]) < 0.1
+    assert abs(c["Q"]["relative_deviation"]) < 0.1
+    assert "test error" in str(c)
