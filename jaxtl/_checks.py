@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from ._activation import Activation, get_activation
+
 
 def _is_traced(x) -> bool:
     return isinstance(x, jax.core.Tracer)
@@ -46,3 +48,26 @@ def shape(name: str, x: Array, expected: tuple, meaning: str) -> None:
 
 def _show(x) -> str:
     return "a traced value" if _is_traced(x) else str(np.asarray(x))
+
+
+def interval(name: str, x: Float[ArrayLike, "*s"], low: float, high: float) -> Float[Array, "*s"]:
+    """`x` as a float array, checked to lie in the closed interval [low, high] (open at +inf)."""
+    x = jnp.asarray(x, float)
+    upper = "+inf)" if high == np.inf else f"{high:g}]"
+    bad = ~((x >= low) & (x <= high)) | jnp.isinf(x)
+    return _check(x, bad, f"{name} must lie in [{low:g}, {upper}, got {_show(x)}")
+
+
+def count(name: str, n) -> int:
+    """`n` as a Python int, checked to be an integer >= 1 (a static size: never traced)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
+    return int(n)
+
+
+def activation(name: str, value) -> Activation:
+    """Resolve an activation argument by `get_activation`, naming the argument if it is unknown."""
+    try:
+        return get_activation(value)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None

@@ -16,7 +16,8 @@ def eigh(K: Float[Array, "P P"]) -> tuple[Float[Array, " P"], Float[Array, "P P"
     rotations inside a degenerate eigenspace, so those pairs carry no derivative of it: for
     the identity kernel with P > N0, for instance, U^T dK U vanishes on the null space.
     """
-    return jnp.linalg.eigh((K + K.T) / 2)
+    k, U = jnp.linalg.eigh((K + K.T) / 2)
+    return k, U
 
 
 @eigh.defjvp

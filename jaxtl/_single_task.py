@@ -10,6 +10,7 @@ After one eigendecomposition K = U diag(k) U^T every evaluation is O(P).
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import optimistix as optx
 from jaxtyping import Array, ArrayLike, Float, Int
@@ -77,13 +78,7 @@ class SingleTaskSolution(TheorySolution):
         """
         X0 = _checks.finite("X0", X0)
         _checks.shape("X0", X0, (X0.shape[0], self.inputs.shape[1]), "(P0, N0)")
-        k0 = self.eigenvectors.T @ nngp(self.inputs, X0, lambda0=self.lambda0, activation=self.activation)
-        v = 1 / self.lambda0
-        k00 = gram_diag(X0, var1=v, var2=v, cov=v, activation=self.activation)
-        inv = 1 / (self.eigenvalues + self.temperature * self.lambda1 / self.Q)
-        mean = k0.T @ (inv * self.labels_eig)
-        variance = (self.Q / self.lambda1) * (k00 - jnp.sum(inv[:, None] * k0**2, axis=0))
-        return Prediction(mean, variance)
+        return _predict(self, X0)
 
 
 def single_task(
@@ -100,7 +95,8 @@ def single_task(
     """Solve the single-task kernel-renormalization theory for one data set.
 
     Finds the minimizer Q* of the effective action S(Q) (module docstring; theory note,
-    "Single task") by Newton's method on dS/dlog Q, in float64.
+    "Single task") by Newton's method on dS/dlog Q, in float64, started from the lowest
+    point of S on the grid log Q = -8, -7, ..., 8.
 
     **Arguments:**
     - `X`: training inputs, shape (P, N0). `y`: labels, shape (P,).
@@ -115,7 +111,8 @@ def single_task(
     and `jax.grad` (implicit differentiation at Q*; with respect to `width`, `temperature`,
     `lambda0`, `lambda1`, `X` and `y`). The O(P^3) kernel and eigendecomposition depend on
     (X, lambda0, activation) only: under `jax.vmap` over T, N1, lambda1 or y they are
-    computed once.
+    computed once. Return what you need from a vmapped function (`.Q`, `.test_error(...)`):
+    a batched solution object holds one copy of the P x P eigenvectors per point.
     """
     X, y = _checks.finite("X", X), _checks.finite("y", y)
     if X.ndim != 2 or X.shape[0] < 1:
@@ -125,12 +122,31 @@ def single_task(
     temperature = _checks.positive("temperature", temperature)
     lambda0 = _checks.positive("lambda0", lambda0)
     lambda1 = _checks.positive("lambda1", lambda1)
-    activation = get_activation(activation)
+    return _solve(X, y, width, temperature, lambda0, lambda1, get_activation(activation), throw)
 
+
+@eqx.filter_jit
+def _predict(sol: SingleTaskSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
+    k0 = sol.eigenvectors.T @ nngp(sol.inputs, X0, lambda0=sol.lambda0, activation=sol.activation)
+    v = 1 / sol.lambda0
+    k00 = gram_diag(X0, var1=v, var2=v, cov=v, activation=sol.activation)
+    inv = 1 / (sol.eigenvalues + sol.temperature * sol.lambda1 / sol.Q)
+    mean = k0.T @ (inv * sol.labels_eig)
+    variance = (sol.Q / sol.lambda1) * (k00 - jnp.sum(inv[:, None] * k0**2, axis=0))
+    return Prediction(mean, variance)
+
+
+@eqx.filter_jit
+def _solve(X, y, width, temperature, lambda0, lambda1, activation, throw) -> SingleTaskSolution:
     k, U = eigh(nngp(X, X, lambda0=lambda0, activation=activation))
     k = jnp.maximum(k, 0.0)  # K is positive semidefinite; drop rounding noise below zero
     y_eig = U.T @ y
-    stationary = stationary_point(_action, jnp.zeros(()), (k, y_eig, temperature, lambda1, 1 / width))
+    args = (k, y_eig, temperature, lambda1, 1 / width)
+    # S(u) need not be convex: Newton from the NNGP value u = 0 can walk away from a distant
+    # minimum (large Q*, large T). Start from the lowest point of S on a grid of log Q.
+    grid = jnp.arange(-8.0, 9.0)
+    log_Q0 = grid[jnp.argmin(jax.vmap(_action, (0, None))(grid, args))]
+    stationary = stationary_point(_action, jax.lax.stop_gradient(log_Q0), args)
     if throw:
         stationary = raise_if_failed(stationary, "jaxtl.single_task")
     return SingleTaskSolution(

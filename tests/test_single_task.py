@@ -192,3 +192,29 @@ def test_failed_solve_is_reported_never_a_silent_nan():
         raise_if_failed(out, "test")
     ok = stationary_point(lambda x, a: (x - a) ** 2, jnp.zeros(()), jnp.array(2.0))
     assert ok.result == optx.RESULTS.successful and float(ok.value) == pytest.approx(2.0)
+
+
+def test_gradients_survive_exactly_degenerate_kernel():
+    """One-hot inputs make K proportional to the identity (all eigenvalues equal), where the
+    textbook eigenvector derivative divides by zero; the gradient must still match FD."""
+    P = 12
+    X = np.sqrt(P) * np.eye(P)
+    y = np.random.default_rng(6).standard_normal(P)
+    X0 = np.random.default_rng(7).standard_normal((5, P))
+
+    def error(lambda0):
+        sol = jaxtl.single_task(X, y, width=8.0, temperature=0.1, lambda0=lambda0)
+        return sol.test_error(X0, X0[:, 0]).total
+
+    np.testing.assert_allclose(jax.grad(error)(1.2), central_difference(error, 1.2, 1e-5), rtol=1e-6)
+
+
+def test_distant_minimum_is_found():
+    """Large T and labels, small N1: Q* ~ 40, where S(log Q) is concave around the NNGP
+    value Q = 1 and Newton started there walks off to Q -> 0."""
+    X, y, X0, y0 = helpers.teacher_data(1, 150, 60)
+    params = dict(width=1.4, temperature=1.3, lambda0=1.0, lambda1=8.0, activation="erf")
+    Q, total, _, _ = helpers.single_task(X, 3 * y, X0, y0, **params)
+    sol = jaxtl.single_task(X, 3 * y, **params)
+    assert Q > 10
+    np.testing.assert_allclose([sol.Q, sol.test_error(X0, y0).total], [Q, total], rtol=1e-8)
