@@ -67,10 +67,10 @@ class Langevin(eqx.Module):
     throw: bool = True
 
     def __check_init__(self):
-        for name, low in (("n_chains", 1), ("burn_in", 0), ("n_samples", 1), ("thin", 1), ("chunk", 1)):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, np.integer)) and value >= low):
-                raise ValueError(f"Langevin({name}=...) must be an integer >= {low}, got {value!r}")
+        for name in ("n_chains", "n_samples", "thin", "chunk"):
+            _checks.count(f"Langevin({name}=...)", getattr(self, name))
+        if isinstance(self.burn_in, bool) or not isinstance(self.burn_in, (int, np.integer)) or self.burn_in < 0:
+            raise ValueError(f"Langevin(burn_in=...) must be an integer >= 0, got {self.burn_in!r}")
         if self.step_size is not None:
             _checks.positive("step_size", self.step_size)
 
@@ -310,6 +310,7 @@ def sample(
     _checks.shape("y", y, (n_points,), "(P,)")
     X_test = jnp.zeros((0, n0), dtype) if X_test is None else _checks.finite("X_test", X_test).astype(dtype)
     _checks.shape("X_test", X_test, (X_test.shape[0], n0), "(P0, N0)")
+    width = _checks.count("width", width)
     coupling = float(coupling)
     if not coupling >= 0:
         raise ValueError(f"coupling must lie in [0, +inf], got {coupling}")
