@@ -20,6 +20,7 @@ from ._activation import Activation
 from ._estimate import Estimate, jackknife, test_error
 from ._langevin import Langevin, Samples, sample
 from ._result import TestError
+from ._task_pair import TaskPair
 
 
 class TransferSamples(eqx.Module):
@@ -87,9 +88,7 @@ class TransferSamples(eqx.Module):
 
 def transfer(
     key: PRNGKeyArray,
-    source: "tuple[Float[ArrayLike, 'Ps N0'], Float[ArrayLike, ' Ps']]",
-    target: "tuple[Float[ArrayLike, 'Pt N0'], Float[ArrayLike, ' Pt']]",
-    X_test: Float[ArrayLike, "P0 N0"],
+    pair: TaskPair,
     *,
     width: int,
     temperature: float,
@@ -105,9 +104,9 @@ def transfer(
 
     **Arguments:**
     - `key`: JAX PRNG key.
-    - `source`, `target`: (inputs, labels) of the source and target training sets; the
-      network dtype follows the source inputs (see `sample`).
-    - `X_test`: target test inputs.
+    - `pair`: a `jaxtl.tasks.TaskPair`: source data (Xs, ys), target data (Xt, yt), and the
+      target test inputs X0 at which the target networks' outputs are measured. The network
+      dtype follows the source inputs (see `sample`).
     - `width`, `temperature`, `lambda0`, `lambda1`, `activation`: as in `sample`, shared by
       source and target networks.
     - `coupling`: gamma >= 0 of gamma/2 |W - W~|^2 (not divided by T); 0 gives independent
@@ -120,30 +119,28 @@ def transfer(
     - `checkpoint_dir`: checkpoints of the source and target runs go to its `source` and
       `target` subfolders (see `sample`).
 
-    **Returns:** a `TransferSamples`.
+    **Returns:** a `TransferSamples`; its `test_error(pair.y0)` is the target test error.
     """
     if target_sampler.n_chains < 2:
         raise ValueError(f"target_sampler.n_chains must be >= 2 (Q_tt needs two target chains), got {target_sampler.n_chains}")
     key_source, key_target = jax.random.split(key)
     common = dict(width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1, activation=activation)
     folder = {} if checkpoint_dir is None else {"checkpoint_dir": pathlib.Path(checkpoint_dir) / "source"}
-    X_source = jnp.asarray(source[0])
-    source_run = sample(key_source, X_source, source[1], sampler=source_sampler, keep_params=True, **common, **folder)
+    source = sample(key_source, pair.Xs, pair.ys, sampler=source_sampler, keep_params=True, **common, **folder)
 
-    dtype = jnp.result_type(X_source, float)
-    per_sample = target_sampler.n_chains
-    anchors = jnp.repeat(source_run.params.W.reshape(-1, *source_run.params.W.shape[2:]), per_sample, axis=0)
+    W_source = source.params.W.reshape(-1, *source.params.W.shape[2:])  # (chains x samples, N1, N0)
+    anchors = jnp.repeat(W_source, target_sampler.n_chains, axis=0)
     sampler = dataclasses.replace(target_sampler, n_chains=anchors.shape[0])
     folder = {} if checkpoint_dir is None else {"checkpoint_dir": pathlib.Path(checkpoint_dir) / "target"}
-    target_run = sample(
+    target = sample(
         key_target,
-        jnp.asarray(target[0], dtype),
-        target[1],
+        pair.Xt.astype(W_source.dtype),
+        pair.yt,
         sampler=sampler,
-        X_test=X_test,
+        X_test=pair.X0,
         anchor=anchors,
         coupling=coupling,
         **common,
         **folder,
     )
-    return TransferSamples(source=source_run, target=target_run, lambda1=float(lambda1))
+    return TransferSamples(source=source, target=target, lambda1=float(lambda1))

@@ -168,31 +168,32 @@ def test_float32_networks_stay_float32():
     assert s.test_error(y0).mean.total.dtype == np.float32
 
 
-def transfer_problem():
+def transfer_pair():
     """Source (30 points) and target (12 points) from one teacher, 20 target test points."""
     X, y, X0, y0 = teacher_data(14, 42, 10, P0=20)
-    return dict(source=(X[:30], y[:30]), target=(X[30:], y[30:]), X_test=X0), y0
+    return jaxtl.tasks.TaskPair(X[:30], y[:30], X[30:], y[30:], X0, y0)
 
 
 def test_transfer_without_coupling_is_single_task_on_the_target():
     """gamma = 0: target chains ignore the source, so the protocol's statistics are those
     of independent single-task chains on the target data; the overlaps with the source
     (Q_st) and between target chains (Q_tt) vanish on average."""
-    problem, y0 = transfer_problem()
+    pair = transfer_pair()
     params = dict(width=8, temperature=0.1)
     target = nets.Langevin(n_chains=2, burn_in=500, n_samples=50, thin=20)
     t = nets.transfer(
-        jax.random.key(15), **problem, coupling=0.0, **params,
+        jax.random.key(15), pair, coupling=0.0, **params,
         source_sampler=nets.Langevin(n_chains=4, burn_in=500, n_samples=2, thin=200), target_sampler=target,
     )
     assert t.target.mean_output.shape == (4 * 2 * 2, 20)
-    Xt, yt = problem["target"]
-    single = nets.sample(jax.random.key(16), Xt, yt, X_test=problem["X_test"], sampler=nets.Langevin(n_chains=16, burn_in=500, n_samples=50, thin=20), **params)
+    single = nets.sample(
+        jax.random.key(16), pair.Xt, pair.yt, X_test=pair.X0, sampler=nets.Langevin(n_chains=16, burn_in=500, n_samples=50, thin=20), **params
+    )
 
     def close(a, b):
         return abs(a.mean - b.mean) < 5 * np.hypot(a.stderr, b.stderr)
 
-    e_transfer, e_single = t.test_error(y0), single.test_error(y0)
+    e_transfer, e_single = t.test_error(pair.y0), single.test_error(pair.y0)
     for field in ("total", "bias2", "variance"):
         assert close(*(nets.Estimate(getattr(e.mean, field), getattr(e.stderr, field)) for e in (e_transfer, e_single)))
     assert close(t.Q_t, single.Q)
@@ -201,15 +202,15 @@ def test_transfer_without_coupling_is_single_task_on_the_target():
 
 
 def test_transfer_infinite_coupling_keeps_the_source_first_layer():
-    problem, y0 = transfer_problem()
+    pair = transfer_pair()
     t = nets.transfer(
-        jax.random.key(17), **problem, coupling=np.inf, width=8, temperature=0.1,
+        jax.random.key(17), pair, coupling=np.inf, width=8, temperature=0.1,
         source_sampler=nets.Langevin(n_chains=2, burn_in=100, n_samples=3, thin=50),
         target_sampler=nets.Langevin(n_chains=2, burn_in=100, n_samples=10, thin=10),
     )
     source_W = np.asarray(t.source.params.W).reshape(6, 8, 10)
     np.testing.assert_array_equal(t.target.final.W, np.repeat(source_W, 2, axis=0))
-    assert np.all(np.isfinite(t.test_error(y0).mean.total)) and t.Q_st.mean > 0
+    assert np.all(np.isfinite(t.test_error(pair.y0).mean.total)) and t.Q_st.mean > 0
 
 
 def test_bad_arguments_are_value_errors():
@@ -223,7 +224,8 @@ def test_bad_arguments_are_value_errors():
     with pytest.raises(ValueError, match="thin"):
         nets.Langevin(thin=0)
     with pytest.raises(ValueError, match="n_chains"):
-        nets.transfer(jax.random.key(0), (X, y), (X, y), X, width=2, temperature=0.1, coupling=1.0, target_sampler=nets.Langevin(n_chains=1))
+        pair = jaxtl.tasks.TaskPair(X, y, X, y, X, y)
+        nets.transfer(jax.random.key(0), pair, width=2, temperature=0.1, coupling=1.0, target_sampler=nets.Langevin(n_chains=1))
 
 
 def test_single_task_theory_and_langevin_agree_within_ten_percent():
