@@ -52,14 +52,17 @@ class TransferSamples(eqx.Module):
 
     @property
     def Q_s(self) -> Estimate:
+        """Source readout norm lambda1 <|v~|^2> / N1 (the source's single-task Q)."""
         return self.source.Q
 
     @property
     def Q_t(self) -> Estimate:
+        """Target readout norm lambda1 <|v|^2> / N1."""
         return jackknife(lambda q: q, self._per_unit(self.target.readout_norm.mean(1)))
 
     @property
     def Q_st(self) -> Estimate:
+        """Source-target readout overlap lambda1 v~ . <v> / N1."""
         v_source = self.source.params.v  # (chains, samples, N1)
         v_target = self._per_source_sample(self.target.mean_readout)  # (chains, samples, targets, N1)
         n1 = v_source.shape[-1]
@@ -68,6 +71,7 @@ class TransferSamples(eqx.Module):
 
     @property
     def Q_tt(self) -> Estimate:
+        """Overlap of two target chains on one source sample, lambda1 <v>_a . <v>_b / N1."""
         v = self._per_source_sample(self.target.mean_readout)  # (chains, samples, targets, N1)
         n_targets, n1 = v.shape[-2:]
         total = v.sum(2)
