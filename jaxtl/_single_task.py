@@ -34,6 +34,27 @@ def _action(log_Q, args):
     return Q - log_Q + inv_width * jnp.sum(jnp.log(a) + y_eig**2 / a)
 
 
+def _action_gradient(log_Q, args):
+    """dS/dlog Q = Q - 1 + (Q/N1) sum_i [kappa_i/a_i - y_i^2 kappa_i/a_i^2], a_i = T + Q kappa_i,
+    kappa = k/lambda1: the stationarity condition of the theory note, times Q."""
+    k, y_eig, temperature, lambda1, inv_width = args
+    Q = jnp.exp(log_Q)
+    kappa = k / lambda1
+    a = temperature + Q * kappa
+    return Q - 1 + Q * inv_width * jnp.sum(kappa / a - y_eig**2 * kappa / a**2)
+
+
+def _lowest_on_grid(args):
+    """The point of u = log Q in -8, -7, ..., 8 where S is lowest (a scan: one O(P) pass each)."""
+
+    def step(best, u):
+        S = _action(u, args)
+        lower = S < best[0]
+        return (jnp.where(lower, S, best[0]), jnp.where(lower, u, best[1])), None
+
+    return jax.lax.scan(step, (jnp.inf, 0.0), jnp.arange(-8.0, 9.0))[0][1]
+
+
 class SingleTaskSolution(TheorySolution):
     """The solved single-task theory: order parameter, status, and the predictor.
 
@@ -144,9 +165,8 @@ def _solve(X, y, width, temperature, lambda0, lambda1, activation, throw) -> Sin
     args = (k, y_eig, temperature, lambda1, 1 / width)
     # S(u) need not be convex: Newton from the NNGP value u = 0 can walk away from a distant
     # minimum (large Q*, large T). Start from the lowest point of S on a grid of log Q.
-    grid = jnp.arange(-8.0, 9.0)
-    log_Q0 = grid[jnp.argmin(jax.vmap(_action, (0, None))(grid, args))]
-    stationary = stationary_point(_action, jax.lax.stop_gradient(log_Q0), args)
+    log_Q0 = jax.lax.stop_gradient(_lowest_on_grid(args))
+    stationary = stationary_point(_action_gradient, log_Q0, args)
     if throw:
         stationary = raise_if_failed(stationary, "jaxtl.single_task")
     return SingleTaskSolution(

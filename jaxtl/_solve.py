@@ -1,9 +1,10 @@
 """The one stationary-point mechanism behind every theory in jaxtl.
 
-A theory supplies a scalar potential (an effective action or a Franz-Parisi potential) of
-its order parameters, written in unconstrained coordinates. The order parameters solve
-grad V = 0 by Newton's method (optimistix): a root of the gradient, so a saddle point is
-found as readily as a minimum. Derivatives of the solution with respect to everything in
+A theory supplies the gradient of a scalar potential (an effective action or a Franz-Parisi
+potential) of its order parameters, written in unconstrained coordinates: `jax.grad(V)`, or
+a closed form where that is cheaper (the tests check it against `jax.grad(V)`). The order
+parameters solve grad V = 0 by Newton's method (optimistix): a root of the gradient, so a
+saddle point is found as readily as a minimum. Derivatives of the solution with respect to everything in
 `args` come from the implicit function theorem at the root (`optimistix.ImplicitAdjoint`),
 never from unrolling the iterations.
 """
@@ -32,7 +33,7 @@ class Stationary(eqx.Module):
 
 
 def stationary_point(
-    potential: Callable[[PyTree, PyTree], Float[Array, ""]],
+    gradient: Callable[[PyTree, PyTree], PyTree[Float[Array, "..."]]],
     x0: PyTree[Float[Array, "..."]],
     args: PyTree,
     *,
@@ -40,13 +41,14 @@ def stationary_point(
     atol: float = 1e-10,
     max_steps: int = 64,
 ) -> Stationary:
-    """Solve grad_x potential(x, args) = 0 by Newton's method, starting from `x0`.
+    """Solve gradient(x, args) = 0 by Newton's method, starting from `x0`.
 
-    Everything the potential depends on must be passed in `args` (not closed over), so that
+    `gradient(x, args)` is the gradient of the potential with respect to x (same pytree as
+    x). Everything it depends on must be passed in `args` (not closed over), so that
     implicit differentiation reaches it. Never raises: failure is reported in `result`.
     """
     sol = optx.root_find(
-        jax.grad(potential),
+        gradient,
         optx.Newton(rtol=rtol, atol=atol),
         x0,
         args,

@@ -7,6 +7,7 @@ import pytest
 
 import helpers
 import jaxtl
+from jaxtl._single_task import _action, _action_gradient
 from jaxtl._solve import raise_if_failed, stationary_point
 
 CASES = [  # (activation, P, N0, width, temperature, lambda0, lambda1)
@@ -185,12 +186,12 @@ def test_traced_bad_values_raise_at_run_time(data):
 
 def test_failed_solve_is_reported_never_a_silent_nan():
     """A potential with no stationary point: the status says so, and throw raises."""
-    no_root = lambda x, args: jnp.sum(args * x)
+    no_root = jax.grad(lambda x, args: jnp.sum(args * x))
     out = stationary_point(no_root, jnp.zeros(()), jnp.array(1.0))
     assert out.result != optx.RESULTS.successful
     with pytest.raises(eqx.EquinoxRuntimeError, match="order-parameter equations were not solved"):
         raise_if_failed(out, "test")
-    ok = stationary_point(lambda x, a: (x - a) ** 2, jnp.zeros(()), jnp.array(2.0))
+    ok = stationary_point(jax.grad(lambda x, a: (x - a) ** 2), jnp.zeros(()), jnp.array(2.0))
     assert ok.result == optx.RESULTS.successful and float(ok.value) == pytest.approx(2.0)
 
 
@@ -218,3 +219,11 @@ def test_distant_minimum_is_found():
     sol = jaxtl.single_task(X, 3 * y, **params)
     assert Q > 10
     np.testing.assert_allclose([sol.Q, sol.test_error(X0, y0).total], [Q, total], rtol=1e-8)
+
+
+def test_closed_form_action_gradient_is_the_gradient_of_the_action():
+    rng = np.random.default_rng(8)
+    k, y_eig = rng.exponential(size=50), rng.standard_normal(50)
+    for log_Q, T, lambda1, inv_width in [(0.3, 0.05, 1.0, 0.02), (-2.0, 1.5, 0.3, 1.0), (3.0, 0.01, 4.0, 0.0)]:
+        args = (k, y_eig, T, lambda1, inv_width)
+        np.testing.assert_allclose(_action_gradient(log_Q, args), jax.grad(_action)(log_Q, args), rtol=1e-12)
