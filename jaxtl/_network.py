@@ -1,0 +1,64 @@
+"""The finite one-hidden-layer network whose posterior the theory describes.
+
+Theory note (`shared/theory/transfer.md`), section "Network, prior, posterior":
+f(x) = N1^{-1/2} sum_i v_i sigma(w_i . x / sqrt(N0)), prior w ~ N(0, 1/lambda0), v ~ N(0, 1/lambda1).
+The nonlinearity is the same `Activation` object whose `kernel` the theory uses.
+"""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, DTypeLike, Float, PRNGKeyArray
+
+from . import _checks
+from ._activation import Activation, get_activation
+
+
+class Network(eqx.Module):
+    """One-hidden-layer fully connected network in the theory's parametrization.
+
+    f(x) = N1^{-1/2} v . sigma(W x / sqrt(N0)), with `W` of shape (N1, N0) (N1 hidden units,
+    N0 inputs) and readout `v` of shape (N1,). The dtype of `W` and `v` is the network's
+    dtype: float32 networks run about 3x faster than float64 ones (on CPU and GPU alike).
+
+    **Fields:**
+    - `W`: first-layer weights, shape (N1, N0).
+    - `v`: readout weights, shape (N1,).
+    - `activation`: the nonlinearity, an `Activation` or its name ("erf", "identity", "tanh").
+    """
+
+    W: Float[Array, "N1 N0"]
+    v: Float[Array, " N1"]
+    activation: Activation = eqx.field(converter=get_activation, default="erf")
+
+    @classmethod
+    def from_prior(
+        cls,
+        key: PRNGKeyArray,
+        n0: int,
+        width: int,
+        *,
+        lambda0: float = 1.0,
+        lambda1: float = 1.0,
+        activation: "str | Activation" = "erf",
+        dtype: DTypeLike = float,
+    ) -> "Network":
+        """A network drawn from the prior W_ij ~ N(0, 1/lambda0), v_i ~ N(0, 1/lambda1).
+
+        **Arguments:** `key`; `n0` = N0 inputs; `width` = N1 hidden units; `lambda0`,
+        `lambda1`: prior precisions of the two layers; `activation`; `dtype` of the weights.
+        """
+        lambda0 = _checks.positive("lambda0", lambda0)
+        lambda1 = _checks.positive("lambda1", lambda1)
+        key_W, key_v = jax.random.split(key)
+        W = jax.random.normal(key_W, (width, n0), dtype) * jnp.sqrt(1 / lambda0).astype(dtype)
+        v = jax.random.normal(key_v, (width,), dtype) * jnp.sqrt(1 / lambda1).astype(dtype)
+        return cls(W, v, activation)
+
+    def __call__(self, x: Float[ArrayLike, "*batch N0"]) -> Float[Array, "*batch"]:
+        """f(x) for one input (shape (N0,)) or a batch of them (shape (..., N0))."""
+        n1, n0 = self.W.shape
+        hidden = self.activation(x @ self.W.T / math.sqrt(n0))
+        return hidden @ self.v / math.sqrt(n1)

@@ -1,0 +1,150 @@
+"""The transfer protocol on sampled networks (theory note, section "Transfer").
+
+Source chains sample the source posterior; for every kept source sample (W~, v~), target
+chains sample p(W, v | W~) ∝ exp(-L_t/T - lambda0/2 |W|^2 - lambda1/2 |v|^2 - gamma/2 |W - W~|^2).
+Target observables are averaged over target samples, then over source samples (the source is
+quenched). The independent unit for error bars is a source chain with all target chains
+that hang from its samples.
+"""
+
+import dataclasses
+import pathlib
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from . import _checks
+from ._activation import Activation
+from ._estimate import Estimate, jackknife, test_error
+from ._langevin import Langevin, Samples, sample
+from ._result import TestError
+from ._task_pair import TaskPair
+
+
+class TransferSamples(eqx.Module):
+    """What the transfer protocol measured.
+
+    **Fields:**
+    - `source`: the source chains' `Samples`, kept networks included.
+    - `target`: the target chains' `Samples`, chains ordered as
+      (source chain, kept source sample, target chain) and flattened.
+    - `lambda1`: readout prior precision (for the overlaps below).
+
+    Order parameters as network observables (theory note, last section), each averaged over
+    target chains and source samples, error bars over source chains:
+    `Q_s` = lambda1 <|v~|^2>/N1, `Q_t` = lambda1 <|v|^2>/N1, `Q_st` = lambda1 v~ . <v>/N1,
+    `Q_tt` = lambda1 <v>_a . <v>_b / N1 for two target chains a != b on the same source sample.
+    """
+
+    source: Samples
+    target: Samples
+    lambda1: float
+
+    def _per_source_sample(self, x: Float[Array, "target_chains ..."]) -> Float[Array, "chains samples targets ..."]:
+        chains, samples = self.source.readout_norm.shape
+        return x.reshape(chains, samples, -1, *x.shape[1:])
+
+    def _per_unit(self, x: Float[Array, "target_chains ..."]) -> Float[Array, "chains ..."]:
+        chains = self.source.readout_norm.shape[0]
+        return x.reshape(chains, -1, *x.shape[1:]).mean(1)
+
+    @property
+    def Q_s(self) -> Estimate:
+        """Source readout norm lambda1 <|v~|^2> / N1 (the source's single-task Q)."""
+        return self.source.Q
+
+    @property
+    def Q_t(self) -> Estimate:
+        """Target readout norm lambda1 <|v|^2> / N1."""
+        return jackknife(lambda q: q, self._per_unit(self.target.readout_norm.mean(1)))
+
+    @property
+    def Q_st(self) -> Estimate:
+        """Source-target readout overlap lambda1 v~ . <v> / N1."""
+        v_source = self.source.params.v  # (chains, samples, N1)
+        v_target = self._per_source_sample(self.target.mean_readout)  # (chains, samples, targets, N1)
+        n1 = v_source.shape[-1]
+        overlap = self.lambda1 * jnp.einsum("csi,csti->cst", v_source, v_target) / n1
+        return jackknife(lambda q: q, overlap.mean((1, 2)))
+
+    @property
+    def Q_tt(self) -> Estimate:
+        """Overlap of two target chains on one source sample, lambda1 <v>_a . <v>_b / N1."""
+        v = self._per_source_sample(self.target.mean_readout)  # (chains, samples, targets, N1)
+        n_targets, n1 = v.shape[-2:]
+        total = v.sum(2)
+        pairs = (jnp.sum(total**2, -1) - jnp.sum(v**2, (-2, -1))) / (n_targets * (n_targets - 1))
+        return jackknife(lambda q: q, self.lambda1 * pairs.mean(1) / n1)
+
+    @property
+    def order_parameters(self) -> "dict[str, Estimate]":
+        """The measured order parameters by their theory names: Q_s, Q_t, Q_st, Q_tt."""
+        return {"Q_s": self.Q_s, "Q_t": self.Q_t, "Q_st": self.Q_st, "Q_tt": self.Q_tt}
+
+    def test_error(self, y_test: Float[ArrayLike, " P0"]) -> Estimate[TestError]:
+        """Target test error at the target test points, averaged over target then source samples."""
+        y_test = jnp.asarray(y_test, self.target.mean_output.dtype)
+        _checks.shape("y_test", y_test, self.target.mean_output.shape[1:], "(P0,)")
+        return test_error(self._per_unit(self.target.mean_output), self._per_unit(self.target.mean_output_sq), y_test)
+
+
+def transfer(
+    key: PRNGKeyArray,
+    pair: TaskPair,
+    *,
+    width: int,
+    temperature: float,
+    coupling: float,
+    lambda0: float = 1.0,
+    lambda1: float = 1.0,
+    activation: "str | Activation" = "erf",
+    source_sampler: Langevin = Langevin(n_samples=2, thin=1000),
+    target_sampler: Langevin = Langevin(n_chains=2),
+    checkpoint_dir: "str | pathlib.Path | None" = None,
+) -> TransferSamples:
+    """Run the transfer protocol: source chains, then target chains coupled to each source sample.
+
+    **Arguments:**
+    - `key`: JAX PRNG key.
+    - `pair`: a `jaxtl.tasks.TaskPair`: source data (Xs, ys), target data (Xt, yt), and the
+      target test inputs X0 at which the target networks' outputs are measured. The network
+      dtype follows the source inputs (see `sample`).
+    - `width`, `temperature`, `lambda0`, `lambda1`, `activation`: as in `sample`, shared by
+      source and target networks.
+    - `coupling`: gamma >= 0 of gamma/2 |W - W~|^2 (not divided by T); 0 gives independent
+      single-task target chains, inf holds the target's W at the source sample's.
+    - `source_sampler`: the source chains; its `n_samples` samples per chain, `thin` steps
+      apart, are the source samples W~ (keep them far apart: they should be independent).
+    - `target_sampler`: chains per source sample (`n_chains` >= 2, for `Q_tt`), their
+      burn-in, samples and thinning. All target chains run together, vmapped:
+      source chains x source samples x target chains of them.
+    - `checkpoint_dir`: checkpoints of the source and target runs go to its `source` and
+      `target` subfolders (see `sample`).
+
+    **Returns:** a `TransferSamples`; its `test_error(pair.y0)` is the target test error.
+    """
+    if target_sampler.n_chains < 2:
+        raise ValueError(f"target_sampler.n_chains must be >= 2 (Q_tt needs two target chains), got {target_sampler.n_chains}")
+    key_source, key_target = jax.random.split(key)
+    common = dict(width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1, activation=activation)
+    folder = {} if checkpoint_dir is None else {"checkpoint_dir": pathlib.Path(checkpoint_dir) / "source"}
+    source = sample(key_source, pair.Xs, pair.ys, sampler=source_sampler, keep_params=True, **common, **folder)
+
+    W_source = source.params.W.reshape(-1, *source.params.W.shape[2:])  # (chains x samples, N1, N0)
+    anchors = jnp.repeat(W_source, target_sampler.n_chains, axis=0)
+    sampler = dataclasses.replace(target_sampler, n_chains=anchors.shape[0])
+    folder = {} if checkpoint_dir is None else {"checkpoint_dir": pathlib.Path(checkpoint_dir) / "target"}
+    target = sample(
+        key_target,
+        pair.Xt.astype(W_source.dtype),
+        pair.yt,
+        sampler=sampler,
+        X_test=pair.X0,
+        anchor=anchors,
+        coupling=coupling,
+        **common,
+        **folder,
+    )
+    return TransferSamples(source=source, target=target, lambda1=float(lambda1))

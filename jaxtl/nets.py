@@ -1,0 +1,14 @@
+"""Langevin-sampled one-hidden-layer networks: the empirical ground truth of the theories.
+
+`Network` is the finite network of the theory note (section "Network, prior, posterior");
+`sample` draws it from its posterior by Langevin dynamics with the settings of a `Langevin`;
+`transfer` runs the Franz-Parisi transfer protocol (section "Transfer"); `compare` puts a
+solved theory and sampled networks side by side. Every measurement is an `Estimate`
+(value and standard error over independent chains).
+"""
+
+from ._comparison import Comparison as Comparison, compare as compare, compare_single_task as compare_single_task
+from ._estimate import Estimate as Estimate
+from ._langevin import Langevin as Langevin, Samples as Samples, sample as sample
+from ._network import Network as Network
+from ._transfer_sampling import TransferSamples as TransferSamples, transfer as transfer
