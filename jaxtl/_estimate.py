@@ -68,10 +68,4 @@ def test_error(
     total = mean over x0 of <(y0 - f(x0))^2> (the posterior average: the theory's test
     error), bias2 = mean over x0 of (y0 - <f(x0)>)^2, variance = total - bias2.
     """
-
-    def statistic(m, m2):
-        bias2 = ((y_test - m) ** 2).mean()
-        variance = (m2 - m**2).mean()
-        return TestError(bias2 + variance, bias2, variance)
-
-    return jackknife(statistic, mean_output, mean_output_sq)
+    return jackknife(lambda m, m2: TestError.of(Prediction(m, m2 - m**2), y_test), mean_output, mean_output_sq)

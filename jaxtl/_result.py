@@ -31,6 +31,13 @@ class TestError(eqx.Module):
     bias2: Float[Array, ""]
     variance: Float[Array, ""]
 
+    @classmethod
+    def of(cls, prediction: Prediction, y0: Float[Array, " P0"]) -> "TestError":
+        """The test error of a predictor's statistics on labels y0, shape (P0,)."""
+        bias2 = jnp.mean((y0 - prediction.mean) ** 2)
+        variance = jnp.mean(prediction.variance)
+        return cls(bias2 + variance, bias2, variance)
+
 
 class TheorySolution(eqx.Module):
     """What every theory returns: order parameters (in the subclass), how the solve ended,
@@ -53,6 +60,4 @@ class TheorySolution(eqx.Module):
         pred = self.predict(X0)
         y0 = _checks.finite("y0", y0)
         _checks.shape("y0", y0, pred.mean.shape, "(P0,)")
-        bias2 = jnp.mean((y0 - pred.mean) ** 2)
-        variance = jnp.mean(pred.variance)
-        return TestError(bias2 + variance, bias2, variance)
+        return TestError.of(pred, y0)
