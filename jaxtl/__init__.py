@@ -17,4 +17,10 @@ from ._single_task import (  # noqa: E402
     single_task as single_task,
 )
 
+from ._transfer import (  # noqa: E402
+    TransferBenefit as TransferBenefit,
+    TransferSolution as TransferSolution,
+    transfer as transfer,
+)
+
 __version__ = "0.1.0"

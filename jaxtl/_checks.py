@@ -50,11 +50,14 @@ def _show(x) -> str:
     return "a traced value" if _is_traced(x) else str(np.asarray(x))
 
 
-def interval(name: str, x: Float[ArrayLike, "*s"], low: float, high: float) -> Float[Array, "*s"]:
-    """`x` as a float array, checked to lie in the closed interval [low, high] (open at +inf)."""
+def interval(
+    name: str, x: Float[ArrayLike, "*s"], low: float, high: float, *, allow_inf: bool = False
+) -> Float[Array, "*s"]:
+    """`x` as a float array, checked to lie in the closed interval [low, high] (open at +inf
+    unless `allow_inf`)."""
     x = jnp.asarray(x, float)
-    upper = "+inf)" if high == np.inf else f"{high:g}]"
-    bad = ~((x >= low) & (x <= high)) | jnp.isinf(x)
+    upper = ("+inf]" if allow_inf else "+inf)") if high == np.inf else f"{high:g}]"
+    bad = ~((x >= low) & (x <= high)) | (False if allow_inf else jnp.isinf(x))
     return _check(x, bad, f"{name} must lie in [{low:g}, {upper}, got {_show(x)}")
 
 

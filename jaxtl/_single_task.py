@@ -143,7 +143,7 @@ def single_task(
     temperature = _checks.positive("temperature", temperature)
     lambda0 = _checks.positive("lambda0", lambda0)
     lambda1 = _checks.positive("lambda1", lambda1)
-    return _solve(X, y, width, temperature, lambda0, lambda1, get_activation(activation), throw)
+    return solve_single_task(X, y, width, temperature, lambda0, lambda1, get_activation(activation), throw)
 
 
 @eqx.filter_jit
@@ -158,7 +158,8 @@ def _predict(sol: SingleTaskSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
 
 
 @eqx.filter_jit
-def _solve(X, y, width, temperature, lambda0, lambda1, activation, throw) -> SingleTaskSolution:
+def solve_single_task(X, y, width, temperature, lambda0, lambda1, activation, throw) -> SingleTaskSolution:
+    """`single_task` on checked arguments (no input validation): for the theories built on it."""
     k, U = eigh(nngp(X, X, lambda0=lambda0, activation=activation))
     k = jnp.maximum(k, 0.0)  # K is positive semidefinite; drop rounding noise below zero
     y_eig = U.T @ y

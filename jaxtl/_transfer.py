@@ -1,0 +1,330 @@
+"""The Franz-Parisi transfer theory (theory note, section "Transfer"; arXiv 2407.07168).
+
+A target network whose first layer is coupled with strength gamma to a source network sampled
+from its own posterior. The source is quenched: its order parameter Q_s is the single-task Q*
+of the source data. The target's order parameters (Q_t, Q_tt, Q_st) make the Franz-Parisi
+potential stationary,
+
+    V = Q_t - log(Q_t - Q_tt) - (Q_tt - Q_st^2/Q_s) / (Q_t - Q_tt)
+        + (1/N1) [ log det M + r^T M^{-1} r + Tr(M^{-1} S_g) ],
+
+with M = C_e + T I, C_e = (Q_t K_tt - Q_tt K_tt') / lambda1, r = y_t - m_g,
+m_g = Q_st u, S_g = (Q_tt/lambda1) K_tt' - Q_st^2 B, u = K_ts A_s^{-1} y_s / lambda1,
+B = K_ts A_s^{-1} K_st / lambda1^2 and A_s = (Q_s/lambda1) K_ss + T I.
+
+How it is solved (all in float64):
+
+- The four kernels come from `gram` with the weight moments of `_moments` (no other kernel code).
+- The source solve, the eigendecomposition of the target kernel K_tt = U diag(k) U^T (from the
+  single-task solve with the prior changed by the coupling, which also gives the starting point)
+  and everything built from the source (u, B) are done once, outside the root find; under
+  `jax.vmap` over target labels or parameters they are not repeated where they do not change.
+- V is quadratic in Q_st, so Q_st is eliminated in closed form (`_source_overlap`); Newton's
+  method (optimistix) finds the root of the gradient of the reduced potential in
+  (log(Q_t - Q_tt), Q_tt). The stationary point is a saddle in general, not a minimum.
+- Each gradient evaluation costs one inverse of the Pt x Pt matrix M and two
+  Pt x Pt products, written in the eigenbasis of K_tt, where K_tt is diagonal.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optimistix as optx
+from jaxtyping import Array, ArrayLike, Float, Int
+
+from . import _checks
+from ._activation import Activation, get_activation
+from ._kernel import gram, gram_diag
+from ._result import Prediction, TestError, TheorySolution
+from ._single_task import SingleTaskSolution, solve_single_task
+from ._solve import raise_if_failed, stationary_point
+
+
+def _moments(coupling, lambda0):
+    """Weight moments induced by the coupling gamma (theory note, "Transfer"):
+    target variance v_t = 1/(lambda0+gamma) + gamma^2/(lambda0 (lambda0+gamma)^2),
+    source-target covariance c_st = gamma/(lambda0 (lambda0+gamma)), covariance of two target
+    replicas c_tt = gamma^2/(lambda0 (lambda0+gamma)^2). gamma = inf is its limit (all three
+    equal 1/lambda0), computed exactly; the derivative in gamma is finite for gamma in [0, inf).
+    """
+    infinite = jnp.isinf(coupling)
+    safe = jnp.where(infinite, 1.0, coupling)
+    share = jnp.where(infinite, 1.0, safe / (lambda0 + safe))  # gamma / (lambda0 + gamma)
+    return 1 / (lambda0 + coupling) + share**2 / lambda0, share / lambda0, share**2 / lambda0
+
+
+def _inverse(M):
+    """M^{-1} of the symmetric positive-definite target matrix (LU, symmetrized).
+
+    Not a Cholesky solve: on CPU (jax 0.10.2) batched Cholesky and triangular solves inside the
+    vmapped Newton loop hung the XLA runtime (no CPU use, all threads waiting) for Pt ~ 200 and
+    batches of ~20 points; `jnp.linalg.inv` did not.
+    """
+    W = jnp.linalg.inv(M)
+    return (W + W.T) / 2
+
+
+def _trace_product(A, B):
+    """Tr(A B) without forming the product."""
+    return jnp.sum(A * B.T)
+
+
+def _target_matrix(D, Q_tt, args):
+    """M = C_e + T I in the eigenbasis of K_tt: ((D + Q_tt) diag(k) - Q_tt K_tt') / lambda1 + T I,
+    with D = Q_t - Q_tt."""
+    k, K_rep, _, _, _, _, temperature, lambda1, _ = args
+    return jnp.diag((D + Q_tt) * k / lambda1 + temperature) - (Q_tt / lambda1) * K_rep
+
+
+def _source_overlap(W, D, args):
+    """The Q_st at which V is stationary in Q_st for given (Q_t, Q_tt): V is quadratic in Q_st,
+    dV/dQ_st = 2 Q_st / (Q_s D) - (2/N1) [u^T W (y - Q_st u) + Q_st Tr(W B)], W = M^{-1}."""
+    _, _, B, u, y, Q_s, _, _, inv_width = args
+    Wu = W @ u
+    curvature = 1 / (Q_s * D) + inv_width * (u @ Wu - _trace_product(W, B))
+    return inv_width * (Wu @ y) / curvature
+
+
+def _potential(x, args):
+    """The Franz-Parisi potential V of the module docstring at x = (log(Q_t - Q_tt), Q_tt, Q_st)."""
+    k, K_rep, B, u, y, Q_s, temperature, lambda1, inv_width = args
+    D, Q_tt, Q_st = jnp.exp(x[0]), x[1], x[2]
+    M = _target_matrix(D, Q_tt, args)
+    W = _inverse(M)
+    r = y - Q_st * u
+    logdet = jnp.linalg.slogdet(M)[1]
+    S_g = (Q_tt / lambda1) * K_rep - Q_st**2 * B
+    data = logdet + r @ W @ r + _trace_product(W, S_g)
+    return D + Q_tt - x[0] - (Q_tt - Q_st**2 / Q_s) / D + inv_width * data
+
+
+def _reduced_gradient(x, args):
+    """Gradient of V in (log D, Q_tt), D = Q_t - Q_tt, at Q_st = `_source_overlap` (so that it is
+    also the gradient of the potential with Q_st eliminated). With W = M^{-1},
+    Sigma = r r^T + S_g and K_tt = diag(k) in this basis:
+
+        dV/dD    = 1 - 1/D + (Q_tt - Q_st^2/Q_s)/D^2 + [Tr(W K) - Tr(W K W Sigma)] / (N1 lambda1)
+        dV/dQ_tt = 1 - 1/D + [Tr(W K) - Tr(W K W Sigma) + Tr(W K' W Sigma)] / (N1 lambda1)
+
+    (the terms Tr(W K') from log det M and from Tr(M^{-1} S_g) cancel). Returns (D dV/dD, dV/dQ_tt).
+    """
+    k, K_rep, B, u, y, Q_s, _, lambda1, inv_width = args
+    D, Q_tt = jnp.exp(x[0]), x[1]
+    W = _inverse(_target_matrix(D, Q_tt, args))
+    Q_st = _source_overlap(W, D, args)
+    w = W @ (y - Q_st * u)
+    WK, WK_rep, WB = W * k, W @ K_rep, W @ B
+
+    def weighted(WX, wXw):  # Tr(W X W Sigma) for X = K or K'
+        return wXw + (Q_tt / lambda1) * _trace_product(WX, WK_rep) - Q_st**2 * _trace_product(WX, WB)
+
+    target = jnp.sum(jnp.diag(W) * k) - weighted(WK, w @ (k * w))
+    replica = weighted(WK_rep, w @ K_rep @ w)
+    scale = inv_width / lambda1
+    dD = 1 - 1 / D + (Q_tt - Q_st**2 / Q_s) / D**2 + scale * target
+    dQ_tt = 1 - 1 / D + scale * (target + replica)
+    return jnp.stack([D * dD, dQ_tt])
+
+
+class TransferBenefit(eqx.Module):
+    """The transfer benefit on a test set, in labels squared: error at gamma = 0 minus error at
+    gamma (positive: transfer helps), split into two parts that add up to `total`:
+
+    - `prior`: from the coupling's change of the target's first-layer prior alone (v_t instead
+      of 1/lambda0, with the source-target terms off: Q_st = Q_tt = 0). It is there even when
+      the source carries no information; it is not transfer.
+    - `source`: carried by the renormalized source-target kernel (Q_st/lambda1) K_st, the
+      difference between the prior-only error and the full error.
+    """
+
+    total: Float[Array, ""]
+    prior: Float[Array, ""]
+    source: Float[Array, ""]
+
+
+class TransferSolution(TheorySolution):
+    """The solved transfer theory: order parameters, status, predictor, benefit.
+
+    **Attributes:**
+    - `Q_t`, `Q_tt`, `Q_st` (dimensionless): the target's readout norm, the overlap of two
+      target replicas coupled to the same source sample, and the source-target overlap. Their
+      network counterparts: lambda1 |v_t|^2/N1, lambda1 <v_t>_1 . <v_t>_2 / N1,
+      lambda1 v_s . v_t / N1. `Q_s` is the source's, `source.Q`.
+    - `result`, `num_steps`, `converged`: how the target solve ended.
+    - `coupling` (gamma), `lambda0`: the coupling and the first-layer prior precision.
+    - `source`: the single-task solution of the source data (Q_s, kernel eigendecomposition).
+    - `prior_only`: the single-task solution of the target data with the first-layer prior
+      changed by the coupling (lambda0 -> 1/v_t) and no source-target terms; the reference of
+      the benefit split. Width, temperature, lambda1, activation and the target inputs are its.
+    - `labels`: the target training labels y_t, shape (Pt,).
+    """
+
+    Q_t: Float[Array, ""]
+    Q_tt: Float[Array, ""]
+    Q_st: Float[Array, ""]
+    result: optx.RESULTS
+    num_steps: Int[Array, ""]
+    coupling: Float[Array, ""]
+    lambda0: Float[Array, ""]
+    source: SingleTaskSolution
+    prior_only: SingleTaskSolution
+    labels: Float[Array, " Pt"]
+
+    @property
+    def Q_s(self) -> Float[Array, ""]:
+        """The source's order parameter (its single-task Q*)."""
+        return self.source.Q
+
+    @property
+    def width(self) -> Float[Array, ""]:
+        return self.prior_only.width
+
+    @property
+    def temperature(self) -> Float[Array, ""]:
+        return self.prior_only.temperature
+
+    @property
+    def lambda1(self) -> Float[Array, ""]:
+        return self.prior_only.lambda1
+
+    @property
+    def activation(self) -> Activation:
+        return self.prior_only.activation
+
+    def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
+        """Mean and variance of the target network's output on test inputs X0 (P0, N0).
+
+        Theory note, "Transfer", predictor: for a shared source-informed field g ~ N(m_g, S_g),
+        f(x0 | g) = g(x0) + c0^T M^{-1} (y_t - g(X_t)) with c0 = C_e(X_t, x0) and variance
+        C_e(x0, x0) - c0^T M^{-1} c0; the mean and variance here are over g and that variance.
+        """
+        X0 = _checks.finite("X0", X0)
+        _checks.shape("X0", X0, (X0.shape[0], self.prior_only.inputs.shape[1]), "(P0, N0)")
+        return _predict(self, X0)
+
+    def benefit(self, X0: Float[ArrayLike, "P0 N0"], y0: Float[ArrayLike, " P0"]) -> TransferBenefit:
+        """The transfer benefit on (X0, y0), split into its prior and source parts
+        (`TransferBenefit`). The gamma = 0 reference is the single-task theory of the target."""
+        error = self.test_error(X0, y0).total
+        prior_only = self.prior_only.test_error(X0, y0).total
+        p = self.prior_only
+        alone = solve_single_task(
+            p.inputs, self.labels, p.width, p.temperature, self.lambda0, p.lambda1, p.activation, False
+        )
+        uncoupled = alone.test_error(X0, y0).total
+        return TransferBenefit(uncoupled - error, uncoupled - prior_only, prior_only - error)
+
+
+def transfer(
+    source: tuple[Float[ArrayLike, "Ps N0"], Float[ArrayLike, " Ps"]],
+    target: tuple[Float[ArrayLike, "Pt N0"], Float[ArrayLike, " Pt"]],
+    *,
+    width: Float[ArrayLike, ""],
+    temperature: Float[ArrayLike, ""],
+    coupling: Float[ArrayLike, ""],
+    lambda0: Float[ArrayLike, ""] = 1.0,
+    lambda1: Float[ArrayLike, ""] = 1.0,
+    activation: "str | Activation" = "erf",
+    throw: bool = True,
+) -> TransferSolution:
+    """Solve the Franz-Parisi transfer theory for one source-target pair.
+
+    **Arguments:**
+    - `source`: (Xs, ys), source inputs (Ps, N0) and labels (Ps,).
+    - `target`: (Xt, yt), target inputs (Pt, N0) and labels (Pt,).
+    - `width`: hidden width N1 > 0, shared by source and target networks (`jnp.inf`: the
+      infinite-width limit, where Q_t = Q_s = 1, Q_st = Q_tt = 0 and nothing transfers).
+    - `temperature`: T > 0, in units of the loss L = 1/2 sum (y - f)^2, for both networks.
+    - `coupling`: gamma in [0, inf], the strength of the elastic term gamma/2 |w - w_source|^2
+      on the first-layer weights (not divided by T). 0: no coupling (the single-task target);
+      `jnp.inf`: the target keeps the source's first layer and learns its readout, computed by
+      its own limit (all weight moments 1/lambda0), not by a large number.
+    - `lambda0`, `lambda1`: prior precisions of first-layer weights and readout (> 0).
+    - `activation`: "erf", "identity" or "tanh", or a `jaxtl.kernels.Activation`.
+    - `throw`: raise if a solve fails (default); with `throw=False` failure is reported in
+      `.result` / `.converged`, per point under `jax.vmap`.
+
+    **Returns:** a `TransferSolution` (Q_s, Q_t, Q_tt, Q_st, `converged`, `predict`,
+    `test_error(X0, y0)` -> total, bias2, variance, and `benefit(X0, y0)`).
+
+    Works under `jax.jit`, `jax.vmap` (over any numeric argument or a batch of task pairs) and
+    `jax.grad` (implicit differentiation at the stationary point, with respect to width,
+    temperature, coupling, lambda0, lambda1 and the data, hence through a differentiable task
+    pair to its correlation knob). The source solve depends on (Xs, ys, N1, T, lambda0,
+    lambda1) only and the target eigendecomposition on (Xt, gamma, lambda0): under `jax.vmap`
+    over target labels they are computed once.
+    """
+    Xs, ys = (_checks.finite(name, a) for name, a in zip(("Xs", "ys"), source))
+    Xt, yt = (_checks.finite(name, a) for name, a in zip(("Xt", "yt"), target))
+    for name, X, y in (("Xs", Xs, ys), ("Xt", Xt, yt)):
+        if X.ndim != 2 or X.shape[0] < 1:
+            raise ValueError(f"{name} must have shape (P, N0) with P >= 1, got {X.shape}")
+        _checks.shape("y" + name[1:], y, X.shape[:1], "(P,)")
+    _checks.shape("Xt", Xt, (Xt.shape[0], Xs.shape[1]), "(Pt, N0) with the N0 of Xs")
+    width = _checks.positive("width", width, allow_inf=True)
+    temperature = _checks.positive("temperature", temperature)
+    coupling = _checks.interval("coupling", coupling, 0.0, jnp.inf, allow_inf=True)
+    lambda0 = _checks.positive("lambda0", lambda0)
+    lambda1 = _checks.positive("lambda1", lambda1)
+    act = _checks.activation("activation", activation)
+    return _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw)
+
+
+@eqx.filter_jit
+def _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw):
+    source = solve_single_task(Xs, ys, width, temperature, lambda0, lambda1, act, throw)
+    v_t, c_st, c_tt = _moments(coupling, lambda0)
+    prior_only = solve_single_task(Xt, yt, width, temperature, 1 / v_t, lambda1, act, throw)
+    U = prior_only.eigenvectors
+    K_rep = U.T @ gram(Xt, Xt, var1=v_t, var2=v_t, cov=c_tt, activation=act) @ U
+    H = U.T @ gram(Xt, Xs, var1=v_t, var2=1 / lambda0, cov=c_st, activation=act) @ source.eigenvectors
+    a_s = 1 / (source.Q * source.eigenvalues / lambda1 + temperature)  # A_s^{-1} in its eigenbasis
+    u = H @ (a_s * source.labels_eig) / lambda1
+    B = (H * a_s) @ H.T / lambda1**2
+    args = (prior_only.eigenvalues, K_rep, B, u, prior_only.labels_eig, source.Q, temperature, lambda1, 1 / width)
+    x0 = jax.lax.stop_gradient(jnp.stack([jnp.log(prior_only.Q), jnp.zeros(())]))
+    stationary = stationary_point(_reduced_gradient, x0, args)
+    if throw:
+        stationary = raise_if_failed(stationary, "jaxtl.transfer")
+    D, Q_tt = jnp.exp(stationary.value[0]), stationary.value[1]
+    W = _inverse(_target_matrix(D, Q_tt, args))
+    return TransferSolution(
+        Q_t=D + Q_tt,
+        Q_tt=Q_tt,
+        Q_st=_source_overlap(W, D, args),
+        result=stationary.result,
+        num_steps=stationary.num_steps,
+        coupling=coupling,
+        lambda0=lambda0,
+        source=source,
+        prior_only=prior_only,
+        labels=yt,
+    )
+
+
+@eqx.filter_jit
+def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
+    p, s, act = sol.prior_only, sol.source, sol.activation
+    Xt, Xs, l1 = p.inputs, s.inputs, sol.lambda1
+    v_t, c_st, c_tt = _moments(sol.coupling, sol.lambda0)
+    own = dict(var1=v_t, var2=v_t, cov=v_t, activation=act)
+    rep = dict(var1=v_t, var2=v_t, cov=c_tt, activation=act)
+    cross = dict(var1=v_t, var2=1 / sol.lambda0, cov=c_st, activation=act)
+    K_rep = gram(Xt, Xt, **rep)
+    C_e = (sol.Q_t * gram(Xt, Xt, **own) - sol.Q_tt * K_rep) / l1
+    W = _inverse(C_e + sol.temperature * jnp.eye(Xt.shape[0]))
+    K0_rep = gram(Xt, X0, **rep)
+    c0 = (sol.Q_t * gram(Xt, X0, **own) - sol.Q_tt * K0_rep) / l1  # (Pt, P0)
+    Z = W @ c0  # M^{-1} c0
+    # The source-informed field g enters through G = K_0s - Z^T K_ts in the source eigenbasis.
+    a_s = 1 / (sol.Q_s * s.eigenvalues / l1 + sol.temperature)
+    K_ts = gram(Xt, Xs, **cross)
+    G = (gram(X0, Xs, **cross) - Z.T @ K_ts) @ s.eigenvectors
+    # mean = m_g(x0) + Z^T (y_t - m_g(X_t)), with m_g = (Q_st/lambda1) K_.s A_s^{-1} y_s
+    mean = (sol.Q_st / l1) * (G @ (a_s * s.labels_eig)) + Z.T @ sol.labels
+    k00_own, k00_rep = gram_diag(X0, **own), gram_diag(X0, **rep)
+    own_variance = (sol.Q_t * k00_own - sol.Q_tt * k00_rep) / l1 - jnp.sum(c0 * Z, axis=0)
+    field_variance = (sol.Q_tt / l1) * (
+        k00_rep - 2 * jnp.sum(Z * K0_rep, axis=0) + jnp.sum(Z * (K_rep @ Z), axis=0)
+    ) - (sol.Q_st / l1) ** 2 * jnp.sum(a_s * G**2, axis=1)
+    return Prediction(mean, own_variance + field_variance)

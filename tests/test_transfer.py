@@ -1,0 +1,235 @@
+"""The transfer theory against an independent NumPy/SciPy evaluation, its limits, its
+derivatives and its benefit map."""
+
+import equinox as eqx
+import helpers
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxtl
+from jaxtl._transfer import (
+    _inverse,
+    _moments,
+    _potential,
+    _reduced_gradient,
+    _source_overlap,
+    _target_matrix,
+)
+
+TEACHER = jax.jit(jaxtl.tasks.teacher_pair, static_argnames=("Ps", "Pt", "P0", "N0", "readout"))
+
+
+def pair(rho=1.0, *, Ps=80, Pt=30, P0=40, N0=40, seed=0, noise=0.1):
+    return TEACHER(jax.random.key(seed), Ps=Ps, Pt=Pt, P0=P0, N0=N0, rho=rho, gain=2.0, noise=noise)
+
+
+def solve(p, **kwargs):
+    kwargs = dict(dict(width=60.0, temperature=0.05, coupling=1.0), **kwargs)
+    return jaxtl.transfer((p.Xs, p.ys), (p.Xt, p.yt), **kwargs)
+
+
+@pytest.mark.parametrize("activation", ["erf", "identity", "tanh"])
+def test_zero_coupling_is_the_single_task_target(activation):
+    p = pair()
+    sol = solve(p, coupling=0.0, activation=activation)
+    alone = jaxtl.single_task(p.Xt, p.yt, width=60.0, temperature=0.05, activation=activation)
+    assert sol.Q_st == 0 and abs(sol.Q_tt) < 1e-14
+    np.testing.assert_allclose(sol.Q_t, alone.Q, rtol=1e-10)
+    source = jaxtl.single_task(p.Xs, p.ys, width=60.0, temperature=0.05, activation=activation)
+    np.testing.assert_allclose(sol.Q_s, source.Q, rtol=1e-10)
+    mine, theirs = sol.test_error(p.X0, p.y0), alone.test_error(p.X0, p.y0)
+    for field in ("total", "bias2", "variance"):
+        np.testing.assert_allclose(getattr(mine, field), getattr(theirs, field), rtol=1e-10)
+    benefit = sol.benefit(p.X0, p.y0)
+    assert max(abs(benefit.total), abs(benefit.prior), abs(benefit.source)) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "activation, coupling, rho, width, lambda0, lambda1",
+    [
+        ("erf", 1.0, 1.0, 60.0, 1.0, 1.0),
+        ("erf", 10.0, 0.5, 30.0, 1.5, 0.7),
+        ("erf", np.inf, 0.8, 60.0, 1.0, 1.0),
+        ("identity", 3.0, 0.9, 40.0, 1.0, 2.0),
+        ("identity", np.inf, 1.0, 40.0, 0.8, 1.0),
+    ],
+)
+def test_matches_numpy_reference(activation, coupling, rho, width, lambda0, lambda1):
+    p = pair(rho)
+    kw = dict(width=width, temperature=0.05, coupling=coupling, lambda0=lambda0, lambda1=lambda1)
+    sol = solve(p, activation=activation, **kw)
+    data = [np.asarray(a) for a in (p.Xs, p.ys, p.Xt, p.yt, p.X0, p.y0)]
+    ref = helpers.transfer(*data, activation=activation, **kw)
+    err = sol.test_error(p.X0, p.y0)
+    mine = [sol.Q_s, sol.Q_t, sol.Q_tt, sol.Q_st, err.total, err.bias2, err.variance]
+    np.testing.assert_allclose(np.array(mine), np.array(ref), rtol=1e-8, atol=1e-10)
+    assert sol.converged and abs(ref[3]) > 1e-4  # the source-target overlap is not trivially zero
+
+
+def test_closed_form_gradient_is_the_gradient_of_the_potential():
+    """`_reduced_gradient` (closed form, used by Newton) against jax.grad of V itself, at
+    points away from the solution; and V is stationary in Q_st at `_source_overlap`."""
+    p = pair(0.7)
+    sol = solve(p, coupling=2.0)
+    # Rebuild the solver's arguments from the solution objects.
+    args = _arguments(sol, p)
+    for D, Q_tt in [(0.8, 0.1), (1.3, 0.4), (1.0, -0.05)]:
+        W = _inverse(_target_matrix(D, Q_tt, args))
+        Q_st = _source_overlap(W, D, args)
+        x = jnp.array([jnp.log(D), Q_tt, Q_st])
+        full = jax.grad(_potential)(x, args)
+        np.testing.assert_allclose(full[:2], _reduced_gradient(x[:2], args), rtol=1e-9, atol=1e-12)
+        assert abs(full[2]) < 1e-10
+
+
+def _arguments(sol, p):
+    v_t, c_st, c_tt = _moments(sol.coupling, sol.lambda0)
+    U, s = sol.prior_only.eigenvectors, sol.source
+    K_rep = U.T @ jaxtl.kernels.gram(p.Xt, p.Xt, var1=v_t, var2=v_t, cov=c_tt) @ U
+    H = U.T @ jaxtl.kernels.gram(p.Xt, p.Xs, var1=v_t, var2=1.0, cov=c_st) @ s.eigenvectors
+    a_s = 1 / (s.Q * s.eigenvalues + sol.temperature)
+    u, B = H @ (a_s * s.labels_eig), (H * a_s) @ H.T
+    return (sol.prior_only.eigenvalues, K_rep, B, u, sol.prior_only.labels_eig, s.Q, sol.temperature, 1.0, 1 / sol.width)
+
+
+def test_infinite_width_has_no_transfer():
+    """N1 -> inf: Q_t -> 1, Q_tt, Q_st -> 0 like 1/N1; the source part of the benefit vanishes
+    while the prior part stays (theory note, "Checks")."""
+    p = pair()
+    sols = [solve(p, width=w, coupling=3.0) for w in (1e3, 1e4, 1e5)]
+    for a, b in zip(sols, sols[1:]):  # each tenfold width shrinks the deviations about tenfold
+        for name, limit in (("Q_t", 1.0), ("Q_tt", 0.0), ("Q_st", 0.0)):
+            ratio = abs(getattr(a, name) - limit) / abs(getattr(b, name) - limit)
+            assert 7 < ratio < 13, (name, ratio)
+    infinite = solve(p, width=jnp.inf, coupling=3.0)
+    assert (infinite.Q_t, infinite.Q_tt, infinite.Q_st, infinite.Q_s) == (1.0, 0.0, 0.0, 1.0)
+    benefit = infinite.benefit(p.X0, p.y0)
+    assert abs(benefit.source) < 1e-12 and abs(benefit.prior) > 1e-3
+    np.testing.assert_allclose(sols[-1].benefit(p.X0, p.y0).prior, benefit.prior, rtol=1e-3)
+
+
+def test_large_coupling_approaches_infinite_coupling():
+    p = pair(0.9)
+    limit = solve(p, coupling=jnp.inf)
+    gaps = []
+    for gamma in (1e3, 1e4, 1e5):
+        sol = solve(p, coupling=gamma)
+        gaps.append(max(abs(getattr(sol, n) - getattr(limit, n)) for n in ("Q_t", "Q_tt", "Q_st")))
+    assert gaps[2] < 1e-4 and 7 < gaps[0] / gaps[1] < 13 and 7 < gaps[1] / gaps[2] < 13
+    err = solve(p, coupling=1e6).test_error(p.X0, p.y0).total
+    np.testing.assert_allclose(err, limit.test_error(p.X0, p.y0).total, rtol=1e-5)
+
+
+def _central(f, x, h):
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+@pytest.mark.parametrize("name, value, step", [
+    ("coupling", 2.0, 1e-4), ("temperature", 0.05, 1e-6), ("width", 60.0, 1e-3),
+    ("lambda0", 1.2, 1e-5), ("lambda1", 0.8, 1e-5), ("rho", 0.6, 1e-5),
+])
+def test_gradients_match_finite_differences(name, value, step):
+    """d(test error)/d(parameter) and d Q_st/d(parameter) by implicit differentiation, both
+    modes, against central differences; rho reaches the theory through the teacher pair."""
+
+    def observables(x):
+        p = pair(x if name == "rho" else 0.8)
+        kw = {} if name == "rho" else {name: x}
+        sol = solve(p, **kw)
+        return jnp.stack([sol.test_error(p.X0, p.y0).total, sol.Q_st, sol.Q_tt, sol.Q_t])
+
+    f = jax.jit(observables)
+    fd = _central(f, value, step)
+    np.testing.assert_allclose(jax.jacfwd(f)(value), fd, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(jax.jacrev(f)(value), fd, rtol=1e-5, atol=1e-9)
+
+
+def test_gradient_with_respect_to_data():
+    p = pair(0.8)
+    direction = jax.random.normal(jax.random.key(1), p.Xs.shape)
+    moved = lambda t: eqx.tree_at(lambda q: q.Xs, p, p.Xs + t * direction)
+    f = jax.jit(lambda t: solve(moved(t)).test_error(p.X0, p.y0).total)
+    np.testing.assert_allclose(jax.grad(f)(0.0), _central(f, 0.0, 1e-5), rtol=1e-5)
+
+
+def test_vmap_over_parameters_and_pairs_equals_loop():
+    p = pair(0.8)
+    gammas = jnp.array([0.0, 0.5, 5.0, jnp.inf])
+    temps = jnp.array([0.02, 0.05, 0.1, 0.2])
+
+    def errors(gamma, T, yt):
+        sol = jaxtl.transfer((p.Xs, p.ys), (p.Xt, yt), width=60.0, temperature=T, coupling=gamma)
+        return jnp.stack([sol.Q_t, sol.Q_tt, sol.Q_st, sol.test_error(p.X0, p.y0).total])
+
+    yts = p.yt[None] * jnp.array([1.0, 0.5, -1.0, 2.0])[:, None]
+    batched = jax.jit(jax.vmap(errors))(gammas, temps, yts)
+    for i in range(4):
+        np.testing.assert_allclose(batched[i], errors(gammas[i], temps[i], yts[i]), rtol=1e-10, atol=1e-13)
+    pairs = [pair(0.8, seed=s) for s in range(3)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *pairs)
+    many = jax.vmap(lambda q: solve(q).Q_st)(stacked)
+    np.testing.assert_allclose(many, [solve(q).Q_st for q in pairs], rtol=1e-10)
+
+
+def test_benefit_map_related_positive_unrelated_negative():
+    """On teacher pairs: related tasks (rho = 1) gain at intermediate gamma, most of it through
+    the source-target kernel; unrelated tasks (rho = 0) lose at large gamma."""
+    related = pair(1.0, Ps=150, Pt=40, P0=200, N0=60)
+    unrelated = pair(0.0, Ps=150, Pt=40, P0=200, N0=60)
+    kw = dict(width=100.0, temperature=0.05)
+    good = solve(related, coupling=3.0, **kw).benefit(related.X0, related.y0)
+    bad = solve(unrelated, coupling=jnp.inf, **kw).benefit(unrelated.X0, unrelated.y0)
+    assert good.total > 0.01 and good.source > 0
+    assert bad.total < -0.01 and bad.source < 0
+    np.testing.assert_allclose(good.total, good.prior + good.source, rtol=1e-12)
+
+
+def test_order_parameters_are_consistent():
+    """Q_t > Q_tt >= Q_st^2 / Q_s at the stationary point (the replica-specific and the
+    source-unexplained parts of the target's readout overlap are non-negative)."""
+    for rho in (0.0, 0.5, 1.0):
+        sol = solve(pair(rho), coupling=5.0)
+        assert sol.Q_t > sol.Q_tt >= sol.Q_st**2 / sol.Q_s - 1e-12
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(coupling=-1.0), "coupling must lie in \\[0, \\+inf\\]"),
+        (dict(width=0.0), "width"),
+        (dict(temperature=-0.1), "temperature"),
+        (dict(lambda0=0.0), "lambda0"),
+        (dict(activation="relu"), "activation"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        solve(pair(), **kwargs)
+
+
+def test_bad_shapes_raise():
+    p = pair()
+    with pytest.raises(ValueError, match="Xt"):
+        jaxtl.transfer((p.Xs, p.ys), (p.Xt[:, :-1], p.yt), width=60.0, temperature=0.05, coupling=1.0)
+    with pytest.raises(ValueError, match="yt"):
+        jaxtl.transfer((p.Xs, p.ys), (p.Xt, p.yt[:-1]), width=60.0, temperature=0.05, coupling=1.0)
+    with pytest.raises(ValueError, match="ys"):
+        jaxtl.transfer((p.Xs, p.ys.at[0].set(jnp.nan)), (p.Xt, p.yt), width=60.0, temperature=0.05, coupling=1.0)
+
+
+def test_traced_bad_coupling_raises_at_run_time():
+    p = pair()
+    f = eqx.filter_jit(lambda g: solve(p, coupling=g).Q_t)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="coupling"):
+        f(-1.0)
+
+
+def test_moments_limits_and_derivative():
+    """v_t, c_st, c_tt: 1/lambda0, 0, 0 at gamma = 0; 1/lambda0 each at gamma = inf; finite
+    derivative at gamma = 0."""
+    np.testing.assert_allclose(_moments(0.0, 2.0), (0.5, 0.0, 0.0))
+    np.testing.assert_allclose(_moments(jnp.inf, 2.0), (0.5, 0.5, 0.5))
+    d = jax.jacfwd(lambda g: jnp.stack(_moments(g, 2.0)))(0.0)
+    assert np.all(np.isfinite(d)) and d[1] > 0
