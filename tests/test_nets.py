@@ -241,3 +241,31 @@ def test_single_task_theory_and_langevin_agree_within_ten_percent():
     assert abs(c["test error"]["relative_deviation"]) < 0.1
     assert abs(c["Q"]["relative_deviation"]) < 0.1
     assert "test error" in str(c)
+
+
+@pytest.mark.parametrize("coupling", [0.0, 1.0, 10.0, np.inf])
+def test_transfer_theory_and_langevin_agree_within_ten_percent(coupling):
+    """Issue 5: erf, teacher pair (rho = 1, gain 2, noise 0.1), N0 = 50, N1 = 100, Ps = 100,
+    Pt = 30, T = 0.05, float32 networks: the transfer theory (jaxtl.transfer, theory note
+    "Transfer") and the Langevin transfer protocol (nets.transfer) agree within 10% on the
+    target test error, with a standard error below 3% of it (so 10% is more than 3 standard
+    errors). Measured: deviations 0.4-2.1%, standard errors 1.8-2.1%; about 1 min on 2 cores.
+
+    The burn-ins must cover the slowest relaxation, the prior's, of rate eta T lambda per step
+    (about 700 steps here): in a trial with a target burn-in of 500 steps, Q_st at gamma = 1
+    came out half the theory's (2.4 standard errors off); with 3000 it agrees within 5%."""
+    pair = jaxtl.tasks.teacher_pair(jax.random.key(19), Ps=100, Pt=30, P0=100, N0=50, gain=2.0, noise=0.1)
+    pair = jaxtl.tasks.TaskPair(pair.Xs.astype(np.float32), pair.ys, pair.Xt, pair.yt, pair.X0, pair.y0)
+    params = dict(width=100, temperature=0.05, coupling=coupling)
+    theory = jaxtl.transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), **params)
+    networks = nets.transfer(
+        jax.random.key(20), pair, **params,
+        source_sampler=nets.Langevin(n_chains=16, burn_in=3000, n_samples=2, thin=1500),
+        target_sampler=nets.Langevin(n_chains=2, burn_in=3000, n_samples=40, thin=25),
+    )
+    c = nets.compare(theory, networks, pair.X0, pair.y0)
+    print(f"gamma = {coupling}\n{c}")
+    assert theory.converged
+    error = c["test error"]
+    assert error["stderr"] < 0.03 * error["theory"]
+    assert abs(error["relative_deviation"]) < 0.1
