@@ -77,8 +77,9 @@ def main():
 
     print(f"jaxtl.validation, {datetime.date.today()}, jax {jax.__version__} on {jax.default_backend()}; "
           f"erf, T = {TEMPERATURE}, lambda0 = lambda1 = 1, P0 = {P0} test points, float32 networks")
-    header = f"{'task':<10}{'N0':>6}{'N1':>6}{'Ps':>6}{'P':>6}{'alpha':>7}{'gamma':>7}{'theory':>9}{'networks':>10}{'stderr':>9}{'rel.dev':>9}{'dev/se':>8}{'s':>6}"
-    print(header)
+    columns = (("task", -10), ("N0", 6), ("N1", 6), ("Ps", 6), ("P", 6), ("alpha", 7), ("gamma", 7), ("theory", 9),
+               ("networks", 10), ("stderr", 9), ("rel.dev", 9), ("dev/se", 8), ("s", 6))
+    print("".join(f"{name:<{-width}}" if width < 0 else f"{name:>{width}}" for name, width in columns))
 
     def show(task, N0, N1, Ps, P, gamma, row, seconds):
         print(f"{task:<10}{N0:>6}{N1:>6}{Ps:>6}{P:>6}{P / N1:>7.2f}{gamma:>7}{row['theory']:>9.4f}{row['networks']:>10.4f}"
