@@ -1,10 +1,21 @@
 """jaxtl: statistical mechanics of transfer learning in one-hidden-layer Bayesian networks.
 
 Importing jaxtl enables JAX's 64-bit mode (`jax_enable_x64`): the theory is solved in float64.
+It also turns off XLA's XNNPACK path on CPU (`--xla_cpu_use_xnnpack=false` in `XLA_FLAGS`),
+unless `XLA_FLAGS` already sets it: with it on, batched theory solves could hang.
 Networks may still be run in float32 by passing float32 arrays.
 """
 
-import jax
+import os
+
+# XLA's CPU backend (jaxlib 0.10.2) can hang for good, every thread idle, when running the
+# theories' vmapped Newton loops through its XNNPACK path (seen for batches of tens of points
+# with Pt >= ~80; all passed with it off). Off unless the user chose otherwise; this takes
+# effect if no JAX computation ran before jaxtl was imported.
+if "xla_cpu_use_xnnpack" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_use_xnnpack=false").strip()
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 

@@ -54,12 +54,7 @@ def _moments(coupling, lambda0):
 
 
 def _inverse(M):
-    """M^{-1} of the symmetric positive-definite target matrix (LU, symmetrized).
-
-    Not a Cholesky solve: on CPU (jax 0.10.2) batched Cholesky and triangular solves inside the
-    vmapped Newton loop hung the XLA runtime (no CPU use, all threads waiting) for Pt ~ 200 and
-    batches of ~20 points; `jnp.linalg.inv` did not.
-    """
+    """M^{-1} of the symmetric positive-definite target matrix (LU, symmetrized)."""
     W = jnp.linalg.inv(M)
     return (W + W.T) / 2
 
@@ -316,15 +311,23 @@ def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
     K0_rep = gram(Xt, X0, **rep)
     c0 = (sol.Q_t * gram(Xt, X0, **own) - sol.Q_tt * K0_rep) / l1  # (Pt, P0)
     Z = W @ c0  # M^{-1} c0
-    # The source-informed field g enters through G = K_0s - Z^T K_ts in the source eigenbasis.
-    a_s = 1 / (sol.Q_s * s.eigenvalues / l1 + sol.temperature)
-    K_ts = gram(Xt, Xs, **cross)
-    G = (gram(X0, Xs, **cross) - Z.T @ K_ts) @ s.eigenvectors
+    # The source-informed field g enters through (K_0s - Z^T K_ts) A_s^{-1/2}: with
+    # H_a = K_as U_s A_s^{-1/2} (no dependence on the target labels: computed once under vmap
+    # over them), only P0 x Pt and Pt x Pt products depend on the point.
+    root_a = jnp.sqrt(1 / (sol.Q_s * s.eigenvalues / l1 + sol.temperature))
+    H_0 = gram(X0, Xs, **cross) @ (s.eigenvectors * root_a)
+    H_t = gram(Xt, Xs, **cross) @ (s.eigenvectors * root_a)
+    h_s = root_a * s.labels_eig
     # mean = m_g(x0) + Z^T (y_t - m_g(X_t)), with m_g = (Q_st/lambda1) K_.s A_s^{-1} y_s
-    mean = (sol.Q_st / l1) * (G @ (a_s * s.labels_eig)) + Z.T @ sol.labels
+    mean = (sol.Q_st / l1) * (H_0 @ h_s - Z.T @ (H_t @ h_s)) + Z.T @ sol.labels
     k00_own, k00_rep = gram_diag(X0, **own), gram_diag(X0, **rep)
     own_variance = (sol.Q_t * k00_own - sol.Q_tt * k00_rep) / l1 - jnp.sum(c0 * Z, axis=0)
+    source_part = (
+        jnp.sum(H_0**2, axis=1)
+        - 2 * jnp.sum(Z * (H_t @ H_0.T), axis=0)
+        + jnp.sum(Z * ((H_t @ H_t.T) @ Z), axis=0)
+    )
     field_variance = (sol.Q_tt / l1) * (
         k00_rep - 2 * jnp.sum(Z * K0_rep, axis=0) + jnp.sum(Z * (K_rep @ Z), axis=0)
-    ) - (sol.Q_st / l1) ** 2 * jnp.sum(a_s * G**2, axis=1)
+    ) - (sol.Q_st / l1) ** 2 * source_part
     return Prediction(mean, own_variance + field_variance)
