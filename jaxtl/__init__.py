@@ -1,19 +1,23 @@
 """jaxtl: statistical mechanics of transfer learning in one-hidden-layer Bayesian networks.
 
 Importing jaxtl enables JAX's 64-bit mode (`jax_enable_x64`): the theory is solved in float64.
-It also turns off XLA's XNNPACK path on CPU (`--xla_cpu_use_xnnpack=false` in `XLA_FLAGS`),
-unless `XLA_FLAGS` already sets it: with it on, batched theory solves could hang.
+It also adds `--xla_cpu_use_xnnpack=false --xla_cpu_enable_concurrency_optimized_scheduler=false`
+to `XLA_FLAGS` (unless set there already): with XLA's defaults, batched transfer solves on CPU
+could hang.
 Networks may still be run in float32 by passing float32 arrays.
 """
 
 import os
 
-# XLA's CPU backend (jaxlib 0.10.2) can hang for good, every thread idle, when running the
-# theories' vmapped Newton loops through its XNNPACK path (seen for batches of tens of points
-# with Pt >= ~80; all passed with it off). Off unless the user chose otherwise; this takes
-# effect if no JAX computation ran before jaxtl was imported.
-if "xla_cpu_use_xnnpack" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_use_xnnpack=false").strip()
+# XLA's CPU backend (jaxlib 0.10.2) can hang for good, every thread idle, while running the
+# transfer theory's vmapped Newton loop (a batched matrix inverse inside a while loop): about
+# three runs in four of a small vmapped test hung with the default settings, none of eight
+# with these two flags. They take effect if no JAX computation ran before jaxtl was imported;
+# a flag the user already set in XLA_FLAGS is left as it is.
+for _flag in ("xla_cpu_use_xnnpack", "xla_cpu_enable_concurrency_optimized_scheduler"):
+    if _flag not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --{_flag}=false".strip()
+del _flag
 
 import jax  # noqa: E402
 
