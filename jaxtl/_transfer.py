@@ -265,18 +265,26 @@ def transfer(
     return _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw)
 
 
-@eqx.filter_jit
-def _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw):
-    source = solve_single_task(Xs, ys, width, temperature, lambda0, lambda1, act, throw)
+def _newton_arguments(source: SingleTaskSolution, prior_only: SingleTaskSolution, coupling, lambda0):
+    """The parameter-independent part of the target solve, in the eigenbasis of K_tt:
+    (k, U^T K_tt' U, U^T B U, U^T u, U^T y_t, Q_s, T, lambda1, 1/N1) (module docstring)."""
     v_t, c_st, c_tt = _moments(coupling, lambda0)
-    prior_only = solve_single_task(Xt, yt, width, temperature, 1 / v_t, lambda1, act, throw)
+    Xs, Xt, act, lambda1 = source.inputs, prior_only.inputs, prior_only.activation, prior_only.lambda1
     U = prior_only.eigenvectors
     K_rep = U.T @ gram(Xt, Xt, var1=v_t, var2=v_t, cov=c_tt, activation=act) @ U
     H = U.T @ gram(Xt, Xs, var1=v_t, var2=1 / lambda0, cov=c_st, activation=act) @ source.eigenvectors
-    a_s = 1 / (source.Q * source.eigenvalues / lambda1 + temperature)  # A_s^{-1} in its eigenbasis
+    a_s = 1 / (source.Q * source.eigenvalues / lambda1 + prior_only.temperature)  # A_s^{-1}, eigenbasis
     u = H @ (a_s * source.labels_eig) / lambda1
     B = (H * a_s) @ H.T / lambda1**2
-    args = (prior_only.eigenvalues, K_rep, B, u, prior_only.labels_eig, source.Q, temperature, lambda1, 1 / width)
+    return (prior_only.eigenvalues, K_rep, B, u, prior_only.labels_eig, source.Q,
+            prior_only.temperature, lambda1, 1 / prior_only.width)
+
+
+@eqx.filter_jit
+def _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw):
+    source = solve_single_task(Xs, ys, width, temperature, lambda0, lambda1, act, throw)
+    prior_only = solve_single_task(Xt, yt, width, temperature, 1 / _moments(coupling, lambda0)[0], lambda1, act, throw)
+    args = _newton_arguments(source, prior_only, coupling, lambda0)
     x0 = jax.lax.stop_gradient(jnp.stack([jnp.log(prior_only.Q), jnp.zeros(())]))
     stationary = stationary_point(_reduced_gradient, x0, args)
     if throw:

@@ -12,6 +12,7 @@ import jaxtl
 from jaxtl._transfer import (
     _inverse,
     _moments,
+    _newton_arguments,
     _potential,
     _reduced_gradient,
     _source_overlap,
@@ -73,8 +74,7 @@ def test_closed_form_gradient_is_the_gradient_of_the_potential():
     points away from the solution; and V is stationary in Q_st at `_source_overlap`."""
     p = pair(0.7)
     sol = solve(p, coupling=2.0)
-    # Rebuild the solver's arguments from the solution objects.
-    args = _arguments(sol, p)
+    args = _newton_arguments(sol.source, sol.prior_only, sol.coupling, sol.lambda0)
     for D, Q_tt in [(0.8, 0.1), (1.3, 0.4), (1.0, -0.05)]:
         W = _inverse(_target_matrix(D, Q_tt, args))
         Q_st = _source_overlap(W, D, args)
@@ -82,16 +82,6 @@ def test_closed_form_gradient_is_the_gradient_of_the_potential():
         full = jax.grad(_potential)(x, args)
         np.testing.assert_allclose(full[:2], _reduced_gradient(x[:2], args), rtol=1e-9, atol=1e-12)
         assert abs(full[2]) < 1e-10
-
-
-def _arguments(sol, p):
-    v_t, c_st, c_tt = _moments(sol.coupling, sol.lambda0)
-    U, s = sol.prior_only.eigenvectors, sol.source
-    K_rep = U.T @ jaxtl.kernels.gram(p.Xt, p.Xt, var1=v_t, var2=v_t, cov=c_tt) @ U
-    H = U.T @ jaxtl.kernels.gram(p.Xt, p.Xs, var1=v_t, var2=1.0, cov=c_st) @ s.eigenvectors
-    a_s = 1 / (s.Q * s.eigenvalues + sol.temperature)
-    u, B = H @ (a_s * s.labels_eig), (H * a_s) @ H.T
-    return (sol.prior_only.eigenvalues, K_rep, B, u, sol.prior_only.labels_eig, s.Q, sol.temperature, 1.0, 1 / sol.width)
 
 
 def test_infinite_width_has_no_transfer():
