@@ -31,6 +31,7 @@ from ._single_task import (  # noqa: E402
     SingleTaskSolution as SingleTaskSolution,
     single_task as single_task,
 )
+from ._optimize import optimize as optimize  # noqa: E402
 from ._sweep import sweep as sweep  # noqa: E402
 from ._transfer import (  # noqa: E402
     TransferBenefit as TransferBenefit,

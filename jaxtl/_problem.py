@@ -32,6 +32,7 @@ from . import _checks
 from ._task_pair import TaskPair
 from ._transfer import transfer
 
+NUMBERS = (int, float, np.integer, np.floating)
 THEORY = ("width", "temperature", "coupling", "lambda0", "lambda1")
 THEORY_DEFAULTS = {"lambda0": 1.0, "lambda1": 1.0, "activation": "erf"}
 _THEORY_CHECKS = {
@@ -100,6 +101,22 @@ def kinds(task, names) -> "dict[str, str]":
         else:
             raise ValueError(f"unknown parameter {name!r} for task {task_name(task)}; allowed: {', '.join(allowed)}")
     return out
+
+
+def resolve(task, parameters: Mapping[str, Any]) -> "tuple[dict[str, Any], dict[str, str]]":
+    """The parameters with the theory's defaults added (in the order given, defaults last) and
+    the kind of each (`kinds`; the width is static when `alpha` is given). A ValueError names
+    an unknown or missing parameter."""
+    values = dict(parameters) | {n: v for n, v in THEORY_DEFAULTS.items() if n not in parameters}
+    missing = [n for n in required(task) if n not in values and not (n == "Pt" and "alpha" in values)]
+    if missing:
+        raise ValueError(f"missing parameter(s) {', '.join(missing)} for task {task_name(task)}")
+    if "alpha" in values and "Pt" in values:
+        raise ValueError("give alpha (= Pt / width) or Pt, not both")
+    kind = kinds(task, values)
+    if "alpha" in values:
+        kind["width"] = "static"
+    return values, kind
 
 
 def required(task) -> "list[str]":
@@ -185,3 +202,18 @@ def point_function(task, static: Mapping[str, Any]) -> "Callable[[PRNGKeyArray, 
         return solve_point(task, static, key, data, numbers)
 
     return point
+
+
+def label(ds, task, fixed: Mapping[str, Any], kind: Mapping[str, str]):
+    """Add the fixed parameters to a result Dataset (numbers as scalar coordinates, the rest
+    as `attrs`), the task's name, and a `long_name` to each output variable."""
+    for n, v in fixed.items():
+        if isinstance(v, NUMBERS):
+            ds = ds.assign_coords({n: float(v) if kind[n] != "static" else v})
+        else:
+            ds.attrs[n] = str(v)
+    ds.attrs["task"] = task_name(task)
+    for name, description in DESCRIPTIONS.items():
+        if name in ds:
+            ds[name].attrs["long_name"] = description
+    return ds

@@ -17,7 +17,6 @@ from tqdm.auto import tqdm
 from . import _checks, _problem
 from ._task_pair import TaskPair
 
-_NUMBERS = (int, float, np.integer, np.floating)
 _MEMORY = 2**31  # bytes per device a chunk may use, by the estimate of `_chunk_size`
 
 
@@ -66,15 +65,7 @@ def sweep(
     devices = list(jax.devices() if devices is None else devices)
     if not devices:
         raise ValueError("devices must name at least one device")
-    values = parameters | {n: v for n, v in _problem.THEORY_DEFAULTS.items() if n not in parameters}
-    missing = [n for n in _problem.required(task) if n not in values and not (n == "Pt" and "alpha" in values)]
-    if missing:
-        raise ValueError(f"missing parameter(s) {', '.join(missing)} for task {_problem.task_name(task)}")
-    if "alpha" in values and "Pt" in values:
-        raise ValueError("give alpha (= Pt / width) or Pt, not both")
-    kind = _problem.kinds(task, values)
-    if "alpha" in values:
-        kind["width"] = "static"
+    values, kind = _problem.resolve(task, parameters)
     axes = {n: _axis(n, v, kind[n]) for n, v in values.items() if _is_axis(v, kind[n])}
     fixed = {n: v for n, v in values.items() if n not in axes}
     _check(task, kind, axes, fixed)
@@ -110,15 +101,7 @@ def sweep(
         pt = np.array(sizes).reshape([len(axes[n]) for n in static_axes])
         other = tuple(i for i, n in enumerate(static_axes) if n not in pt_dims)
         ds = ds.assign_coords(Pt=(pt_dims, pt.max(axis=other) if other else pt))
-    for n, v in fixed.items():
-        if isinstance(v, _NUMBERS):
-            ds = ds.assign_coords({n: float(v) if kind[n] != "static" else v})
-        else:
-            ds.attrs[n] = str(v)
-    ds.attrs["task"] = _problem.task_name(task)
-    for name, description in _problem.DESCRIPTIONS.items():
-        ds[name].attrs["long_name"] = description
-    return ds
+    return _problem.label(ds, task, fixed, kind)
 
 
 def _is_axis(value, kind: str) -> bool:
@@ -160,7 +143,7 @@ def _check(task, kind, axes, fixed) -> None:
 def _coordinate(axis) -> np.ndarray:
     if isinstance(axis, np.ndarray):
         return axis
-    if all(isinstance(v, (_NUMBERS, str)) for v in axis):
+    if all(isinstance(v, (*_problem.NUMBERS, str)) for v in axis):
         return np.asarray(axis)
     return np.asarray([str(v) for v in axis])
 
