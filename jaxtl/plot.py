@@ -173,6 +173,7 @@ def _zero_contour(ax, x, y, Z):
         ty.transform(y),
         np.ma.masked_where(~np.isfinite(Z) | ((Z == 0) & ~near_negative), Z),
         line_type=contourpy.LineType.Separate,
+        corner_mask=False,
     )
     segments = [
         np.column_stack([tx.inverted().transform(line[:, 0]), ty.inverted().transform(line[:, 1])])
@@ -187,12 +188,13 @@ def _zero_contour(ax, x, y, Z):
 
 
 def _fixed_parameters(ds, skip):
-    """'name=value' for the scalar coordinates of ds (the fixed parameters of a sweep)."""
+    """'name=value' for the coordinates of ds with one value (the fixed parameters of a sweep,
+    and dimensions of length 1)."""
     parts = []
     for name, coord in ds.coords.items():
-        if name in skip or coord.ndim != 0:
+        if name in skip or coord.size != 1 or coord.ndim > 1:
             continue
-        value = coord.values.item()
+        value = coord.values.reshape(()).item()
         parts.append(f"{name}={value:.4g}" if isinstance(value, (int, float)) else f"{name}={value}")
     return parts
 
