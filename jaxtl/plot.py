@@ -155,13 +155,17 @@ def _edges(values, transform):
     return transform.inverted().transform(edges)
 
 
-def _zero_contour(ax, x, y, Z):
+def _zero_contour(ax, x, y, Z, var):
     """The level-0 lines of Z (ny, nx) over the grid (x, y), interpolated in the axes' scales;
-    None if Z does not change sign. A point exactly 0 with no negative neighbour is left out
-    (the benefit at gamma = 0 is 0 identically: that column next to positive values is no
-    border between positive and negative transfer)."""
-    finite = Z[np.isfinite(Z)]
-    if finite.size == 0 or not (finite.min() < 0 < finite.max()):
+    None if Z does not change sign. Values within 1e-9 max|Z| of 0 count as 0, and a point at
+    0 with no negative neighbour is left out: the benefit at gamma = 0 is 0 up to rounding
+    (~1e-16), and that column next to positive values is no border between positive and
+    negative transfer."""
+    finite = np.abs(Z[np.isfinite(Z)])
+    if finite.size == 0:
+        return None
+    Z = np.where(np.abs(Z) <= 1e-9 * finite.max(), 0.0, Z)
+    if not (np.nanmin(Z) < 0 < np.nanmax(Z)):
         return None
     import contourpy  # a matplotlib dependency
 
@@ -182,7 +186,7 @@ def _zero_contour(ax, x, y, Z):
     ]
     if not segments:
         return None
-    lines = LineCollection(segments, colors="k", linewidths=1.2, gid="zero contour", label="benefit = 0")
+    lines = LineCollection(segments, colors="k", linewidths=1.2, gid="zero contour", label=f"{var} = 0")
     ax.add_collection(lines, autolim=False)
     return lines
 
@@ -220,7 +224,9 @@ def benefit_map(ds, var="benefit", *, x=None, y=None, ax=None):
       `benefit_source`) a diverging colormap (blue: transfer helps, red: it hurts) with
       limits symmetric about 0, so that white is 0; for other variables "viridis";
     - the zero contour, the border between positive and negative values (black line, gid
-      "zero contour"), when the values change sign;
+      "zero contour"), when the values change sign (values within 1e-9 of the largest |value|
+      of 0, such as the benefit at gamma = 0, count as 0; a region of zeros bordering only
+      positive values is not outlined);
     - the points that did not converge (`converged` false) as black "x" (gid "not converged");
     - a colour bar labelled with the variable and its units; a title with the dataset's
       "task" and "activation" attributes and its fixed (scalar-coordinate) parameters.
@@ -285,7 +291,7 @@ def benefit_map(ds, var="benefit", *, x=None, y=None, ax=None):
     ax.figure.colorbar(mesh, ax=ax, label=_variable_label(var))
     handles = []
     if _is_benefit(var):
-        contour = _zero_contour(ax, xs, ys, Z)
+        contour = _zero_contour(ax, xs, ys, Z, var)
         if contour is not None:
             handles.append(contour)
     if "converged" in ds.data_vars:
