@@ -73,8 +73,11 @@ def _parameter_label(name):
     return _PARAMETERS.get(name, str(name))
 
 
-def _variable_label(name):
-    return _VARIABLES.get(name, str(name))
+def _variable_label(name, da=None):
+    """The label of a variable: ours (with units), else its "long_name" attribute, else its name."""
+    if name in _VARIABLES:
+        return _VARIABLES[name]
+    return str(da.attrs.get("long_name", name)) if da is not None else str(name)
 
 
 def _new_axes(ax):
@@ -116,7 +119,13 @@ def _drop_singletons(da, keep):
 
 def _coordinate(da, dim):
     """The values of dimension `dim` as float64 (its coordinate, or 0..n-1 if it has none)."""
-    values = np.asarray(da[dim].values if dim in da.coords else np.arange(da.sizes[dim]), dtype=float)
+    values = np.asarray(da[dim].values if dim in da.coords else np.arange(da.sizes[dim]))
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+        raise ValueError(
+            f"coordinate {dim!r} is not numeric ({values.tolist()}): it cannot be an axis; "
+            f"select one value first, e.g. ds.sel({dim}={values[0]!r})"
+        )
+    values = values.astype(float)
     if not np.all(np.isfinite(values)):
         raise ValueError(
             f"coordinate {dim!r} has non-finite values ({values[~np.isfinite(values)].tolist()}): "
@@ -288,7 +297,7 @@ def benefit_map(ds, var="benefit", *, x=None, y=None, ax=None):
         norm=norm,
         shading="flat",
     )
-    ax.figure.colorbar(mesh, ax=ax, label=_variable_label(var))
+    ax.figure.colorbar(mesh, ax=ax, label=_variable_label(var, da))
     handles = []
     if _is_benefit(var):
         contour = _zero_contour(ax, xs, ys, Z, var)
@@ -392,7 +401,7 @@ def error_vs_alpha(theory, networks=None, *, x="alpha", var="test_error", ax=Non
             e = stderr if value is None else stderr.sel({net_hue: value})
             ax.errorbar(net_xs, m.values, yerr=e.values, fmt="o", color=color, ms=4, capsize=3,
                         label=network_label if j == 0 else None, gid="networks")
-    ax.set(xlabel=_parameter_label(x), ylabel=_variable_label(var))
+    ax.set(xlabel=_parameter_label(x), ylabel=_variable_label(var, da))
     ax.legend(fontsize="small")
     title = _title(theory, keep)
     if title:

@@ -159,6 +159,10 @@ def test_benefit_map_errors():
     ax = plot.benefit_map(three.sel(temperature=[0.1]))  # a dimension of length 1 is fine
     assert "temperature=0.1" in ax.get_title()  # ... and named in the title
     assert "width=100" in ax.get_title()
+    acts = sweep({"coupling": GAMMA, "rho": RHO}, np.zeros((GAMMA.size, RHO.size)))
+    acts = acts.assign_coords(rho=[f"a{i}" for i in range(RHO.size)])
+    with pytest.raises(ValueError, match=r"'rho' is not numeric"):
+        plot.benefit_map(acts)
     with pytest.raises(ValueError, match="non-finite"):
         plot.benefit_map(sweep({"coupling": np.append(GAMMA, np.inf), "rho": RHO},
                                np.zeros((GAMMA.size + 1, RHO.size))))
