@@ -64,6 +64,7 @@ def _sweep(config, progress):
     print(f"{n} points, {ok} converged; {variable}: min {float(ds[variable].min()):.6g}, max {float(ds[variable].max()):.6g}")
     figure, ax = plt.subplots(figsize=(6, 4.5))
     shown = ds.isel({d: 0 for d in ds[variable].dims[2:]})
+    shown = shown.sel({d: np.isfinite(shown[d]) for d in shown[variable].dims if shown[d].dtype.kind == "f"})
     if shown[variable].ndim == 2:
         plot.benefit_map(shown, var=variable, ax=ax)
     elif shown[variable].ndim == 1:

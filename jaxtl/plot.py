@@ -23,6 +23,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.collections import LineCollection
 
+from ._problem import OUTPUTS
+
 __all__ = ["benefit_map", "error_vs_alpha", "trajectory"]
 
 # Axis labels of the sweepable parameters (jaxtl.sweep's names).
@@ -62,7 +64,7 @@ _VARIABLES = {
 }
 
 # Variables of a trajectory that are not optimized parameters.
-_TRAJECTORY_OUTPUTS = ("objective", "test_error", "benefit", "converged")
+_TRAJECTORY_OUTPUTS = ("objective", *OUTPUTS)
 
 
 def _is_benefit(var):
