@@ -108,12 +108,12 @@ def resolve(task, parameters: Mapping[str, Any]) -> "tuple[dict[str, Any], dict[
     the kind of each (`kinds`; the width is static when `alpha` is given). A ValueError names
     an unknown or missing parameter."""
     values = dict(parameters) | {n: v for n, v in THEORY_DEFAULTS.items() if n not in parameters}
+    kind = kinds(task, values)
     missing = [n for n in required(task) if n not in values and not (n == "Pt" and "alpha" in values)]
     if missing:
         raise ValueError(f"missing parameter(s) {', '.join(missing)} for task {task_name(task)}")
     if "alpha" in values and "Pt" in values:
         raise ValueError("give alpha (= Pt / width) or Pt, not both")
-    kind = kinds(task, values)
     if "alpha" in values:
         kind["width"] = "static"
     return values, kind
