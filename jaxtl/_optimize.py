@@ -1,6 +1,7 @@
 """Gradient-based search of the parameters that maximize the transfer benefit (or minimize the
 target error), with optax and the implicit gradients of the theory."""
 
+import functools
 import warnings
 from collections.abc import Mapping
 
@@ -139,17 +140,12 @@ def optimize(
     data = task if isinstance(task, TaskPair) else None
     sign = -1.0 if maximize else 1.0
 
-    def loss(u, key, data, numbers):
-        outputs = point(key, data, numbers | {n: b.value(u[n]) for n, b in bounds.items()})
-        return sign * outputs[objective], outputs
-
-    value_and_grad = eqx.filter_jit(jax.value_and_grad(loss, has_aux=True))
     optimizer = optax.adam(learning_rate) if optimizer is None else optimizer
     u = {n: jnp.asarray(v, float) for n, v in start.items()}
     state = optimizer.init(u)
     rows = []
     for step in tqdm(range(steps + 1), disable=not progress, desc="jaxtl.optimize", unit="step"):
-        (_, outputs), grads = value_and_grad(u, key, data, numbers)
+        (_, outputs), grads = _value_and_grad(u, point, bounds, objective, sign, key, data, numbers)
         row = {n: float(bounds[n].value(u[n])) for n in over} | {n: np.asarray(v) for n, v in outputs.items()}
         finite = all(bool(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
         row["converged"] = bool(outputs["converged"]) and finite
@@ -168,6 +164,14 @@ def optimize(
     ds.attrs.update(objective=objective, maximize=int(maximize), evaluations=len(rows),
                     bounds=str({n: (b.low, b.high) for n, b in bounds.items()}))
     return _problem.label(ds, task, fixed, kind)
+
+
+@eqx.filter_jit
+@functools.partial(jax.value_and_grad, has_aux=True)
+def _value_and_grad(u, point, bounds, objective, sign, key, data, numbers):
+    """sign * objective at the parameters of u (and all outputs), with its gradient in u."""
+    outputs = point(key, data, numbers | {n: b.value(u[n]) for n, b in bounds.items()})
+    return sign * outputs[objective], outputs
 
 
 def _bounds(name: str, bounds) -> Bounds:

@@ -18,6 +18,7 @@ A generator argument whose name is taken by the theory (`hidden_manifold_pair`'s
 `activation`) is set with `functools.partial(hidden_manifold_pair, activation=...)`.
 """
 
+import functools
 import inspect
 import numbers
 from collections.abc import Callable, Mapping
@@ -191,7 +192,21 @@ def solve_point(
 
 
 def point_function(task, static: Mapping[str, Any]) -> "Callable[[PRNGKeyArray, TaskPair | None, dict], dict]":
-    """`solve_point` with the task and the static parameters fixed."""
+    """`solve_point` with the task and the static parameters fixed. The same function object
+    for the same (task, static) when they are hashable, so that jitted callers of it compile
+    once per shape, not once per call."""
+    try:
+        return _cached_point_function(task, tuple(static.items()))
+    except TypeError:  # a TaskPair task, or an unhashable option
+        return _point_function(task, static)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_point_function(task, static_items):
+    return _point_function(task, dict(static_items))
+
+
+def _point_function(task, static):
     static = dict(static)
     if "alpha" in static:
         static["Pt"] = target_size(static.pop("alpha"), static["width"])

@@ -170,24 +170,29 @@ def _run(point, key, data, varying, numbers, chunk, devices, bar) -> "dict[str, 
     sharding = NamedSharding(mesh, PartitionSpec("points"))
     varying = varying | {"_": np.zeros(len(next(iter(varying.values()))) if varying else 1)}  # never empty
     n_points = len(varying["_"])
-
-    def at_point(key, data, values, numbers):
-        return point(key, data, numbers | {n: v for n, v in values.items() if n != "_"})
-
-    solve = eqx.filter_jit(eqx.filter_vmap(at_point, in_axes=(None, None, 0, None)))
     batch = min(chunk, -(-n_points // len(devices))) * len(devices)
     numbers = {n: jnp.asarray(v, float) for n, v in numbers.items()}
     outputs = []
     for start in range(0, n_points, batch):
         index = np.minimum(np.arange(start, start + batch), n_points - 1)
         values = {n: _shard(np.asarray(v, float)[index], sharding) for n, v in varying.items()}
-        out = solve(key, data, values, numbers)
+        out = _solve(point, key, data, values, numbers)
         if jax.process_count() > 1:
             out = multihost_utils.process_allgather(out, tiled=True)
         stop = min(batch, n_points - start)
         outputs.append({n: np.asarray(v)[:stop] for n, v in out.items()})
         bar.update(stop)
     return {n: np.concatenate([o[n] for o in outputs]) for n in _problem.OUTPUTS}
+
+
+@eqx.filter_jit
+def _solve(point, key, data, values, numbers):
+    """`point` vmapped over the entries of `values` (the axis "_" only sets the batch size)."""
+
+    def at(values):
+        return point(key, data, numbers | {n: v for n, v in values.items() if n != "_"})
+
+    return jax.vmap(at)(values)
 
 
 def _shard(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
