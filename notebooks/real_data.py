@@ -107,8 +107,11 @@ for name in NET_PAIRS:
         print(f"{name}, gamma = {gamma:g}: networks {net[name, gamma][0]:.4f} +- {net[name, gamma][1]:.4f}, theory {theory:.4f}")
 
 # %%
-widths = jnp.logspace(1, 5, 21)
+widths = jnp.logspace(jnp.log10(20.0), 5, 21)
 by_width = {name: over_width(*data(p), widths, 10.0) for name, p in pairs.items()}
+for name, c in by_width.items():  # a solve that did not converge (very small N1) is left out
+    print(f"{name}: converged at {int(c['converged'].sum())}/{widths.size} widths")
+    by_width[name] = {k: jnp.where(c["converged"], v, jnp.nan) for k, v in c.items()}
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
 for k, (name, s) in enumerate(solved.items()):

@@ -132,9 +132,12 @@ plt.show()
 # coupling's change of the target's first-layer prior, stays and is not transfer.
 
 # %%
-widths = jnp.logspace(1, 5, 25)
+widths = jnp.logspace(jnp.log10(20.0), 5, 25)
 GAMMA_W = 10.0
 by_width = {name: over_width(*data(p), widths, GAMMA_W) for name, p in pairs.items()}
+for name, c in by_width.items():  # a solve that did not converge (very small N1) is left out
+    print(f"{name}: converged at {int(c['converged'].sum())}/{widths.size} widths")
+    by_width[name] = {k: jnp.where(c["converged"], v, jnp.nan) for k, v in c.items()}
 fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
 for k, (name, c) in enumerate(by_width.items()):
     ax.plot(widths, c["source"], color=f"C{k}", label=f"{name}: source part")
