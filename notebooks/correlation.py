@@ -94,7 +94,7 @@ for col, (name, (knob, out)) in enumerate(maps.items()):
         if values.min() < 0 < values.max():
             ax.contour(knob, gammas, values, levels=[0.0], colors="k", linewidths=1)
         fig.colorbar(mesh, ax=ax)
-        ax.set(yscale="log", xlabel=name, title=f"{part} benefit" + (" (source part)" if part == "source" else ""))
+        ax.set(yscale="log", xlabel=name, title="total benefit" if part == "total" else "source part of the benefit")
     axes[0, col].set_ylabel("coupling gamma")
     axes[1, col].set_ylabel("coupling gamma")
 fig.suptitle(f"error(gamma=0) - error(gamma); black: zero; Ps={SIZES['Ps']}, Pt={SIZES['Pt']}, N0={SIZES['N0']}, N1={WIDTH:g}, T={T}")

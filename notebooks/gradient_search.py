@@ -82,7 +82,7 @@ def data(pair):
 
 searches = {}
 for rho, pair in pairs.items():
-    z = jnp.zeros(2)  # the middle of the box in log scale: gamma = 3.2, T = 0.03
+    z = jnp.array([-2.0, 2.0])  # start far from the optimum: gamma = 0.04, T = 0.44
     state = optimizer.init(z)
     path = []
     for _ in range(steps):
