@@ -1,4 +1,5 @@
-"""Command line: `jaxtl` (or `python -m jaxtl`) with no arguments runs the main job.
+"""Command line: `jaxtl` (or `python -m jaxtl`) with no arguments runs the main job;
+`jaxtl sweep|optimize|compare CONFIG` run the jobs of a TOML configuration (`_jobs`).
 
 The main job builds a small teacher-student regression task, solves the single-task
 kernel-renormalization theory over a grid of widths, prints a table (N1, alpha = P/N1, Q*,
@@ -13,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks, tasks
+from . import _checks, _jobs, tasks
 from ._single_task import single_task
 
 _DEFAULT_WIDTHS = "25,50,100,200,400,800,1600,3200"
@@ -23,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="jaxtl",
         description="Single-task kernel-renormalization theory over a grid of widths, on a built-in "
-        "teacher-student task (Gaussian inputs, labels tanh(gain w.x/sqrt(N0)) + noise).",
+        "teacher-student task (Gaussian inputs, labels tanh(gain w.x/sqrt(N0)) + noise). "
+        "Other jobs: `jaxtl sweep CONFIG`, `jaxtl optimize CONFIG`, `jaxtl compare CONFIG` "
+        "(`jaxtl sweep --example` prints a configuration).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--output", default="jaxtl_single_task.csv", help="CSV file to write")
@@ -70,6 +73,9 @@ def width_table(args: argparse.Namespace) -> list[dict]:
 
 
 def main(argv: "list[str] | None" = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in _jobs.JOBS:
+        return _jobs.run(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     try:
         rows = width_table(args)

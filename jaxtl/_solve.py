@@ -45,10 +45,20 @@ def stationary_point(
 
     `gradient(x, args)` is the gradient of the potential with respect to x (same pytree as
     x). Everything it depends on must be passed in `args` (not closed over), so that
-    implicit differentiation reaches it. Never raises: failure is reported in `result`.
+    implicit differentiation reaches it. Never raises: failure is reported in `result`, and
+    derivatives at a failed point are NaN (not an error).
     """
+
+    def finite_at_failure(x, args):
+        # Where an iterate is already non-finite (a failed solve), return x itself: its
+        # Jacobian is then the identity, so implicit differentiation at a failed point gives
+        # NaN derivatives downstream instead of an error that would stop a whole vmapped batch.
+        g = gradient(x, args)
+        ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(x)]))
+        return jax.tree.map(lambda gi, xi: jnp.where(ok, gi, xi), g, x)
+
     sol = optx.root_find(
-        gradient,
+        finite_at_failure,
         optx.Newton(rtol=rtol, atol=atol),
         x0,
         args,
@@ -58,7 +68,10 @@ def stationary_point(
     )
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(sol.value)]))
     result = optx.RESULTS.where(finite, sol.result, optx.RESULTS.nonfinite)
-    return Stationary(sol.value, result, sol.stats["num_steps"])
+    # The same NaN, but cotangents stop here at a non-finite point: reverse-mode gradients
+    # are then NaN there rather than NaN fed into (and raised by) the adjoint's linear solve.
+    value = jax.tree.map(lambda v: jnp.where(finite, v, jnp.nan), sol.value)
+    return Stationary(value, result, sol.stats["num_steps"])
 
 
 def raise_if_failed(stationary: Stationary, theory: str) -> Stationary:

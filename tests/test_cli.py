@@ -35,3 +35,108 @@ def test_main_job_writes_the_width_table(tmp_path, capsys):
 def test_bad_arguments_are_reported(tmp_path, capsys, args, match):
     assert main(["--output", str(tmp_path / "t.csv"), "--P", "10", "--P0", "5", "--N0", "5", *args]) == 2
     assert match in capsys.readouterr().err
+
+
+# The jobs on TOML configurations: jaxtl sweep | optimize | compare CONFIG
+
+SMALL = """
+task = "teacher_pair"
+seed = 2
+output = "{output}"
+[parameters]
+Ps = 40
+Pt = 15
+P0 = 30
+N0 = 10
+width = {width}
+temperature = 0.1
+"""
+
+
+def write(tmp_path, text, name="job"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_sweep_job_writes_the_sweep_and_a_figure(tmp_path, capsys):
+    import xarray as xr
+
+    out = tmp_path / "grid"
+    config = SMALL.format(output=out, width=30.0) + "rho = {linspace = [0.0, 1.0, 3]}\ncoupling = [0.0, 3.0, inf]\n"
+    assert main(["sweep", write(tmp_path, config), "--no-progress"]) == 0
+    ds = xr.load_dataset(out.with_suffix(".nc"))
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    expected = jaxtl.sweep(jaxtl.tasks.teacher_pair, key=jax.random.key(2), Ps=40, Pt=15, P0=30, N0=10, width=30.0,
+                           temperature=0.1, rho=[0.0, 0.5, 1.0], coupling=[0.0, 3.0, np.inf], progress=False)
+    np.testing.assert_allclose(ds.benefit.values, expected.benefit.values, rtol=1e-12)
+    assert "9 points, 9 converged" in capsys.readouterr().out
+
+
+def test_optimize_job_writes_the_trajectory(tmp_path, capsys):
+    import xarray as xr
+
+    out = tmp_path / "search"
+    config = SMALL.format(output=out, width=30.0) + "coupling = 1.0\n[optimize]\nover = {coupling = [0.1, 100.0]}\nsteps = 3\n"
+    assert main(["optimize", write(tmp_path, config), "--no-progress"]) == 0
+    ds = xr.load_dataset(out.with_suffix(".nc"))
+    assert ds.sizes["step"] == 4 and ds.attrs["evaluations"] == 4 and ds.attrs["objective"] == "benefit"
+    np.testing.assert_allclose(float(ds.coupling[0]), 1.0, rtol=1e-12)
+    assert out.with_suffix(".png").is_file() and "4 evaluations" in capsys.readouterr().out
+
+
+def test_compare_job_puts_theory_beside_networks(tmp_path):
+    import xarray as xr
+
+    out = tmp_path / "cmp"
+    config = SMALL.format(output=out, width=20) + "coupling = [0.0, 10.0]\n" + (
+        "[compare]\nsource_chains = 2\nsource_burn_in = 50\nsource_samples = 1\nsource_thin = 10\n"
+        "target_chains = 2\ntarget_burn_in = 50\ntarget_samples = 5\ntarget_thin = 5\n"
+    )
+    assert main(["compare", write(tmp_path, config), "--no-progress"]) == 0
+    ds = xr.load_dataset(out.with_suffix(".nc"))
+    assert list(ds.quantity.values) == ["test_error", "bias2", "variance", "Q_s", "Q_t", "Q_st", "Q_tt"]
+    pair = jaxtl.tasks.teacher_pair(jax.random.split(jax.random.key(2))[0], Ps=40, Pt=15, P0=30, N0=10)
+    sol = jaxtl.transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), width=20.0, temperature=0.1, coupling=10.0)
+    np.testing.assert_allclose(float(ds.theory.sel(coupling=10.0, quantity="test_error")),
+                               float(sol.test_error(pair.X0, pair.y0).total), rtol=1e-6)
+    assert np.all(np.isfinite(ds.networks.values)) and np.all(ds.stderr.values > 0)
+    assert out.with_suffix(".png").is_file()
+
+
+@pytest.mark.parametrize("job", ["sweep", "optimize", "compare"])
+def test_examples_are_complete_valid_configs(tmp_path, capsys, job):
+    from jaxtl import _config
+
+    assert main([job, "--example"]) == 0
+    text = capsys.readouterr().out
+    config = _config.load(write(tmp_path, text), job)
+    assert config["output"] == f"jaxtl_{job}" and config["parameters"]["width"] > 0
+
+
+@pytest.mark.parametrize("job, extra, match", [
+    ("sweep", 'colour = "red"\n', "'colour'"),
+    ("sweep", "coupling = 1.0\n[sweep]\nchunks = 3\n", "'chunks'"),
+    ("sweep", "coupling = -1.0\n", "coupling must lie in"),
+    ("sweep", "gamma = 1.0\n", "'gamma'"),
+    ("sweep", "coupling = {geomspace = [1, 2, 3]}\n", "parameters.coupling"),
+    ("sweep", "coupling = 1.0\n[sweep]\nchunk_size = \"big\"\n", "sweep.chunk_size"),
+    ("optimize", "coupling = 1.0\n[optimize]\nsteps = 2.5\n", "optimize.steps"),
+    ("optimize", "coupling = 1.0\n[optimize]\nobjective = \"speed\"\n", "objective"),
+    ("compare", "coupling = [0.0, 1.0]\nrho = [0.0, 1.0]\n", "at most one list"),
+])
+def test_bad_configs_name_the_key(tmp_path, capsys, job, extra, match):
+    text = SMALL.format(output=tmp_path / "x", width=20.0)
+    if extra.startswith("colour"):
+        text = extra + text
+    else:
+        text += extra
+    assert main([job, write(tmp_path, text), "--no-progress"]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_missing_config_file_and_section(tmp_path, capsys):
+    assert main(["sweep", str(tmp_path / "nowhere.toml")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["sweep", write(tmp_path, 'task = "teacher_pair"\n')]) == 2
+    assert "[parameters]" in capsys.readouterr().err

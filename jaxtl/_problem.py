@@ -1,0 +1,219 @@
+"""One transfer problem, named by its parameters: what `sweep`, `optimize` and the command line run.
+
+A problem is a task (a `TaskPair`, or a generator of one such as `jaxtl.tasks.teacher_pair`)
+and values for the parameters of the task generator and of `jaxtl.transfer`. The parameters
+fall into three kinds:
+
+- **theory** (numbers, may vary per point under `jax.vmap`): width (N1), temperature (T),
+  coupling (gamma), lambda0, lambda1;
+- **knobs** (numbers, may vary per point): the generator's keyword arguments with a numeric
+  default, e.g. rho, gain, noise, shift of `teacher_pair`, or the three perturbations of
+  `hidden_manifold_pair`;
+- **static** (fix the shapes or the code; each value is its own compiled program): the
+  generator's other keyword arguments (sizes Ps, Pt, P0, N0, D; readout; digit classes), the
+  theory's `activation`, and `alpha` = Pt / N1, which sets Pt = round(alpha N1) and makes the
+  width static too.
+
+A generator argument whose name is taken by the theory (`hidden_manifold_pair`'s
+`activation`) is set with `functools.partial(hidden_manifold_pair, activation=...)`.
+"""
+
+import inspect
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from . import _checks
+from ._task_pair import TaskPair
+from ._transfer import transfer
+
+NUMBERS = (int, float, np.integer, np.floating)
+THEORY = ("width", "temperature", "coupling", "lambda0", "lambda1")
+THEORY_DEFAULTS = {"lambda0": 1.0, "lambda1": 1.0, "activation": "erf"}
+_THEORY_CHECKS = {
+    "width": lambda x: _checks.positive("width", x, allow_inf=True),
+    "temperature": lambda x: _checks.positive("temperature", x),
+    "coupling": lambda x: _checks.interval("coupling", x, 0.0, np.inf, allow_inf=True),
+    "lambda0": lambda x: _checks.positive("lambda0", x),
+    "lambda1": lambda x: _checks.positive("lambda1", x),
+}
+OUTPUTS = (
+    "Q_s", "Q_t", "Q_tt", "Q_st", "test_error", "bias2", "variance",
+    "benefit", "benefit_prior", "benefit_source", "converged", "num_steps",
+)  # fmt: skip
+DESCRIPTIONS = {
+    "Q_s": "source order parameter Q_s",
+    "Q_t": "target order parameter Q_t",
+    "Q_tt": "target replica overlap Q_tt",
+    "Q_st": "source-target overlap Q_st",
+    "test_error": "target test error",
+    "bias2": "target test error, bias^2",
+    "variance": "target test error, variance",
+    "benefit": "transfer benefit, error(gamma=0) - error(gamma)",
+    "benefit_prior": "benefit from the changed prior alone (not transfer)",
+    "benefit_source": "benefit carried by the source-target kernel",
+    "converged": "all solves converged",
+    "num_steps": "Newton steps of the target solve",
+}
+
+
+def task_name(task) -> str:
+    """A short name of the task: the generator's name, or "TaskPair"."""
+    if isinstance(task, TaskPair):
+        return "TaskPair"
+    inner = getattr(task, "func", task)  # functools.partial
+    return getattr(inner, "__name__", type(inner).__name__)
+
+
+def generator_arguments(task) -> "dict[str, inspect.Parameter]":
+    """The keyword arguments of a task generator (all but the key), or {} for a `TaskPair`."""
+    if isinstance(task, TaskPair):
+        return {}
+    if not callable(task):
+        raise ValueError(f"task must be a jaxtl.tasks.TaskPair or a generator such as jaxtl.tasks.teacher_pair, got {task!r}")
+    params = list(inspect.signature(task).parameters.values())
+    return {p.name: p for p in params[1:] if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def is_knob(parameter: inspect.Parameter) -> bool:
+    """A generator argument that may vary per point: one with a real-number default."""
+    default = parameter.default
+    return isinstance(default, numbers.Real) and not isinstance(default, bool)
+
+
+def kinds(task, names) -> "dict[str, str]":
+    """'theory', 'knob' or 'static' for each parameter name; a ValueError for an unknown one."""
+    arguments = generator_arguments(task)
+    allowed = [*THEORY, "activation", *arguments] + (["alpha"] if "Pt" in arguments else [])
+    out = {}
+    for name in names:
+        if name in THEORY:
+            out[name] = "theory"
+        elif name in arguments and is_knob(arguments[name]):
+            out[name] = "knob"
+        elif name in allowed:
+            out[name] = "static"
+        else:
+            raise ValueError(f"unknown parameter {name!r} for task {task_name(task)}; allowed: {', '.join(allowed)}")
+    return out
+
+
+def resolve(task, parameters: Mapping[str, Any]) -> "tuple[dict[str, Any], dict[str, str]]":
+    """The parameters with the theory's defaults added (in the order given, defaults last) and
+    the kind of each (`kinds`; the width is static when `alpha` is given). A ValueError names
+    an unknown or missing parameter."""
+    values = dict(parameters) | {n: v for n, v in THEORY_DEFAULTS.items() if n not in parameters}
+    missing = [n for n in required(task) if n not in values and not (n == "Pt" and "alpha" in values)]
+    if missing:
+        raise ValueError(f"missing parameter(s) {', '.join(missing)} for task {task_name(task)}")
+    if "alpha" in values and "Pt" in values:
+        raise ValueError("give alpha (= Pt / width) or Pt, not both")
+    kind = kinds(task, values)
+    if "alpha" in values:
+        kind["width"] = "static"
+    return values, kind
+
+
+def required(task) -> "list[str]":
+    """Parameters without a default: width, temperature, coupling and the generator's sizes."""
+    sizes = [n for n, p in generator_arguments(task).items() if p.default is inspect.Parameter.empty]
+    return ["width", "temperature", "coupling", *sizes]
+
+
+def check_numbers(task, name: str, values: np.ndarray, fixed: Mapping[str, Any]) -> None:
+    """Raise a ValueError naming `name` if any of `values` is out of its range (eagerly, before
+    anything is compiled). Knobs are checked by the generator itself at the extreme values."""
+    values = np.asarray(values, float)
+    if name in _THEORY_CHECKS:
+        _THEORY_CHECKS[name](values)
+    elif not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} must be finite, got {values}")
+    else:
+        for value in (values.min(), values.max()):
+            pair_arguments(task, {**fixed, name: float(value)})
+
+
+def pair_arguments(task, values: Mapping[str, Any]) -> "dict[str, Any]":
+    """Build the pair eagerly once (to check the generator's arguments): returns them."""
+    arguments = {n: v for n, v in values.items() if n in generator_arguments(task)}
+    if "alpha" in values:
+        arguments["Pt"] = target_size(values["alpha"], values["width"])
+    task(jax.random.key(0), **arguments)
+    return arguments
+
+
+def target_size(alpha, width) -> int:
+    """Pt = round(alpha N1), at least 1."""
+    if not np.isfinite(width):
+        raise ValueError("alpha = Pt / width needs a finite width")
+    _checks.positive("alpha", alpha)
+    return max(1, int(round(float(alpha) * float(width))))
+
+
+def solve_point(
+    task,
+    static: Mapping[str, Any],
+    key: PRNGKeyArray,
+    data: "TaskPair | None",
+    numbers: Mapping[str, Float[Array, ""]],
+) -> "dict[str, Array]":
+    """The transfer theory at one point, with everything `OUTPUTS` names (a pure function of
+    `key`, `data` and `numbers`, to be vmapped; `static` and `task` are fixed Python values).
+
+    - `static`: the static parameters (sizes, options, `activation`; `alpha` already turned
+      into Pt). `data`: the pair when `task` is a `TaskPair` (then `key` is unused).
+    - `numbers`: theory parameters and knobs, float64 scalars.
+    """
+    if data is None:
+        generator = {n: v for n, v in static.items() if n != "activation"}
+        generator.update({n: v for n, v in numbers.items() if n not in THEORY})
+        pair = task(key, **generator)
+    else:
+        pair = data
+    theory = {n: numbers[n] for n in THEORY}
+    sol = transfer(
+        (pair.Xs, pair.ys), (pair.Xt, pair.yt), **theory, activation=static["activation"], throw=False
+    )
+    error = sol.test_error(pair.X0, pair.y0)
+    benefit = sol.benefit(pair.X0, pair.y0)
+    converged = sol.converged & sol.source.converged & sol.prior_only.converged
+    return dict(
+        Q_s=sol.Q_s, Q_t=sol.Q_t, Q_tt=sol.Q_tt, Q_st=sol.Q_st,
+        test_error=error.total, bias2=error.bias2, variance=error.variance,
+        benefit=benefit.total, benefit_prior=benefit.prior, benefit_source=benefit.source,
+        converged=converged, num_steps=sol.num_steps,
+    )  # fmt: skip
+
+
+def point_function(task, static: Mapping[str, Any]) -> "Callable[[PRNGKeyArray, TaskPair | None, dict], dict]":
+    """`solve_point` with the task and the static parameters fixed."""
+    static = dict(static)
+    if "alpha" in static:
+        static["Pt"] = target_size(static.pop("alpha"), static["width"])
+    fixed = {"width": static.pop("width")} if "width" in static else {}
+
+    def point(key, data, numbers):
+        numbers = {n: jnp.asarray(v, float) for n, v in {**fixed, **numbers}.items()}
+        return solve_point(task, static, key, data, numbers)
+
+    return point
+
+
+def label(ds, task, fixed: Mapping[str, Any], kind: Mapping[str, str]):
+    """Add the fixed parameters to a result Dataset (numbers as scalar coordinates, the rest
+    as `attrs`), the task's name, and a `long_name` to each output variable."""
+    for n, v in fixed.items():
+        if isinstance(v, NUMBERS):
+            ds = ds.assign_coords({n: float(v) if kind[n] != "static" else v})
+        else:
+            ds.attrs[n] = str(v)
+    ds.attrs["task"] = task_name(task)
+    for name, description in DESCRIPTIONS.items():
+        if name in ds:
+            ds[name].attrs["long_name"] = description
+    return ds
