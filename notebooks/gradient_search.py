@@ -14,13 +14,10 @@
 # **Question.** For a given source-target pair, which coupling gamma and temperature T give
 # the lowest target test error, and can we find them by gradient descent on the theory
 # instead of a grid? `jaxtl.transfer` is differentiable (implicit differentiation at the
-# stationary point), so we run Adam (optax) on `jax.value_and_grad` of the predicted target
-# test error, with the bounds gamma in [1e-2, 1e3] and T in [1e-3, 1] built into the
-# parametrization (log scale, squashed by a sigmoid), and compare with a grid search, for a
+# stationary point); `jaxtl.optimize` runs Adam (optax) on the predicted target test error,
+# with the bounds gamma in [1e-2, 1e3] and T in [1e-3, 1] kept by the parametrization (log
+# scale, squashed by a sigmoid). We compare it with a grid search (`jaxtl.sweep`) for a
 # related (rho = 1) and a weakly related (rho = 0.3) teacher pair.
-#
-# (`jaxtl.optimize`, which will do this in one call, was not on main when this notebook was
-# written; here the loop is spelled out with optax.)
 #
 # Set `JAXTL_NOTEBOOK_FULL=1` for the full sizes; the default sizes only check that the
 # notebook runs.
@@ -30,10 +27,8 @@ import os
 import pathlib
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-import optax
 
 import jaxtl
 
@@ -44,70 +39,33 @@ FIGURES.mkdir(parents=True, exist_ok=True)
 if FULL:
     SIZES, WIDTH, n_grid, steps = dict(Ps=300, Pt=80, P0=400, N0=100), 200.0, 31, 150
 else:
-    SIZES, WIDTH, n_grid, steps = dict(Ps=40, Pt=12, P0=50, N0=20), 40.0, 6, 20
-LOW, HIGH = jnp.log(jnp.array([1e-2, 1e-3])), jnp.log(jnp.array([1e3, 1.0]))  # bounds of (log gamma, log T)
+    SIZES, WIDTH, n_grid, steps = dict(Ps=40, Pt=12, P0=50, N0=20), 40.0, 5, 10
+BOUNDS = {"coupling": (1e-2, 1e3), "temperature": (1e-3, 1.0)}
+START = {"coupling": 0.04, "temperature": 0.44}  # far from the optimum
 RHOS = (1.0, 0.3)
-pairs = {rho: jaxtl.tasks.teacher_pair(jax.random.key(0), rho=rho, gain=2.0, noise=0.1, **SIZES) for rho in RHOS}
+task = dict(key=jax.random.key(0), gain=2.0, noise=0.1, width=WIDTH, progress=False, **SIZES)
 print(SIZES, f"N1 = {WIDTH:g}")
 
 # %%
-def error(gamma, T, Xs, ys, Xt, yt, X0, y0):
-    sol = jaxtl.transfer((Xs, ys), (Xt, yt), width=WIDTH, temperature=T, coupling=gamma, throw=False)
-    return sol.test_error(X0, y0).total, sol.converged
-
-
-def parameters(z):
-    """Unconstrained z -> (gamma, T) inside the bounds."""
-    log = LOW + (HIGH - LOW) * jax.nn.sigmoid(z)
-    return jnp.exp(log[0]), jnp.exp(log[1])
-
-
-def objective(z, *data):
-    return error(*parameters(z), *data)
-
-
-optimizer = optax.adam(0.1)
-
-
-@jax.jit
-def step(z, state, *data):
-    (value, converged), grad = jax.value_and_grad(objective, has_aux=True)(z, *data)
-    updates, state = optimizer.update(grad, state)
-    return optax.apply_updates(z, updates), state, value, converged
-
-
-def data(pair):
-    return pair.Xs, pair.ys, pair.Xt, pair.yt, pair.X0, pair.y0
-
-
 searches = {}
-for rho, pair in pairs.items():
-    z = jnp.array([-2.0, 2.0])  # start far from the optimum: gamma = 0.04, T = 0.44
-    state = optimizer.init(z)
-    path = []
-    for _ in range(steps):
-        g, T = parameters(z)
-        z, state, value, converged = step(z, state, *data(pair))
-        path.append((float(g), float(T), float(value), bool(converged)))
-    g, T = parameters(z)
-    final, converged = jax.jit(error)(g, T, *data(pair))
-    path.append((float(g), float(T), float(final), bool(converged)))
-    searches[rho] = np.array(path)
-    print(f"rho = {rho}: gamma = {float(g):.4g}, T = {float(T):.4g}, error {float(final):.4f}; "
-          f"all steps converged: {bool(searches[rho][:, 3].all())}")
+for rho in RHOS:
+    ds = jaxtl.optimize(jaxtl.tasks.teacher_pair, over=BOUNDS, objective="test_error", steps=steps,
+                        learning_rate=0.1, rho=rho, **START, **task)
+    searches[rho] = ds
+    print(f"rho = {rho}: gamma = {float(ds.coupling[-1]):.4g}, T = {float(ds.temperature[-1]):.4g}, "
+          f"error {float(ds.test_error[-1]):.4f}; {ds.attrs['evaluations']} solves, all converged: {bool(ds.converged.all())}")
 
 # %% [markdown]
-# The grid search over the same box, vmapped.
+# The grid search over the same box.
 
 # %%
-grid_gamma = jnp.logspace(-2, 3, n_grid)
-grid_T = jnp.logspace(-3, 0, n_grid)
-on_grid = jax.jit(jax.vmap(jax.vmap(error, (None, 0) + (None,) * 6), (0, None) + (None,) * 6))
+grid_gamma = np.logspace(-2, 3, n_grid)
+grid_T = np.logspace(-3, 0, n_grid)
 grids = {}
-for rho, pair in pairs.items():
-    e, c = on_grid(grid_gamma, grid_T, *data(pair))  # (gamma, T)
-    grids[rho] = np.where(np.asarray(c), np.asarray(e), np.nan)
-    print(f"rho = {rho}: grid converged {int(c.sum())}/{c.size}")
+for rho in RHOS:
+    ds = jaxtl.sweep(jaxtl.tasks.teacher_pair, rho=rho, coupling=grid_gamma, temperature=grid_T, **task)
+    grids[rho] = np.where(ds.converged, ds.test_error, np.nan).reshape(n_grid, n_grid)  # (gamma, T)
+    print(f"rho = {rho}: grid converged {int(ds.converged.sum())}/{ds.converged.size}")
 
 # %%
 fig, axes = plt.subplots(1, len(RHOS), figsize=(6 * len(RHOS), 4.5), constrained_layout=True)
@@ -116,8 +74,8 @@ for ax, rho in zip(axes, RHOS):
     fig.colorbar(mesh, ax=ax, label="target test error (theory)")
     i, j = np.unravel_index(np.nanargmin(grids[rho]), grids[rho].shape)
     path = searches[rho]
-    ax.plot(path[:, 0], path[:, 1], "w.-", ms=3, lw=0.8, label="Adam path")
-    ax.plot(path[-1, 0], path[-1, 1], "r*", ms=12, label="gradient search")
+    ax.plot(path.coupling, path.temperature, "w.-", ms=3, lw=0.8, label="Adam path")
+    ax.plot(path.coupling[-1], path.temperature[-1], "r*", ms=12, label="gradient search")
     ax.plot(grid_gamma[i], grid_T[j], "ws", mfc="none", ms=10, label="grid minimum")
     ax.set(xscale="log", yscale="log", xlabel="coupling gamma", ylabel="temperature T", title=f"teacher pair, rho = {rho}")
     ax.legend(fontsize=7)
@@ -131,11 +89,12 @@ plt.show()
 for rho in RHOS:
     path, grid = searches[rho], grids[rho]
     i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
+    g, T, e = (np.asarray(path[k]) for k in ("coupling", "temperature", "test_error"))
     print(f"rho = {rho}:")
-    print(f"  gradient search ({steps} Adam steps): gamma = {path[-1, 0]:.4g}, T = {path[-1, 1]:.4g}, error {path[-1, 2]:.4f} "
-          f"(start: gamma = {path[0, 0]:.3g}, T = {path[0, 1]:.3g}, error {path[0, 2]:.4f})")
-    print(f"  grid search ({grid.size} points): gamma = {float(grid_gamma[i]):.4g}, T = {float(grid_T[j]):.4g}, error {grid[i, j]:.4f}")
-    print(f"  gradient minus grid: {path[-1, 2] - grid[i, j]:+.4f}")
+    print(f"  gradient search ({path.attrs['evaluations']} solves): gamma = {g[-1]:.4g}, T = {T[-1]:.4g}, error {e[-1]:.4f} "
+          f"(start: gamma = {g[0]:.3g}, T = {T[0]:.3g}, error {e[0]:.4f})")
+    print(f"  grid search ({grid.size} solves): gamma = {grid_gamma[i]:.4g}, T = {grid_T[j]:.4g}, error {grid[i, j]:.4f}")
+    print(f"  gradient minus grid: {e[-1] - grid[i, j]:+.4f}")
 
 # %% [markdown]
 # "gradient minus grid" above is the difference of the errors the two searches reached
