@@ -23,7 +23,6 @@ import numpy as np
 import xarray as xr
 from matplotlib.collections import LineCollection
 
-from ._problem import OUTPUTS
 
 __all__ = ["benefit_map", "error_vs_alpha", "trajectory"]
 
@@ -63,8 +62,9 @@ _VARIABLES = {
     "num_steps": "Newton steps",
 }
 
-# Variables of a trajectory that are not optimized parameters.
-_TRAJECTORY_OUTPUTS = ("objective", *OUTPUTS)
+# Variables of a trajectory that are not optimized parameters: the objective and every output
+# of jaxtl.sweep, which jaxtl.optimize records at each step.
+_TRAJECTORY_OUTPUTS = ("objective", "converged", "num_steps", *_VARIABLES)
 
 
 def _is_benefit(var):
@@ -448,9 +448,10 @@ def trajectory(traj, grid=None, *, ax=None):
     **Arguments:**
     - `traj`: an `xarray.Dataset` with dimension "step" (0..n): one variable per optimized
       parameter (its value at each step, e.g. "coupling"), "objective" (the objective's value),
-      "test_error", "benefit" (labels squared), "converged" (bool); attributes "objective"
-      ("benefit" or "test_error"), "maximize" (bool), "evaluations" (number of theory
-      evaluations).
+      "test_error", "benefit" (labels squared), "converged" (bool), and possibly the other
+      outputs of `jaxtl.sweep` (Q_s, ..., benefit_source, num_steps; not taken for
+      parameters); attributes "objective" ("benefit", "benefit_source" or "test_error"),
+      "maximize" (bool), "evaluations" (number of theory evaluations).
     - `grid`: optional `jaxtl.sweep` result over the trajectory's optimized parameters (one or
       two; other dimensions of length 1), holding the objective variable.
     - `ax`: the matplotlib Axes to draw into (default: a new figure).

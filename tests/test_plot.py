@@ -245,6 +245,8 @@ def trajectory_dataset(params, objective="benefit", steps=8):
                 converged=("step", np.ones(steps, bool)))
     if objective == "test_error":
         data["objective"] = ("step", 0.3 - value)
+    for name in ("Q_s", "Q_t", "Q_tt", "Q_st", "bias2", "variance", "benefit_prior", "benefit_source", "num_steps"):
+        data[name] = ("step", np.ones(steps))  # jaxtl.optimize records every sweep output too
     return xr.Dataset(data, coords={"step": np.arange(steps)},
                       attrs={"objective": objective, "maximize": objective == "benefit", "evaluations": 24})
 
@@ -294,7 +296,7 @@ def test_trajectory_without_grid():
     np.testing.assert_array_equal(line.get_ydata(), traj.objective.values)
     (bad,) = gids(ax.lines, "not converged")
     np.testing.assert_array_equal(bad.get_xdata(), [3])
-    assert "maximize benefit over coupling, temperature" in ax.get_title()
+    assert "maximize benefit over coupling, temperature (" in ax.get_title()  # no outputs as parameters
 
 
 def test_trajectory_errors():
