@@ -23,7 +23,6 @@ import numpy as np
 import xarray as xr
 from matplotlib.collections import LineCollection
 
-
 __all__ = ["benefit_map", "error_vs_alpha", "trajectory"]
 
 # Axis labels of the sweepable parameters (jaxtl.sweep's names).
