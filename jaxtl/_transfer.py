@@ -121,6 +121,73 @@ def _reduced_gradient(x, args):
     return jnp.stack([D * dD, dQ_tt])
 
 
+def _gradient_and_jacobian(x, args):
+    """`_reduced_gradient` and its Jacobian in x = (log D, Q_tt), in closed form, from the same
+    inverse W = M^{-1}: one Pt x Pt inverse and four Pt x Pt products per evaluation.
+
+    With q = Q_st, X_D = dM/dD = K/lambda1, X_Q = dM/dQ_tt = (K - K')/lambda1, dW = -W dM W
+    and Sigma = r r^T + S_g, the second derivatives of N1 times the data term of V are
+
+        f_ij = -Tr(W X_i W X_j) + 2 Tr(W X_i W X_j W Sigma) - [j=Q] Tr(W X_i W K')/lambda1
+               - [i=Q] Tr(W X_j W K')/lambda1,
+        f_iq = 2 (W u)^T X_i W r + 2 q Tr(W X_i W B),    f_qq = 2 u^T W u - 2 Tr(W B),
+
+    (i, j in {D, Q_tt}); with the prior part they give the Hessian of V in (D, Q_tt, q). V is
+    quadratic in q and q is eliminated at its stationary value, so the Jacobian of the reduced
+    gradient is the Schur complement V_xx - V_xq V_qx / V_qq, then changed to x = (log D, Q_tt).
+    The triple traces Tr(W a W b W S_g) (a, b in {K, K'}) need G = W S_g W and (W K')^2.
+    """
+    k, K_rep, B, u, y, Q_s, _, lambda1, inv_width = args
+    D, Q_tt = jnp.exp(x[0]), x[1]
+    W = _inverse(_target_matrix(D, Q_tt, args))
+    Wu = W @ u
+    Wy = W @ y
+    trace_WB = jnp.sum(W * B)
+    V_qq = 2 / (Q_s * D) + 2 * inv_width * (u @ Wu - trace_WB)  # d^2 V / dq^2
+    q = inv_width * (Wy @ u) / (V_qq / 2)  # `_source_overlap`
+    w = Wy - q * Wu  # W r
+    WK, WR, WB = W * k, W @ K_rep, W @ B
+    WS = (Q_tt / lambda1) * WR - q**2 * WB  # W S_g
+    G = WS @ W  # W S_g W
+    G = (G + G.T) / 2
+    WR2 = WR @ WR
+    Kw, Rw = k * w, K_rep @ w
+    WKw, WRw = W @ Kw, W @ Rw
+
+    tr = _trace_product
+    # Tr(W a W b), Tr(W a W b W Sigma), (W u)^T a W r and Tr(W a W B) for a, b in {K, K'}:
+    t_KK, t_KR, t_RR = tr(WK, WK), tr(WK, WR), tr(WR, WR)
+    s_KK = Kw @ WKw + jnp.sum(k[:, None] * W * k[None, :] * G)
+    s_KR = Kw @ WRw + jnp.sum(k[:, None] * WR * G.T)
+    s_RR = Rw @ WRw + tr(WR2, WS)
+    h_K, h_R = Wu @ Kw, Wu @ Rw
+    m_K, m_R = tr(WK, WB), tr(WR, WB)
+
+    # The gradient, as in `_reduced_gradient`.
+    trace_WK = jnp.sum(jnp.diag(W) * k)
+    g_K = w @ Kw + tr(WK, WS)  # Tr(W K W Sigma)
+    g_R = w @ Rw + tr(WR, WS)  # Tr(W K' W Sigma)
+    scale = inv_width / lambda1
+    excess = Q_tt - q**2 / Q_s
+    V_D = 1 - 1 / D + excess / D**2 + scale * (trace_WK - g_K)
+    V_Q = 1 - 1 / D + scale * (trace_WK - g_K + g_R)
+
+    # Hessian of V in (D, Q_tt) at fixed q: X_D, X_Q have coefficients (1, 0), (1, -1) on (K, K').
+    T = jnp.array([[t_KK, t_KR], [t_KR, t_RR]])
+    E = jnp.array([[s_KK, s_KR], [s_KR, s_RR]])
+    C = jnp.array([[1.0, 0.0], [1.0, -1.0]])
+    v = C @ T[:, 1]  # Tr(W X_i W K') lambda1^2
+    f = -C @ T @ C.T + 2 * C @ E @ C.T
+    f = f - jnp.array([[0.0, v[0]], [v[0], 2 * v[1]]])
+    prior = jnp.array([[1 / D**2 - 2 * excess / D**3, 1 / D**2], [1 / D**2, 0.0]])
+    V_xx = prior + (inv_width / lambda1**2) * f
+    V_xq = jnp.array([-2 * q / (Q_s * D**2), 0.0]) + 2 * scale * (C @ (jnp.stack([h_K, h_R]) + q * jnp.stack([m_K, m_R])))
+    H = V_xx - jnp.outer(V_xq, V_xq) / V_qq
+    gradient = jnp.stack([D * V_D, V_Q])
+    jacobian = jnp.array([[D * V_D + D**2 * H[0, 0], D * H[0, 1]], [D * H[1, 0], H[1, 1]]])
+    return gradient, jacobian
+
+
 class TransferBenefit(eqx.Module):
     """The transfer benefit on a test set, in labels squared: error at gamma = 0 minus error at
     gamma (positive: transfer helps), split into two parts that add up to `total`:
@@ -286,7 +353,7 @@ def _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, 
     prior_only = solve_single_task(Xt, yt, width, temperature, 1 / _moments(coupling, lambda0)[0], lambda1, act, throw)
     args = _newton_arguments(source, prior_only, coupling, lambda0)
     x0 = jax.lax.stop_gradient(jnp.stack([jnp.log(prior_only.Q), jnp.zeros(())]))
-    stationary = stationary_point(_reduced_gradient, x0, args)
+    stationary = stationary_point(_gradient_and_jacobian, x0, args, jacobian=True)
     if throw:
         stationary = raise_if_failed(stationary, "jaxtl.transfer")
     D, Q_tt = jnp.exp(stationary.value[0]), stationary.value[1]
