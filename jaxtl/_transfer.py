@@ -348,11 +348,17 @@ def _newton_arguments(source: SingleTaskSolution, prior_only: SingleTaskSolution
 
 
 @eqx.filter_jit
-def _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw):
+def _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw, start=None):
+    """`transfer` on checked arguments. `start` (internal, for sweeps): Newton's starting point
+    (log(Q_t - Q_tt), Q_tt), e.g. the solution at a neighbouring parameter value; where it is
+    not finite (or None), the prior-only start (log Q of the prior-only solve, 0) is used."""
     source = solve_single_task(Xs, ys, width, temperature, lambda0, lambda1, act, throw)
     prior_only = solve_single_task(Xt, yt, width, temperature, 1 / _moments(coupling, lambda0)[0], lambda1, act, throw)
     args = _newton_arguments(source, prior_only, coupling, lambda0)
-    x0 = jax.lax.stop_gradient(jnp.stack([jnp.log(prior_only.Q), jnp.zeros(())]))
+    x0 = jnp.stack([jnp.log(prior_only.Q), jnp.zeros(())])
+    if start is not None:
+        x0 = jnp.where(jnp.all(jnp.isfinite(start)), start, x0)
+    x0 = jax.lax.stop_gradient(x0)
     stationary = stationary_point(_gradient_and_jacobian, x0, args, jacobian=True)
     if throw:
         stationary = raise_if_failed(stationary, "jaxtl.transfer")
@@ -397,12 +403,13 @@ def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
     mean = (sol.Q_st / l1) * (H_0 @ h_s - Z.T @ (H_t @ h_s)) + Z.T @ sol.labels
     k00_own, k00_rep = gram_diag(X0, **own), gram_diag(X0, **rep)
     own_variance = (sol.Q_t * k00_own - sol.Q_tt * k00_rep) / l1 - jnp.sum(c0 * Z, axis=0)
-    source_part = (
-        jnp.sum(H_0**2, axis=1)
-        - 2 * jnp.sum(Z * (H_t @ H_0.T), axis=0)
-        + jnp.sum(Z * ((H_t @ H_t.T) @ Z), axis=0)
+    # Var of g(x0) - Z^T g(X_t) under S_g = (Q_tt/lambda1) K' - (Q_st/lambda1)^2 H H^T: the
+    # quadratic term Z^T S_g(X_t, X_t) Z with one Pt x Pt x P0 product.
+    a, b = sol.Q_tt / l1, (sol.Q_st / l1) ** 2
+    S_tt = a * K_rep - b * (H_t @ H_t.T)
+    field_variance = (
+        a * k00_rep - b * jnp.sum(H_0**2, axis=1)
+        - 2 * jnp.sum(Z * (a * K0_rep - b * (H_t @ H_0.T)), axis=0)
+        + jnp.sum(Z * (S_tt @ Z), axis=0)
     )
-    field_variance = (sol.Q_tt / l1) * (
-        k00_rep - 2 * jnp.sum(Z * K0_rep, axis=0) + jnp.sum(Z * (K_rep @ Z), axis=0)
-    ) - (sol.Q_st / l1) ** 2 * source_part
     return Prediction(mean, own_variance + field_variance)
