@@ -13,9 +13,10 @@ What bounds the time (Pt = 200, float64, CPU): every Newton step of every point 
 Pt x Pt inverse and four Pt x Pt products (the gradient and its closed-form Jacobian share
 them), and the test error one more inverse and Pt x Pt x P0 products; nothing O(Pt^3) is
 shared between points, since M = C_e + T I mixes K_tt, K_tt' and I with point-dependent
-weights. On 2 cores that is about 1.4 ms a step, 4 steps a point (3-4 warm), about 8 ms a
-point in all: the issue's 10 s for 10^4 points (1 ms a point) is below even one Newton step
-per point on this machine. See benchmarks/README.md for measured numbers.
+weights. On 2 cores that is about 1.4 ms a step, 4 steps a point (3 warm); measured, 10^4
+points take 103 s (10.3 ms a point; 83 s warm; main took 190 s). The issue's 10 s for 10^4
+points (1 ms a point) is below even one Newton step per point on this machine (one 200 x 200
+inverse is 0.74 ms). See benchmarks/README.md for the measured tables.
 
     python benchmarks/transfer.py                 # 100 x 100 = 10^4 points
     python benchmarks/transfer.py --gammas 10 --rhos 10 --scipy-points 3
