@@ -6,12 +6,24 @@ target test error, `jax.vmap` over rho inside `jax.lax.map` over gamma (one gamm
 chunk, so the kernels of a gamma are built once and memory stays at one chunk). SciPy: the same
 equations with dense NumPy matrices per point (kernels, Brent for Q_s, `scipy.optimize.root` on
 the gradient of the potential, the predictor), as in `tests/helpers.py`, timed on a few points.
+A second jaxtl row runs the same grid warm-started along gamma (`lax.scan` over gamma, each
+rho's Newton solve starting from its solution at the previous gamma; jaxtl-internal `start`).
+
+What bounds the time (Pt = 200, float64, CPU): every Newton step of every point needs one
+Pt x Pt inverse and four Pt x Pt products (the gradient and its closed-form Jacobian share
+them), and the test error one more inverse and Pt x Pt x P0 products; nothing O(Pt^3) is
+shared between points, since M = C_e + T I mixes K_tt, K_tt' and I with point-dependent
+weights. On 2 cores that is about 1.4 ms a step, 4 steps a point (3 warm); measured, 10^4
+points take 103 s (10.3 ms a point; 83 s warm; main took 190 s). The issue's 10 s for 10^4
+points (1 ms a point) is below even one Newton step per point on this machine (one 200 x 200
+inverse is 0.74 ms). See benchmarks/README.md for the measured tables.
 
     python benchmarks/transfer.py                 # 100 x 100 = 10^4 points
     python benchmarks/transfer.py --gammas 10 --rhos 10 --scipy-points 3
 """
 
 import argparse
+import os
 import pathlib
 import statistics
 import sys
@@ -44,6 +56,47 @@ def grid_function():
     return grid
 
 
+def warm_grid_function():
+    """The same grid, gamma by gamma in a `lax.scan` whose carry is each rho's solution: Newton
+    starts from the solution at the previous gamma (jaxtl's internal `start`, a cold start where
+    that one did not converge). Same equations, same tolerance, fewer Newton steps."""
+    from jaxtl._checks import activation
+    from jaxtl._transfer import _solve
+
+    act = activation("activation", "erf")
+    scalar = lambda v: jnp.asarray(v, float)
+
+    def point(Xs, ys, Xt, yt, X0, y0, gamma, start):
+        sol = _solve(Xs, ys, Xt, yt, scalar(WIDTH), scalar(TEMPERATURE), gamma, scalar(1.0), scalar(1.0), act,
+                     False, start)
+        x = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt])
+        return (sol.test_error(X0, y0).total, sol.converged, sol.num_steps), x
+
+    over_rho = jax.vmap(point, in_axes=(None, None, None, 0, None, 0, None, 0))
+
+    @jax.jit
+    def grid(Xs, ys, Xt, yts, X0, y0s, gammas):
+        def along_gamma(start, g):
+            out, x = over_rho(Xs, ys, Xt, yts, X0, y0s, g, start)
+            return jnp.where(out[1][:, None], x, jnp.nan), out
+
+        return jax.lax.scan(along_gamma, jnp.full((yts.shape[0], 2), jnp.nan), gammas)[1]
+
+    return grid
+
+
+def timed(grid, data, repeats):
+    start = time.perf_counter()
+    out = jax.block_until_ready(grid(*data))
+    first = time.perf_counter() - start
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(grid(*data))
+        runs.append(time.perf_counter() - start)
+    return out, first, statistics.median(runs)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gammas", type=int, default=100)
@@ -58,15 +111,8 @@ def main():
     pairs = make(rhos)
     data = (pairs.Xs[0], pairs.ys[0], pairs.Xt[0], pairs.yt, pairs.X0[0], pairs.y0, gammas)
 
-    grid = grid_function()
-    start = time.perf_counter()
-    errors, converged, steps = jax.block_until_ready(grid(*data))
-    first = time.perf_counter() - start
-    runs = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(grid(*data))
-        runs.append(time.perf_counter() - start)
+    (errors, converged, steps), first, run = timed(grid_function(), data, args.repeats)
+    (warm_errors, warm_converged, warm_steps), warm_first, warm_run = timed(warm_grid_function(), data, args.repeats)
     n = args.gammas * args.rhos
 
     rng = np.random.default_rng(0)
@@ -80,18 +126,25 @@ def main():
         scipy_times.append(time.perf_counter() - start)
         deviations.append(abs(ref[4] - float(errors[i, j])) / ref[4])
     per_point_scipy = statistics.median(scipy_times)
-    run = statistics.median(runs)
+    warm_vs_cold = float(jnp.max(jnp.abs(warm_errors - errors) / jnp.abs(errors)))
 
-    print(f"transfer theory, erf, {SIZES}, N1 = {WIDTH:g}, T = {TEMPERATURE}")
+    print(f"transfer theory, erf, {SIZES}, N1 = {WIDTH:g}, T = {TEMPERATURE}; jax {jax.__version__} on "
+          f"{jax.devices()[0].platform}, {os.cpu_count()} cores")
     print(f"grid: {args.gammas} gammas (1e-2..1e2) x {args.rhos} rhos (0..1) = {n} points; "
-          f"converged {int(converged.sum())}/{n}; Newton steps median {float(jnp.median(steps)):g}, max {int(steps.max())}")
+          f"converged {int(converged.sum())}/{n} (warm {int(warm_converged.sum())}/{n}); Newton steps median "
+          f"{float(jnp.median(steps)):g}, max {int(steps.max())} (warm: median {float(jnp.median(warm_steps)):g}, "
+          f"max {int(warm_steps.max())})")
     print(f"| method | grid time (s) | per point (ms) | ratio |")
     print(f"|---|---|---|---|")
-    print(f"| jaxtl, first call (compile + run) | {first:.2f} | {1e3 * first / n:.3f} | |")
-    print(f"| jaxtl, median of {args.repeats} | {run:.2f} | {1e3 * run / n:.3f} | 1 |")
+    print(f"| jaxtl.transfer, first call (compile + run) | {first:.2f} | {1e3 * first / n:.3f} | |")
+    print(f"| jaxtl.transfer, median of {args.repeats} | {run:.2f} | {1e3 * run / n:.3f} | 1 |")
+    print(f"| warm-started along gamma, first call | {warm_first:.2f} | {1e3 * warm_first / n:.3f} | |")
+    print(f"| warm-started along gamma, median of {args.repeats} | {warm_run:.2f} | {1e3 * warm_run / n:.3f} | "
+          f"{warm_run / run:.2f} |")
     print(f"| SciPy per point, median of {args.scipy_points} (grid extrapolated) | {per_point_scipy * n:.1f} | "
           f"{1e3 * per_point_scipy:.1f} | {per_point_scipy * n / run:.0f}x |")
-    print(f"largest relative deviation of the test error, jaxtl vs SciPy, on those points: {max(deviations):.1e}")
+    print(f"largest relative deviation of the test error, jaxtl vs SciPy, on those points: {max(deviations):.1e}; "
+          f"warm vs cold start, whole grid: {warm_vs_cold:.1e}")
 
 
 if __name__ == "__main__":

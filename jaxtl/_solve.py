@@ -7,6 +7,11 @@ parameters solve grad V = 0 by Newton's method (optimistix): a root of the gradi
 saddle point is found as readily as a minimum. Derivatives of the solution with respect to everything in
 `args` come from the implicit function theorem at the root (`optimistix.ImplicitAdjoint`),
 never from unrolling the iterations.
+
+A theory that can write the Jacobian of its gradient in closed form, sharing the expensive
+intermediates of the gradient (the transfer theory: one Pt x Pt inverse for both), passes
+`jacobian=True` and a function returning (gradient, Jacobian); Newton then uses that Jacobian
+(`_ExactNewton`) instead of differentiating the gradient with autodiff at every step.
 """
 
 from collections.abc import Callable
@@ -15,7 +20,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optimistix as optx
-from jaxtyping import Array, Float, Int, PyTree
+from jaxtyping import Array, Bool, Float, Int, PyTree
 
 
 class Stationary(eqx.Module):
@@ -40,6 +45,7 @@ def stationary_point(
     rtol: float = 1e-10,
     atol: float = 1e-10,
     max_steps: int = 64,
+    jacobian: bool = False,
 ) -> Stationary:
     """Solve gradient(x, args) = 0 by Newton's method, starting from `x0`.
 
@@ -47,21 +53,31 @@ def stationary_point(
     x). Everything it depends on must be passed in `args` (not closed over), so that
     implicit differentiation reaches it. Never raises: failure is reported in `result`, and
     derivatives at a failed point are NaN (not an error).
+
+    With `jacobian=True`, x0 is a vector of n <= 2 coordinates and `gradient(x, args)`
+    returns the pair (gradient (n,), its Jacobian (n, n)); Newton's method then uses that
+    Jacobian and stops once its estimate of the remaining error is below the tolerance
+    (`_ExactNewton`). Implicit differentiation still differentiates the gradient itself.
     """
 
     def finite_at_failure(x, args):
         # Where an iterate is already non-finite (a failed solve), return x itself: its
         # Jacobian is then the identity, so implicit differentiation at a failed point gives
         # NaN derivatives downstream instead of an error that would stop a whole vmapped batch.
-        g = gradient(x, args)
+        out = gradient(x, args)
         ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(x)]))
-        return jax.tree.map(lambda gi, xi: jnp.where(ok, gi, xi), g, x)
+        if jacobian:
+            g, J = out
+            return jnp.where(ok, g, x), jnp.where(ok, J, jnp.eye(x.size, dtype=J.dtype))
+        return jax.tree.map(lambda gi, xi: jnp.where(ok, gi, xi), out, x)
 
+    solver = _ExactNewton(rtol=rtol, atol=atol) if jacobian else optx.Newton(rtol=rtol, atol=atol)
     sol = optx.root_find(
         finite_at_failure,
-        optx.Newton(rtol=rtol, atol=atol),
+        solver,
         x0,
         args,
+        has_aux=jacobian,
         max_steps=max_steps,
         adjoint=optx.ImplicitAdjoint(),
         throw=False,
@@ -83,3 +99,56 @@ def raise_if_failed(stationary: Stationary, theory: str) -> Stationary:
         "point in `.result` instead of this error."
     )
     return eqx.tree_at(lambda s: s.value, stationary, eqx.error_if(stationary.value, failed, message))
+
+
+def _newton_step(J, g):
+    """J^{-1} g for n <= 2 in closed form (no LAPACK call inside the batched loop)."""
+    if g.shape == (1,):
+        return g / J[0]
+    (a, b), (c, d) = J[0], J[1]
+    return jnp.stack([d * g[0] - b * g[1], a * g[1] - c * g[0]]) / (a * d - b * c)
+
+
+class _ExactNewtonState(eqx.Module):
+    diffsize: Float[Array, ""]  # |step| / (atol + rtol |x|), max over coordinates
+    predicted: Float[Array, ""]  # the error left after the step, estimated, in the same units
+    finite: Bool[Array, ""]
+
+
+class _ExactNewton(optx.AbstractRootFinder):
+    """Newton's method with the Jacobian supplied by `fn` as its auxiliary output.
+
+    Stopping rule: Newton converges quadratically, |step_k| ~ C |step_{k-1}|^2, so the error
+    left after step k is about C |step_k|^2 = |step_k|^3 / |step_{k-1}|^2. Stop when that
+    (once the steps shrink at least tenfold), or the step itself, is below the tolerance
+    (atol + rtol |x|): one Jacobian and
+    gradient evaluation fewer than optimistix's Cauchy rule, which also asks the gradient
+    at the accepted point to be below atol, i.e. one more step after the solution is found
+    to working precision.
+    """
+
+    rtol: float
+    atol: float
+    norm = staticmethod(optx.max_norm)
+
+    def init(self, fn, y, args, options, f_struct, aux_struct, tags):
+        inf = jnp.array(jnp.inf, y.dtype)
+        return _ExactNewtonState(inf, inf, jnp.array(True))
+
+    def step(self, fn, y, args, options, state, tags):
+        g, J = fn(y, args)
+        diff = _newton_step(J, g)
+        new_y = y - diff
+        diffsize = jnp.max(jnp.abs(diff) / (self.atol + self.rtol * jnp.abs(new_y)))
+        rate = diffsize / state.diffsize  # 0 after the first step (state.diffsize = inf)
+        # The quadratic estimate, trusted only once the steps shrink fast (rate < 0.1).
+        predicted = jnp.where((rate > 0) & (rate < 0.1), diffsize * rate**2, jnp.inf)
+        finite = jnp.all(jnp.isfinite(new_y))
+        return new_y, _ExactNewtonState(diffsize, predicted, finite), J
+
+    def terminate(self, fn, y, args, options, state, tags):
+        done = (state.diffsize < 1) | (state.predicted < 1) | ~state.finite
+        return done, optx.RESULTS.successful
+
+    def postprocess(self, fn, y, aux, args, options, state, tags, result):
+        return y, aux, {}

@@ -10,6 +10,7 @@ import pytest
 
 import jaxtl
 from jaxtl._transfer import (
+    _gradient_and_jacobian,
     _inverse,
     _moments,
     _newton_arguments,
@@ -83,6 +84,19 @@ def test_closed_form_gradient_is_the_gradient_of_the_potential():
         np.testing.assert_allclose(full[:2], _reduced_gradient(x[:2], args), rtol=1e-9, atol=1e-12)
         assert abs(full[2]) < 1e-10
 
+
+
+@pytest.mark.parametrize("activation, coupling", [("erf", 2.0), ("tanh", 0.5), ("identity", np.inf)])
+def test_closed_form_jacobian_is_the_jacobian_of_the_gradient(activation, coupling):
+    """`_gradient_and_jacobian` (what Newton uses) against `_reduced_gradient` and its jax.jacfwd."""
+    p = pair(0.7)
+    sol = solve(p, coupling=coupling, activation=activation, lambda1=0.8)
+    args = _newton_arguments(sol.source, sol.prior_only, sol.coupling, sol.lambda0)
+    for D, Q_tt in [(0.8, 0.1), (1.3, 0.4), (1.0, -0.05)]:
+        x = jnp.array([jnp.log(D), Q_tt])
+        gradient, jacobian = _gradient_and_jacobian(x, args)
+        np.testing.assert_allclose(gradient, _reduced_gradient(x, args), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(jacobian, jax.jacfwd(_reduced_gradient)(x, args), rtol=1e-10, atol=1e-12)
 
 def test_infinite_width_has_no_transfer():
     """N1 -> inf: Q_t -> 1, Q_tt, Q_st -> 0 like 1/N1; the source part of the benefit vanishes
