@@ -50,7 +50,7 @@ temperature = 0.05
 coupling = {logspace = [-2, 2, 21]}
 
 [sweep]
-chunk_size = 0          # points per device solved at once; 0: automatic (about 2 GiB per device)
+chunk_size = 0          # points per device solved at once; 0: automatic (at most 16, about 2 GiB)
 variable = "benefit"    # what the figure shows (any output of jaxtl.sweep)
 """,
     "optimize": _COMMON.format(

@@ -18,6 +18,10 @@ from . import _checks, _problem
 from ._task_pair import TaskPair
 
 _MEMORY = 2**31  # bytes per device a chunk may use, by the estimate of `_chunk_size`
+# At most this many points per device by default: on CPU (jaxlib 0.10.2) a 1000-point sweep at
+# Ps = 1000, Pt = 200 hung for good (every thread idle) in its 4th chunk of 83 points, and ran
+# through in chunks of 16.
+_MAX_CHUNK = 16
 
 
 def sweep(
@@ -45,7 +49,8 @@ def sweep(
       vmapped; sizes and options (`Ps`, `Pt`, `alpha`, `readout`, `activation`, ...; the width
       too when `alpha` is given) are swept by a list, one compiled program per value.
     - `chunk_size`: points per device solved at once (default: the most that fit in about
-      2 GiB per device by a rough estimate, at most 4096).
+      2 GiB per device by a rough estimate, at most 16: larger batches of the vmapped solve
+      have hung XLA's CPU runtime).
     - `devices`: the devices to shard the grid over (default: all, `jax.devices()`; over
       hosts too once `jax.distributed` is initialized).
     - `progress`: show a progress bar (tqdm).
@@ -160,7 +165,7 @@ def _chunk_size(task, key, static, number_axes) -> int:
         shapes = jax.eval_shape(lambda k: task(k, **arguments), key)
     Ps, Pt, P0 = shapes.Xs.shape[0], shapes.Xt.shape[0], shapes.X0.shape[0]
     per_point = 8 * (40 * Pt**2 + 8 * Pt * P0 + 4 * Pt * Ps + (10 * Ps**2 if "lambda0" in number_axes else 0))
-    return int(np.clip(_MEMORY // per_point, 1, 4096))
+    return int(np.clip(_MEMORY // per_point, 1, _MAX_CHUNK))
 
 
 def _run(point, key, data, varying, numbers, chunk, devices, bar) -> "dict[str, np.ndarray]":
