@@ -31,7 +31,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _checks
 from ._task_pair import TaskPair
-from ._transfer import transfer
+from ._transfer import benefit_given_error, transfer
 
 NUMBERS = (int, float, np.integer, np.floating)
 THEORY = ("width", "temperature", "coupling", "lambda0", "lambda1")
@@ -181,7 +181,7 @@ def solve_point(
         (pair.Xs, pair.ys), (pair.Xt, pair.yt), **theory, activation=static["activation"], throw=False
     )
     error = sol.test_error(pair.X0, pair.y0)
-    benefit = sol.benefit(pair.X0, pair.y0)
+    benefit = benefit_given_error(sol, pair.X0, pair.y0, error.total)  # the error computed once
     converged = sol.converged & sol.source.converged & sol.prior_only.converged
     return dict(
         Q_s=sol.Q_s, Q_t=sol.Q_t, Q_tt=sol.Q_tt, Q_st=sol.Q_st,

@@ -274,14 +274,16 @@ class TransferSolution(TheorySolution):
     def benefit(self, X0: Float[ArrayLike, "P0 N0"], y0: Float[ArrayLike, " P0"]) -> TransferBenefit:
         """The transfer benefit on (X0, y0), split into its prior and source parts
         (`TransferBenefit`). The gamma = 0 reference is the single-task theory of the target."""
-        error = self.test_error(X0, y0).total
-        prior_only = self.prior_only.test_error(X0, y0).total
-        p = self.prior_only
-        alone = solve_single_task(
-            p.inputs, self.labels, p.width, p.temperature, self.lambda0, p.lambda1, p.activation, False
-        )
-        uncoupled = alone.test_error(X0, y0).total
-        return TransferBenefit(uncoupled - error, uncoupled - prior_only, prior_only - error)
+        return benefit_given_error(self, X0, y0, self.test_error(X0, y0).total)
+
+
+def benefit_given_error(sol: TransferSolution, X0, y0, error: Float[Array, ""]) -> TransferBenefit:
+    """`TransferSolution.benefit` when the target's test error on (X0, y0) is already known."""
+    p = sol.prior_only
+    prior_only = p.test_error(X0, y0).total
+    alone = solve_single_task(p.inputs, sol.labels, p.width, p.temperature, sol.lambda0, p.lambda1, p.activation, False)
+    uncoupled = alone.test_error(X0, y0).total
+    return TransferBenefit(uncoupled - error, uncoupled - prior_only, prior_only - error)
 
 
 def transfer(
