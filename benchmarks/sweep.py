@@ -5,11 +5,13 @@ Ps = 1000, Pt = 200, P0 = 500, N0 = 200, N1 = 500, T = 0.05, swept over a (coupl
 grid: coupling log-spaced in [1e-2, 1e2], rho in [0, 1], n_coupling x n_rho = 10^2, 10^3,
 10^4, 10^5 points. Each device count runs in its own Python process, because the number of
 host devices has to be set (`XLA_FLAGS=--xla_force_host_platform_device_count=N`) before JAX
-starts. Every timing is a whole `jaxtl.sweep` call (pair generation, compilation, solves,
-assembling the Dataset), as a user sees it; each call compiles afresh (jaxtl 0.1.0 builds its
-jitted solve per call). The median over `--repeats` calls where the estimated time allows (and
-for the smallest size), one call otherwise. The "marginal" rate between two sizes,
-(N2 - N1) / (t2 - t1), leaves out what every call pays once (compilation, source solve).
+starts. Every timing is a whole `jaxtl.sweep` call (pair generation, source solve, solves,
+assembling the Dataset), as a user sees it; the first call of a process compiles, later calls
+of the same block shape reuse the program. The median over `--repeats` calls where the
+estimated time allows (and for the smallest size), one call otherwise. The "marginal" rate
+between two sizes, (N2 - N1) / (t2 - t1), leaves out what every call pays once. The test
+errors of every device count are compared with those of the first one, size by size (the
+sharded sweep must give the single-device result).
 
 Sizes up to `--always` points are always run. A larger size is run only if its estimated
 time is within `--cap` seconds: estimated from the last two sizes (their time plus the
@@ -30,6 +32,7 @@ import queue
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -48,7 +51,7 @@ def grid_shape(points):
     return points // n, n
 
 
-def worker(devices, sizes, repeats, cap, always):
+def worker(devices, sizes, repeats, cap, always, out):
     """Runs in a process whose XLA_FLAGS force `devices` host devices; one JSON line per size."""
     import jax
     import numpy as np
@@ -85,6 +88,7 @@ def worker(devices, sizes, repeats, cap, always):
                 **FIXED,
             )
             times.append(time.perf_counter() - start)
+        np.save(os.path.join(out, f"{devices}-{points}.npy"), ds.test_error.values)
         record.update(times=times, converged=int(ds.converged.sum()), num_steps=int(ds.num_steps.max()))
         print(json.dumps(record), flush=True)
         measured.append((points, statistics.median(times)))
@@ -110,7 +114,7 @@ def run_devices(devices, args):
     flag = f"--xla_force_host_platform_device_count={devices}"
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flag}".strip()
     command = [sys.executable, __file__, "--worker", str(devices), "--sizes", *map(str, args.sizes),
-               "--repeats", str(args.repeats), "--cap", str(args.cap), "--always", str(args.always)]
+               "--repeats", str(args.repeats), "--cap", str(args.cap), "--always", str(args.always), "--out", args.out]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)], daemon=True).start()
@@ -165,9 +169,11 @@ def main():
     parser.add_argument("--always", type=int, default=1000, help="sizes up to this are run without an estimate")
     parser.add_argument("--idle", type=float, default=120.0, help="seconds without CPU use after which a worker counts as hung")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, sorted(args.sizes), args.repeats, args.cap, args.always)
+        return worker(args.worker, sorted(args.sizes), args.repeats, args.cap, args.always, args.out)
+    args.out = tempfile.mkdtemp(prefix="jaxtl-sweep-")
 
     import jax
 
@@ -195,6 +201,16 @@ def main():
     for r in skipped:
         what = "skipped" if "skipped" in r else "failed"
         print(f"{what}: {r['devices']} device(s), {r['points']} points: {r[what]}")
+    import numpy as np
+
+    for r in rows:
+        if r["devices"] != args.devices[0]:
+            path = os.path.join(args.out, "{}-{}.npy".format(args.devices[0], r["points"]))
+            if os.path.exists(path):
+                reference, error = np.load(path), np.load(os.path.join(args.out, f"{r['devices']}-{r['points']}.npy"))
+                deviation = np.nanmax(np.abs(error / reference - 1))
+                print(f"{r['points']} points, test error on {r['devices']} devices vs {args.devices[0]}: "
+                      f"largest relative difference {deviation:.1e}")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ Networks may still be run in float32 by passing float32 arrays.
 import os
 
 # XLA's CPU backend (jaxlib 0.10.2) can hang for good, every thread idle, while running the
-# transfer theory's vmapped Newton loop (a batched matrix inverse inside a while loop): about
-# three runs in four of a small vmapped test hung with the default settings, none of eight
-# with these two flags. They take effect if no JAX computation ran before jaxtl was imported;
-# a flag the user already set in XLA_FLAGS is left as it is.
+# transfer theory's vmapped Newton loop: about three runs in four of a small vmapped test hung
+# with the default settings, none of eight with these two flags. (The cause, found later:
+# batched LAPACK kernels waiting on XLA's thread pool from inside it; `_linalg` now loops over
+# the batch instead.) They take effect if no JAX computation ran before jaxtl was imported; a
+# flag the user already set in XLA_FLAGS is left as it is.
 for _flag in ("xla_cpu_use_xnnpack", "xla_cpu_enable_concurrency_optimized_scheduler"):
     if _flag not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --{_flag}=false".strip()

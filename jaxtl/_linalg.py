@@ -1,8 +1,41 @@
-"""Symmetric eigendecomposition whose derivative survives degenerate eigenvalues."""
+"""Symmetric eigendecomposition and matrix inverse for the theories.
+
+Both differ from `jnp.linalg` in two ways:
+
+- their derivatives are written out (`eigh` survives degenerate eigenvalues);
+- under `jax.vmap` they loop over the batch (`lax.map`) instead of calling LAPACK's batched
+  kernels. On CPU, jaxlib 0.10.2's batched LAPACK kernels (`ParallelBatchMap`) spread the
+  batch over XLA's intra-op thread pool from inside a pool thread and block that thread until
+  their share is done; as many of them at once as the pool has threads (independent solves of
+  one vmapped program, or one per device of a sharded sweep: four forced host devices on two
+  cores) leave no thread to do the work, and the program waits for good, every thread idle.
+  One matrix per call runs on the calling thread and never waits on the pool.
+"""
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
+
+
+def _one_at_a_time(f):
+    """`f` (of one array) batched by a loop under `jax.vmap`."""
+    f = jax.custom_batching.custom_vmap(f)
+
+    @f.def_vmap
+    def rule(axis_size, in_batched, x):
+        out = jax.lax.map(f, x) if in_batched[0] else f(x)
+        return out, jax.tree.map(lambda _: in_batched[0], out)
+
+    return f
+
+
+@_one_at_a_time
+def _eigh(K):
+    k, U = jnp.linalg.eigh(K)
+    return k, U
+
+
+_inv = _one_at_a_time(jnp.linalg.inv)
 
 
 @jax.custom_jvp
@@ -16,8 +49,7 @@ def eigh(K: Float[Array, "P P"]) -> tuple[Float[Array, " P"], Float[Array, "P P"
     rotations inside a degenerate eigenspace, so those pairs carry no derivative of it: for
     the identity kernel with P > N0, for instance, U^T dK U vanishes on the null space.
     """
-    k, U = jnp.linalg.eigh((K + K.T) / 2)
-    return k, U
+    return _eigh((K + K.T) / 2)
 
 
 @eigh.defjvp
@@ -30,3 +62,16 @@ def _eigh_jvp(primals, tangents):
     separated = jnp.abs(gap) > tol
     F = jnp.where(separated, 1 / jnp.where(separated, gap, 1.0), 0.0)
     return (k, U), (jnp.diagonal(dKt), U @ (F * dKt))
+
+
+@jax.custom_jvp
+def inv(M: Float[Array, "P P"]) -> Float[Array, "P P"]:
+    """M^{-1} (LU), with the tangent -M^{-1} dM M^{-1}."""
+    return _inv(M)
+
+
+@inv.defjvp
+def _inv_jvp(primals, tangents):
+    (M,), (dM,) = primals, tangents
+    W = inv(M)
+    return W, -W @ dM @ W

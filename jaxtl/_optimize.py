@@ -170,7 +170,7 @@ def optimize(
 @functools.partial(jax.value_and_grad, has_aux=True)
 def _value_and_grad(u, point, bounds, objective, sign, key, data, numbers):
     """sign * objective at the parameters of u (and all outputs), with its gradient in u."""
-    outputs = point(key, data, numbers | {n: b.value(u[n]) for n, b in bounds.items()})
+    outputs = point.solve(key, data, numbers | {n: b.value(u[n]) for n, b in bounds.items()})
     return sign * outputs[objective], outputs
 
 

@@ -22,7 +22,7 @@ import functools
 import inspect
 import numbers
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +31,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _checks
 from ._task_pair import TaskPair
-from ._transfer import benefit_given_error, transfer
+from ._single_task import SingleTaskSolution, solve_single_task
+from ._transfer import benefit_given_error, solve_target
 
 NUMBERS = (int, float, np.integer, np.floating)
 THEORY = ("width", "temperature", "coupling", "lambda0", "lambda1")
@@ -162,24 +163,22 @@ def solve_point(
     key: PRNGKeyArray,
     data: "TaskPair | None",
     numbers: Mapping[str, Float[Array, ""]],
+    source: "SingleTaskSolution | None" = None,
 ) -> "dict[str, Array]":
     """The transfer theory at one point, with everything `OUTPUTS` names (a pure function of
-    `key`, `data` and `numbers`, to be vmapped; `static` and `task` are fixed Python values).
+    `key`, `data`, `numbers` and `source`, to be vmapped; `static` and `task` are fixed Python
+    values).
 
     - `static`: the static parameters (sizes, options, `activation`; `alpha` already turned
       into Pt). `data`: the pair when `task` is a `TaskPair` (then `key` is unused).
     - `numbers`: theory parameters and knobs, float64 scalars.
+    - `source`: the source's solve (`solve_source`) when it is shared by many points; solved
+      here if None.
     """
-    if data is None:
-        generator = {n: v for n, v in static.items() if n != "activation"}
-        generator.update({n: v for n, v in numbers.items() if n not in THEORY})
-        pair = task(key, **generator)
-    else:
-        pair = data
-    theory = {n: numbers[n] for n in THEORY}
-    sol = transfer(
-        (pair.Xs, pair.ys), (pair.Xt, pair.yt), **theory, activation=static["activation"], throw=False
-    )
+    pair = _pair(task, static, key, data, numbers)
+    if source is None:
+        source = solve_source(task, static, key, data, numbers)
+    sol = solve_target(source, pair.Xt, pair.yt, numbers["coupling"], False)
     error = sol.test_error(pair.X0, pair.y0)
     benefit = benefit_given_error(sol, pair.X0, pair.y0, error.total)  # the error computed once
     converged = sol.converged & sol.source.converged & sol.prior_only.converged
@@ -191,10 +190,34 @@ def solve_point(
     )  # fmt: skip
 
 
-def point_function(task, static: Mapping[str, Any]) -> "Callable[[PRNGKeyArray, TaskPair | None, dict], dict]":
-    """`solve_point` with the task and the static parameters fixed. The same function object
-    for the same (task, static) when they are hashable, so that jitted callers of it compile
-    once per shape, not once per call."""
+def solve_source(task, static, key, data, numbers) -> SingleTaskSolution:
+    """The source's single-task solve at one point (`solve_point`'s arguments): it depends on
+    the source data and on width, temperature, lambda0, lambda1 and activation only."""
+    pair = _pair(task, static, key, data, numbers)
+    theory = [numbers[n] for n in ("width", "temperature", "lambda0", "lambda1")]
+    return solve_single_task(pair.Xs, pair.ys, *theory, _checks.activation("activation", static["activation"]), False)
+
+
+def _pair(task, static, key, data, numbers) -> TaskPair:
+    if data is not None:
+        return data
+    generator = {n: v for n, v in static.items() if n != "activation"}
+    generator.update({n: v for n, v in numbers.items() if n not in THEORY})
+    return task(key, **generator)
+
+
+class Point(NamedTuple):
+    """One problem with the task and the static parameters fixed: `solve(key, data, numbers,
+    source=None)` is `solve_point` and `source(key, data, numbers)` is `solve_source`."""
+
+    solve: Callable[..., "dict[str, Array]"]
+    source: Callable[..., SingleTaskSolution]
+
+
+def point_function(task, static: Mapping[str, Any]) -> Point:
+    """`solve_point` and `solve_source` with the task and the static parameters fixed. The same
+    functions for the same (task, static) when they are hashable, so that jitted callers of
+    them compile once per shape, not once per call."""
     try:
         return _cached_point_function(task, tuple(static.items()))
     except TypeError:  # a TaskPair task, or an unhashable option
@@ -212,11 +235,16 @@ def _point_function(task, static):
         static["Pt"] = target_size(static.pop("alpha"), static["width"])
     fixed = {"width": static.pop("width")} if "width" in static else {}
 
-    def point(key, data, numbers):
-        numbers = {n: jnp.asarray(v, float) for n, v in {**fixed, **numbers}.items()}
-        return solve_point(task, static, key, data, numbers)
+    def full(numbers):
+        return {n: jnp.asarray(v, float) for n, v in {**fixed, **numbers}.items()}
 
-    return point
+    def solve(key, data, numbers, source=None):
+        return solve_point(task, static, key, data, full(numbers), source)
+
+    def source(key, data, numbers):
+        return solve_source(task, static, key, data, full(numbers))
+
+    return Point(solve, source)
 
 
 def label(ds, task, fixed: Mapping[str, Any], kind: Mapping[str, str]):

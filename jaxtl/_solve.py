@@ -54,10 +54,12 @@ def stationary_point(
     implicit differentiation reaches it. Never raises: failure is reported in `result`, and
     derivatives at a failed point are NaN (not an error).
 
-    With `jacobian=True`, x0 is a vector of n <= 2 coordinates and `gradient(x, args)`
-    returns the pair (gradient (n,), its Jacobian (n, n)); Newton's method then uses that
-    Jacobian and stops once its estimate of the remaining error is below the tolerance
-    (`_ExactNewton`). Implicit differentiation still differentiates the gradient itself.
+    With `jacobian=True`, x0 is a scalar or a vector of n <= 2 coordinates and
+    `gradient(x, args)` returns the pair (gradient, its Jacobian: () and (), or (n,) and
+    (n, n)); Newton's method then uses that Jacobian and stops once its estimate of the
+    remaining error is below the tolerance (`_ExactNewton`). Its forward loop calls no linear
+    solver, so it also runs inside `jax.shard_map` (the sweep's per-device loops). Implicit
+    differentiation still differentiates the gradient itself.
     """
 
     def finite_at_failure(x, args):
@@ -68,7 +70,7 @@ def stationary_point(
         ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(x)]))
         if jacobian:
             g, J = out
-            return jnp.where(ok, g, x), jnp.where(ok, J, jnp.eye(x.size, dtype=J.dtype))
+            return jnp.where(ok, g, x), jnp.where(ok, J, jnp.eye(x.size, dtype=J.dtype).reshape(J.shape))
         return jax.tree.map(lambda gi, xi: jnp.where(ok, gi, xi), out, x)
 
     solver = _ExactNewton(rtol=rtol, atol=atol) if jacobian else optx.Newton(rtol=rtol, atol=atol)
@@ -102,9 +104,10 @@ def raise_if_failed(stationary: Stationary, theory: str) -> Stationary:
 
 
 def _newton_step(J, g):
-    """J^{-1} g for n <= 2 in closed form (no LAPACK call inside the batched loop)."""
-    if g.shape == (1,):
-        return g / J[0]
+    """J^{-1} g for a scalar or n <= 2 coordinates in closed form (no LAPACK call, no linear
+    solver inside the batched loop)."""
+    if g.size == 1:
+        return g / J.reshape(g.shape)
     (a, b), (c, d) = J[0], J[1]
     return jnp.stack([d * g[0] - b * g[1], a * g[1] - c * g[0]]) / (a * d - b * c)
 

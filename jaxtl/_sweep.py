@@ -18,10 +18,9 @@ from . import _checks, _problem
 from ._task_pair import TaskPair
 
 _MEMORY = 2**31  # bytes per device a chunk may use, by the estimate of `_chunk_size`
-# At most this many points per device by default: on CPU (jaxlib 0.10.2) a 1000-point sweep at
-# Ps = 1000, Pt = 200 hung for good (every thread idle) in its 4th chunk of 83 points, and ran
-# through in chunks of 16.
-_MAX_CHUNK = 16
+# At most this many points per device by default: at Ps = 1000, Pt = 200 a chunk of 32 points
+# ran 16% faster a point than one of 16 and one of 64 no faster (benchmarks/README.md).
+_MAX_CHUNK = 32
 
 
 def sweep(
@@ -49,10 +48,12 @@ def sweep(
       vmapped; sizes and options (`Ps`, `Pt`, `alpha`, `readout`, `activation`, ...; the width
       too when `alpha` is given) are swept by a list, one compiled program per value.
     - `chunk_size`: points per device solved at once (default: the most that fit in about
-      2 GiB per device by a rough estimate, at most 16: larger batches of the vmapped solve
-      have hung XLA's CPU runtime).
+      2 GiB per device by a rough estimate, at most 32). A chunk is a block of the grid,
+      filled from the last axis: the work shared by its points (the source's solve, and each
+      coupling's kernels and source-target products) is done once per block, not per point.
     - `devices`: the devices to shard the grid over (default: all, `jax.devices()`; over
-      hosts too once `jax.distributed` is initialized).
+      hosts too once `jax.distributed` is initialized). Each device solves its own blocks
+      (`jax.shard_map`), with no communication while it solves.
     - `progress`: show a progress bar (tqdm).
 
     **Returns:** an `xarray.Dataset` with one dimension per axis (in the order given), every
@@ -79,8 +80,10 @@ def sweep(
 
     static_axes = [n for n in axes if kind[n] == "static"]
     number_axes = [n for n in axes if kind[n] != "static"]
-    grid = np.meshgrid(*(axes[n] for n in number_axes), indexing="ij")
-    varying = {n: g.ravel() for n, g in zip(number_axes, grid)}
+    # Nesting order of the vmaps: theory parameters outside, knobs inside, so that a block
+    # along a knob (rho) shares the work of one coupling.
+    nest = sorted(number_axes, key=lambda n: kind[n] != "theory")
+    order = [nest.index(n) for n in number_axes]
     numbers = {n: v for n, v in fixed.items() if kind[n] != "static"}
     n_points = math.prod(len(v) for v in axes.values())
     blocks, sizes = [], []
@@ -90,7 +93,8 @@ def sweep(
             point = _problem.point_function(task, static)
             data = task if isinstance(task, TaskPair) else None
             chunk = chunk_size or _chunk_size(task, key, static, number_axes)
-            blocks.append(_run(point, key, data, varying, numbers, chunk, devices, bar))
+            out = _run(point, key, data, {n: axes[n] for n in nest}, numbers, chunk, devices, bar)
+            blocks.append({n: np.transpose(v, order).ravel() for n, v in out.items()})
             if "alpha" in static:
                 sizes.append(_problem.target_size(static["alpha"], static["width"]))
 
@@ -168,36 +172,101 @@ def _chunk_size(task, key, static, number_axes) -> int:
     return int(np.clip(_MEMORY // per_point, 1, _MAX_CHUNK))
 
 
-def _run(point, key, data, varying, numbers, chunk, devices, bar) -> "dict[str, np.ndarray]":
-    """`point` on every entry of the flattened axes `varying`, `chunk * len(devices)` at a time,
-    each batch sharded over `devices` (padded with copies of the last point)."""
+def _run(point, key, data, axes, numbers, chunk, devices, bar) -> "dict[str, np.ndarray]":
+    """`point` on the grid spanned by the 1-D arrays `axes` (name -> values, outermost first),
+    in blocks of at most `chunk` points per device, one block per device per call.
+
+    A block is a sub-grid, solved by nested `jax.vmap`s, one per axis, so that what depends on
+    the outer axes only (the kernels and the source-target products of one coupling) is
+    computed once per block, not once per point; the source's solve, when no swept number
+    changes it, once for the whole grid. Returns each output flattened over the grid."""
+    axes = axes | {"_": np.zeros(1)}  # never empty
+    names, sizes = list(axes), [len(v) for v in axes.values()]
+    block = _block_shape(sizes, chunk)
+    first = {n: jnp.asarray(v[0], float) for n, v in axes.items() if n != "_"}
+    numbers = {n: jnp.asarray(v, float) for n, v in numbers.items()}
+    source = None
+    if _shares_source(point, key, data, numbers, {n: jnp.asarray(v, float) for n, v in axes.items()}):
+        source = _source(point, key, data, numbers | first)
     mesh = Mesh(np.asarray(devices), ("points",))
     sharding = NamedSharding(mesh, PartitionSpec("points"))
-    varying = varying | {"_": np.zeros(len(next(iter(varying.values()))) if varying else 1)}  # never empty
-    n_points = len(varying["_"])
-    batch = min(chunk, -(-n_points // len(devices))) * len(devices)
-    numbers = {n: jnp.asarray(v, float) for n, v in numbers.items()}
-    outputs = []
-    for start in range(0, n_points, batch):
-        index = np.minimum(np.arange(start, start + batch), n_points - 1)
-        values = {n: _shard(np.asarray(v, float)[index], sharding) for n, v in varying.items()}
-        out = _solve(point, key, data, values, numbers)
+    grid = {}
+    corners = list(itertools.product(*(range(0, n, b) for n, b in zip(sizes, block))))
+    for start in range(0, len(corners), len(devices)):
+        group = corners[start : start + len(devices)]
+        group += [group[-1]] * (len(devices) - len(group))  # pad with copies
+        index = [[np.minimum(c + np.arange(b), n - 1) for c, b, n in zip(corner, block, sizes)] for corner in group]
+        values = [_shard(np.stack([axes[n][i[a]] for i in index]), sharding) for a, n in enumerate(names)]
+        out = _solve(point, key, data, numbers, source, tuple(names), mesh, values)
         if jax.process_count() > 1:
             out = multihost_utils.process_allgather(out, tiled=True)
-        stop = min(batch, n_points - start)
-        outputs.append({n: np.asarray(v)[:stop] for n, v in out.items()})
-        bar.update(stop)
-    return {n: np.concatenate([o[n] for o in outputs]) for n in _problem.OUTPUTS}
+        out = {n: np.asarray(v) for n, v in out.items()}
+        grid = grid or {n: np.empty(sizes, v.dtype) for n, v in out.items()}
+        for d, corner in enumerate(dict.fromkeys(group)):
+            where = tuple(slice(c, min(c + b, n)) for c, b, n in zip(corner, block, sizes))
+            for n in grid:
+                grid[n][where] = out[n][d][tuple(slice(0, w.stop - w.start) for w in where)]
+            bar.update(math.prod(w.stop - w.start for w in where))
+    return {n: g[..., 0] for n, g in grid.items()}
+
+
+def _block_shape(sizes: Sequence[int], chunk: int) -> "tuple[int, ...]":
+    """A block of at most `chunk` points, filled from the innermost axis: an axis is split (in
+    near-equal parts) only if it does not fit, and then every axis outside it has length 1."""
+    block, room = [], chunk
+    for n in reversed(sizes):
+        b = -(-n // -(-n // room))  # n in ceil(n / room) near-equal parts
+        block.append(b)
+        room = room // b if b == n else 1
+    return tuple(reversed(block))
+
+
+def _shares_source(point, key, data, numbers, axes) -> bool:
+    """Whether the source's solve is the same at every point of the grid: traced (nothing is
+    computed) with the swept numbers mapped, its output must not depend on them."""
+    def source(values):
+        return point.source(key, data, numbers | {n: v for n, v in values.items() if n != "_"})
+
+    try:
+        jax.eval_shape(jax.vmap(source, out_axes=None), {n: v[:1] for n, v in axes.items()})
+    except ValueError:  # "vmap has mapped output but out_axes is None"
+        return False
+    return True
 
 
 @eqx.filter_jit
-def _solve(point, key, data, values, numbers):
-    """`point` vmapped over the entries of `values` (the axis "_" only sets the batch size)."""
+def _source(point, key, data, numbers):
+    return point.source(key, data, numbers)
 
-    def at(values):
-        return point(key, data, numbers | {n: v for n, v in values.items() if n != "_"})
 
-    return jax.vmap(at)(values)
+@eqx.filter_jit
+def _solve(point, key, data, numbers, source, names, mesh, values):
+    """`point` on a batch of blocks, one block per device of `mesh`: `values[a]`, the values
+    of `names[a]`, has shape (blocks, block length along that axis).
+
+    Each device solves its own blocks in its own loop (`jax.shard_map`): no collective inside
+    the Newton iterations, whose stopping test would otherwise reduce over every device."""
+    arrays, rest = eqx.partition((key, data, numbers, source), eqx.is_array)
+
+    def on_device(arrays, *values):
+        key, data, numbers, source = eqx.combine(arrays, rest)
+
+        def at(*values):
+            return point.solve(key, data, numbers | {n: v for n, v in zip(names, values) if n != "_"}, source)
+
+        return jax.vmap(_grid_map(at, len(names)))(*values)
+
+    spec = PartitionSpec("points")
+    in_specs = (PartitionSpec(), *(spec for _ in values))
+    return jax.shard_map(on_device, mesh=mesh, in_specs=in_specs, out_specs=spec, check_vma=False)(arrays, *values)
+
+
+def _grid_map(f, n_axes):
+    """f(*values) over the outer product of `n_axes` 1-D arrays, one `jax.vmap` per axis
+    (outermost first): outputs of shape (len(values[0]), len(values[1]), ...)."""
+    for axis in reversed(range(n_axes)):
+        f = jax.vmap(f, in_axes=tuple(0 if a == axis else None for a in range(n_axes)))
+    return f
 
 
 def _shard(x: np.ndarray, sharding: NamedSharding) -> jax.Array:

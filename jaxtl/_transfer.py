@@ -42,6 +42,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 from . import _checks
 from ._activation import Activation, get_activation
 from ._kernel import gram, gram_diag
+from ._linalg import inv
 from ._result import Prediction, TestError, TheorySolution
 from ._single_task import SingleTaskSolution, solve_single_task
 from ._solve import raise_if_failed, stationary_point
@@ -62,7 +63,7 @@ def _moments(coupling, lambda0):
 
 def _inverse(M):
     """M^{-1} of the symmetric positive-definite target matrix (LU, symmetrized)."""
-    W = jnp.linalg.inv(M)
+    W = inv(M)
     return (W + W.T) / 2
 
 
@@ -362,6 +363,15 @@ def _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, 
     (log(Q_t - Q_tt), Q_tt), e.g. the solution at a neighbouring parameter value; where it is
     not finite (or None), the prior-only start (log Q of the prior-only solve, 0) is used."""
     source = solve_single_task(Xs, ys, width, temperature, lambda0, lambda1, act, throw)
+    return solve_target(source, Xt, yt, coupling, throw, start)
+
+
+def solve_target(source: SingleTaskSolution, Xt, yt, coupling, throw, start=None) -> TransferSolution:
+    """The target side of `_solve` given the source's solve (`solve_single_task` of (Xs, ys)
+    with the same width, temperature, lambda0, lambda1 and activation, which it takes from
+    `source`): for sweeps, where one source solve serves every point that shares it."""
+    width, temperature, lambda0, lambda1 = source.width, source.temperature, source.lambda0, source.lambda1
+    act = source.activation
     prior_only = solve_single_task(Xt, yt, width, temperature, 1 / _moments(coupling, lambda0)[0], lambda1, act, throw)
     args = _newton_arguments(source, prior_only, coupling, lambda0)
     x0 = jnp.stack([jnp.log(prior_only.Q), jnp.zeros(())])

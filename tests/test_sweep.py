@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 import jaxtl
+from jaxtl._sweep import _block_shape
 from jaxtl.tasks import teacher_pair
 
 SIZES = dict(Ps=60, Pt=20, P0=40, N0=20)
@@ -54,6 +55,28 @@ def test_chunks_and_axis_order(grid):
     )
     assert other.test_error.dims == ("rho", "coupling")
     xr.testing.assert_allclose(other.transpose("coupling", "rho"), grid, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "sizes, chunk, block",
+    [((3, 2, 1), 16, (3, 2, 1)), ((100, 100, 1), 16, (1, 15, 1)), ((40, 25, 1), 32, (1, 25, 1)),
+     ((50, 4, 1), 16, (4, 4, 1)), ((7,), 3, (3,)), ((2, 3), 1, (1, 1))],
+)  # fmt: skip
+def test_block_shape(sizes, chunk, block):
+    assert _block_shape(sizes, chunk) == block
+    assert np.prod(block) <= chunk
+
+
+def test_source_changed_by_a_swept_knob():
+    # gain changes the source labels: the source is solved per point, not once for the grid
+    ds = jaxtl.sweep(teacher_pair, **SIZES, **THEORY, coupling=[1.0, 10.0], gain=[1.0, 3.0], rho=0.6, chunk_size=3,
+                     progress=False)
+    assert float(ds.Q_s.sel(gain=1.0)[0]) != float(ds.Q_s.sel(gain=3.0)[0])
+    pair = teacher_pair(jax.random.key(0), **SIZES, rho=0.6, gain=3.0)
+    sol = jaxtl.transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), coupling=10.0, **THEORY)
+    point = ds.sel(coupling=10.0, gain=3.0)
+    np.testing.assert_allclose([float(point.Q_s), float(point.test_error)],
+                               [float(sol.Q_s), float(sol.test_error(pair.X0, pair.y0).total)], rtol=1e-10)
 
 
 def test_static_axes():
@@ -114,7 +137,7 @@ _SHARDED = """
 import sys, jax, numpy as np, jaxtl
 assert len(jax.devices()) == 4, jax.devices()
 ds = jaxtl.sweep(jaxtl.tasks.teacher_pair, Ps=60, Pt=20, P0=40, N0=20, width=50.0, temperature=0.05,
-                 coupling=[0.3, 3.0, 30.0], rho=[0.0, 0.5, 1.0], chunk_size=1, progress=False)
+                 coupling=[0.3, 3.0, 30.0], rho=[0.0, 0.5, 1.0], chunk_size=2, progress=False)
 ds.to_netcdf(sys.argv[1])
 """
 
