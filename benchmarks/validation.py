@@ -17,6 +17,7 @@ the slowest relaxation (the prior's, rate eta T lambda per step) must be covered
 
     python benchmarks/validation.py --quick   # N1 in {50, 100}, shorter chains; 100 s on two CPU cores
     python benchmarks/validation.py           # N1 in {100, 300, 1000}; for a GPU
+    python benchmarks/validation.py --widths 100 300   # the full chains at the widths given
 
 The full run was not timed: scaling the --quick rows (cost per step ~ N1 N0 P ~ N1^3) gives
 about 45 minutes for N1 = 300 and a day for N1 = 1000 on two CPU cores.
@@ -67,6 +68,8 @@ def transfer_row(seed, N0, N1, Ps, Pt, coupling, chains, burn_in, samples, thin)
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: N1 in {50, 100}, shorter chains")
+    parser.add_argument("--widths", type=int, nargs="+", help="the widths N1 to run (default: 100 300 1000; "
+                        "50 100 with --quick)")
     args = parser.parse_args()
     if args.quick:
         widths, alphas, alphas_t, couplings = (50, 100), (0.5, 1.0, 2.0), (0.3,), (1.0, np.inf)
@@ -74,6 +77,10 @@ def main():
     else:
         widths, alphas, alphas_t, couplings = (100, 300, 1000), (0.5, 1.0, 2.0), (0.3, 1.0), (1.0, np.inf)
         chains, burn_in, samples, thin = 16, 4000, 50, 40
+    if args.widths:
+        if min(args.widths) < 2:
+            raise ValueError(f"--widths must be integers >= 2 (N0 = N1 // 2), got {args.widths}")
+        widths = tuple(args.widths)
 
     print(f"jaxtl.validation, {datetime.date.today()}, jax {jax.__version__} on {jax.default_backend()}; "
           f"erf, T = {TEMPERATURE}, lambda0 = lambda1 = 1, P0 = {P0} test points, float32 networks")
