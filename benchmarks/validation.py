@@ -19,8 +19,8 @@ the slowest relaxation (the prior's, rate eta T lambda per step) must be covered
     python benchmarks/validation.py           # N1 in {100, 300, 1000}; for a GPU
     python benchmarks/validation.py --widths 100 300   # the full chains at the widths given
 
-The full run was not timed: scaling the --quick rows (cost per step ~ N1 N0 P ~ N1^3) gives
-about 45 minutes for N1 = 300 and a day for N1 = 1000 on two CPU cores.
+On two CPU cores, `--widths 100 300` took 30 minutes (N1 = 300: 26 minutes); a step costs
+~ N1 N0 P ~ N1^3, so N1 = 1000 would take several hours there (benchmarks/README.md).
 """
 
 import argparse
