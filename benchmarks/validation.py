@@ -19,7 +19,8 @@ the slowest relaxation (the prior's, rate eta T lambda per step) must be covered
     python benchmarks/validation.py           # N1 in {100, 300, 1000}; for a GPU
     python benchmarks/validation.py --widths 100 300   # the full chains at the widths given
 
-On two CPU cores, `--widths 100 300` took 30 minutes (N1 = 300: 26 minutes); a step costs
+On two CPU cores, `--widths 100 300` took 30 minutes (N1 = 300: 26 minutes) on a day when the
+machine ran about 2x slower than usual; a step costs
 ~ N1 N0 P ~ N1^3, so N1 = 1000 would take several hours there (benchmarks/README.md).
 """
 
@@ -79,7 +80,7 @@ def main():
         chains, burn_in, samples, thin = 16, 4000, 50, 40
     if args.widths:
         if min(args.widths) < 2:
-            raise ValueError(f"--widths must be integers >= 2 (N0 = N1 // 2), got {args.widths}")
+            parser.error(f"--widths must be integers >= 2 (N0 = N1 // 2), got {args.widths}")
         widths = tuple(args.widths)
 
     print(f"jaxtl.validation, {datetime.date.today()}, jax {jax.__version__} on {jax.default_backend()}; "
