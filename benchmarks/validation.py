@@ -20,8 +20,8 @@ the slowest relaxation (the prior's, rate eta T lambda per step) must be covered
     python benchmarks/validation.py --widths 100 300   # the full chains at the widths given
 
 On two CPU cores, `--widths 100 300` took 30 minutes (N1 = 300: 26 minutes) on a day when the
-machine ran about 2x slower than usual; a step costs
-~ N1 N0 P ~ N1^3, so N1 = 1000 would take several hours there (benchmarks/README.md).
+machine ran about 2x slower than usual; a step costs ~ N1 N0 P ~ N1^3, so N1 = 1000 would take
+several hours there (benchmarks/README.md).
 """
 
 import argparse
