@@ -29,6 +29,7 @@ from . import nets as nets  # noqa: E402
 from . import plot as plot  # noqa: E402
 from . import tasks as tasks  # noqa: E402
 from ._result import Prediction as Prediction, TestError as TestError  # noqa: E402
+from ._solve import RESULTS as RESULTS  # noqa: E402
 from ._single_task import (  # noqa: E402
     SingleTaskSolution as SingleTaskSolution,
     single_task as single_task,

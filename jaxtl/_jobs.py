@@ -21,6 +21,7 @@ import xarray as xr  # noqa: E402
 
 from . import _config, _problem, nets, plot  # noqa: E402
 from ._optimize import optimize  # noqa: E402
+from ._solve import NO_PHYSICAL_ROOT  # noqa: E402
 from ._sweep import sweep  # noqa: E402
 from ._transfer import transfer  # noqa: E402
 
@@ -60,8 +61,7 @@ def _sweep(config, progress):
     variable = config["sweep"]["variable"]
     if variable not in _problem.OUTPUTS:
         raise _config.ConfigError(f"sweep.variable must be one of {', '.join(_problem.OUTPUTS)}, got {variable!r}")
-    n, ok = ds.converged.size, int(ds.converged.sum())
-    print(f"{n} points, {ok} converged; {variable}: min {float(ds[variable].min()):.6g}, max {float(ds[variable].max()):.6g}")
+    print(summary(ds, variable))
     figure, ax = plt.subplots(figsize=(6, 4.5))
     shown = ds.isel({d: 0 for d in ds[variable].dims[2:]})
     shown = shown.sel({d: np.isfinite(shown[d]) for d in shown[variable].dims if shown[d].dtype.kind == "f"})
@@ -74,6 +74,23 @@ def _sweep(config, progress):
     if shown[variable].ndim > 2:
         ax.set_title(f"{variable} at {', '.join(f'{d} = {shown[d].item()}' for d in ds[variable].dims[2:])}")
     return ds, figure
+
+
+def summary(ds, variable: str) -> str:
+    """One line on a sweep: how many points converged, how many failed and why (by outcome, as
+    `status` names them), and the range of `variable` over the converged points only."""
+    n, ok = ds.converged.size, int(ds.converged.sum())
+    meanings = ds.status.attrs["flag_meanings"].split()
+    codes, counts = np.unique(ds.status.values[~ds.converged.values], return_counts=True)
+    why = {meanings[c]: int(k) for c, k in zip(codes, counts)}
+    unphysical = sum(k for m, k in why.items() if m in NO_PHYSICAL_ROOT)
+    line = f"{n} points, {ok} converged, {unphysical} without a physical stationary point, {n - ok - unphysical} not converged"
+    if why:
+        line += " (" + ", ".join(f"{m}: {k}" for m, k in why.items()) + ")"
+    if ok == 0:
+        return line + f"; {variable}: no value"
+    values = ds[variable].values[ds.converged.values]
+    return line + f"; {variable} over the converged points: min {values.min():.6g}, max {values.max():.6g}"
 
 
 def _optimize(config, progress):

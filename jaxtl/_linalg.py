@@ -1,8 +1,9 @@
-"""Symmetric eigendecomposition and matrix inverse for the theories.
+"""Symmetric eigendecomposition, matrix inverse and positive-definiteness test for the theories.
 
-Both differ from `jnp.linalg` in two ways:
+All three differ from `jnp.linalg` in two ways:
 
-- their derivatives are written out (`eigh` survives degenerate eigenvalues);
+- their derivatives are written out (`eigh` survives degenerate eigenvalues; the test has
+  none: it is a condition);
 - under `jax.vmap` they loop over the batch (`lax.map`) instead of calling LAPACK's batched
   kernels. On CPU, jaxlib 0.10.2's batched LAPACK kernels (`ParallelBatchMap`) spread the
   batch over XLA's intra-op thread pool from inside a pool thread and block that thread until
@@ -14,7 +15,7 @@ Both differ from `jnp.linalg` in two ways:
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Bool, Float
 
 
 def _one_at_a_time(f):
@@ -75,3 +76,13 @@ def _inv_jvp(primals, tangents):
     (M,), (dM,) = primals, tangents
     W = inv(M)
     return W, -W @ dM @ W
+
+
+_cholesky = _one_at_a_time(jnp.linalg.cholesky)
+
+
+def positive_definite(M: Float[Array, "P P"]) -> Bool[Array, ""]:
+    """Whether the symmetric M is positive definite: its Cholesky factorization succeeds
+    (LAPACK's potrf; the factor is NaN where it fails). No derivative: a condition."""
+    M = jax.lax.stop_gradient((M + M.T) / 2)
+    return jnp.all(jnp.isfinite(_cholesky(M)))

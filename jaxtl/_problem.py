@@ -32,6 +32,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from . import _checks
 from ._task_pair import TaskPair
 from ._single_task import SingleTaskSolution, solve_single_task
+from ._solve import RESULTS
 from ._transfer import benefit_given_error, solve_target
 
 NUMBERS = (int, float, np.integer, np.floating)
@@ -46,7 +47,7 @@ _THEORY_CHECKS = {
 }
 OUTPUTS = (
     "Q_s", "Q_t", "Q_tt", "Q_st", "test_error", "bias2", "variance",
-    "benefit", "benefit_prior", "benefit_source", "converged", "num_steps",
+    "benefit", "benefit_prior", "benefit_source", "converged", "status", "num_steps",
 )  # fmt: skip
 DESCRIPTIONS = {
     "Q_s": "source order parameter Q_s",
@@ -59,7 +60,8 @@ DESCRIPTIONS = {
     "benefit": "transfer benefit, error(gamma=0) - error(gamma)",
     "benefit_prior": "benefit from the changed prior alone (not transfer)",
     "benefit_source": "benefit carried by the source-target kernel",
-    "converged": "all solves converged",
+    "converged": "all solves converged to a physical stationary point",
+    "status": "outcome of the solve (jaxtl.RESULTS; flag_meanings lists them)",
     "num_steps": "Newton steps of the target solve",
 }
 
@@ -179,15 +181,15 @@ def solve_point(
     if source is None:
         source = solve_source(task, static, key, data, numbers)
     sol = solve_target(source, pair.Xt, pair.yt, numbers["coupling"], False)
-    error = sol.test_error(pair.X0, pair.y0)
+    error = sol.test_error(pair.X0, pair.y0)  # NaN unless converged to a physical point
     benefit = benefit_given_error(sol, pair.X0, pair.y0, error.total)  # the error computed once
-    converged = sol.converged & sol.source.converged & sol.prior_only.converged
-    return dict(
+    values = dict(
         Q_s=sol.Q_s, Q_t=sol.Q_t, Q_tt=sol.Q_tt, Q_st=sol.Q_st,
         test_error=error.total, bias2=error.bias2, variance=error.variance,
         benefit=benefit.total, benefit_prior=benefit.prior, benefit_source=benefit.source,
-        converged=converged, num_steps=sol.num_steps,
     )  # fmt: skip
+    values = {n: jnp.where(sol.converged, v, jnp.nan) for n, v in values.items()}
+    return values | dict(converged=sol.converged, status=sol.result._value, num_steps=sol.num_steps)
 
 
 def solve_source(task, static, key, data, numbers) -> SingleTaskSolution:
@@ -259,4 +261,10 @@ def label(ds, task, fixed: Mapping[str, Any], kind: Mapping[str, str]):
     for name, description in DESCRIPTIONS.items():
         if name in ds:
             ds[name].attrs["long_name"] = description
+    if "status" in ds:  # CF flags: the outcome codes and their names (jaxtl.RESULTS)
+        ds["status"].attrs.update(flag_values=np.arange(len(RESULTS)), flag_meanings=" ".join(STATUS))
     return ds
+
+
+STATUS = tuple(sorted(RESULTS._name_to_item, key=lambda n: int(RESULTS._name_to_item[n]._value)))
+"""The names of the outcomes (`jaxtl.RESULTS`), indexed by the code in a sweep's `status`."""

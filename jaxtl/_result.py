@@ -3,11 +3,12 @@
 import abc
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
-import optimistix as optx
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from . import _checks
+from ._solve import RESULTS
 
 
 class Prediction(eqx.Module):
@@ -16,6 +17,11 @@ class Prediction(eqx.Module):
 
     mean: Float[Array, " P0"]
     variance: Float[Array, " P0"]
+
+    def only_if(self, converged: Bool[Array, ""]) -> "Prediction":
+        """This prediction where `converged`, NaN elsewhere: a failed or unphysical solve gives
+        no value (so no test error, benefit or map entry either)."""
+        return jax.tree.map(lambda a: jnp.where(converged, a, jnp.nan), self)
 
 
 class TestError(eqx.Module):
@@ -43,13 +49,14 @@ class TheorySolution(eqx.Module):
     """What every theory returns: order parameters (in the subclass), how the solve ended,
     and the predictor. Subclasses define `predict`; `test_error` follows from it."""
 
-    result: eqx.AbstractVar[optx.RESULTS]
+    result: eqx.AbstractVar[RESULTS]
     num_steps: eqx.AbstractVar[Int[Array, ""]]
 
     @property
     def converged(self) -> Bool[Array, ""]:
-        """True where the order-parameter equations were solved."""
-        return self.result == optx.RESULTS.successful
+        """True where the order-parameter equations were solved and their solution is
+        physical (`jaxtl.RESULTS`: every other outcome names what failed)."""
+        return self.result == RESULTS.successful
 
     @abc.abstractmethod
     def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:

@@ -12,7 +12,6 @@ After one eigendecomposition K = U diag(k) U^T every evaluation is O(P).
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optimistix as optx
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from . import _checks
@@ -20,7 +19,7 @@ from ._activation import Activation, get_activation
 from ._kernel import gram_diag, nngp
 from ._linalg import eigh
 from ._result import Prediction, TheorySolution
-from ._solve import raise_if_failed, stationary_point
+from ._solve import RESULTS, Stationary, first_failure, raise_if_failed, stationary_point
 
 
 def _action(log_Q, args):
@@ -74,7 +73,9 @@ class SingleTaskSolution(TheorySolution):
     **Attributes:**
     - `Q`: the order parameter Q* (dimensionless; Q* = 1 is the NNGP limit N1 -> infinity).
       Its network counterpart is the readout norm lambda1 |v|^2 / N1.
-    - `result`, `num_steps`, `converged`: how the solve ended (see `optimistix.RESULTS`).
+    - `result`, `num_steps`, `converged`: how the solve ended (`jaxtl.RESULTS`): converged
+      means a stationary point that is a minimum of S, with Q* > 0 (log Q is the solver's
+      coordinate, so Q* > 0 holds by construction).
     - `width` (N1), `temperature` (T, in units of the loss 1/2 sum (y - f)^2), `lambda0`,
       `lambda1` (prior precisions of the first layer and of the readout), `activation`.
     - `inputs` (P, N0), `eigenvalues` (P,), `eigenvectors` (P, P), `labels_eig` (P,) = U^T y:
@@ -82,7 +83,7 @@ class SingleTaskSolution(TheorySolution):
     """
 
     Q: Float[Array, ""]
-    result: optx.RESULTS
+    result: RESULTS
     num_steps: Int[Array, ""]
     width: Float[Array, ""]
     temperature: Float[Array, ""]
@@ -112,7 +113,7 @@ class SingleTaskSolution(TheorySolution):
         """
         X0 = _checks.finite("X0", X0)
         _checks.shape("X0", X0, (X0.shape[0], self.inputs.shape[1]), "(P0, N0)")
-        return _predict(self, X0)
+        return _predict(self, X0).only_if(self.converged)
 
 
 def single_task(
@@ -170,22 +171,32 @@ def _predict(sol: SingleTaskSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
     return Prediction(mean, variance)
 
 
+def order_parameter(eigenvalues, labels_eig, temperature, lambda1, width) -> Stationary:
+    """Q* from the spectrum of K (eigenvalues k, labels U^T y): u = log Q* as a `Stationary`,
+    started from the lowest point of S on the grid log Q = -8, ..., 8, with the physical check
+    (Q* a minimum of S; `RESULTS.not_a_minimum` otherwise). With zero labels this is also the
+    replica-specific part of the transfer theory at gamma = inf (`jaxtl._transfer`)."""
+    args = (eigenvalues, labels_eig, temperature, lambda1, 1 / width)
+    # S(u) need not be convex: Newton from the NNGP value u = 0 can walk away from a distant
+    # minimum (large Q*, large T). Start from the lowest point of S on a grid of log Q.
+    log_Q0 = jax.lax.stop_gradient(_lowest_on_grid(args))
+    # A step costs O(P) here: solve to rounding level (1e-13), one step past the default 1e-10.
+    stationary = stationary_point(_action_gradient_and_curvature, log_Q0, args, rtol=1e-13, atol=1e-13)
+    curvature = _action_gradient_and_curvature(stationary.value, args)[1]
+    result = first_failure(stationary.result, [(curvature > 0, RESULTS.not_a_minimum)])
+    return eqx.tree_at(lambda s: s.result, stationary, result)
+
+
 @eqx.filter_jit
 def solve_single_task(X, y, width, temperature, lambda0, lambda1, activation, throw) -> SingleTaskSolution:
     """`single_task` on checked arguments (no input validation): for the theories built on it."""
     k, U = eigh(nngp(X, X, lambda0=lambda0, activation=activation))
     k = jnp.maximum(k, 0.0)  # K is positive semidefinite; drop rounding noise below zero
     y_eig = U.T @ y
-    args = (k, y_eig, temperature, lambda1, 1 / width)
-    # S(u) need not be convex: Newton from the NNGP value u = 0 can walk away from a distant
-    # minimum (large Q*, large T). Start from the lowest point of S on a grid of log Q.
-    log_Q0 = jax.lax.stop_gradient(_lowest_on_grid(args))
-    # A step costs O(P) here: solve to rounding level (1e-13), one step past the default 1e-10.
-    stationary = stationary_point(_action_gradient_and_curvature, log_Q0, args, rtol=1e-13, atol=1e-13, jacobian=True)
-    if throw:
-        stationary = raise_if_failed(stationary, "jaxtl.single_task")
+    stationary = order_parameter(k, y_eig, temperature, lambda1, width)
+    log_Q = raise_if_failed(stationary.value, stationary.result, "jaxtl.single_task") if throw else stationary.value
     return SingleTaskSolution(
-        Q=jnp.exp(stationary.value),
+        Q=jnp.exp(log_Q),
         result=stationary.result,
         num_steps=stationary.num_steps,
         width=width,

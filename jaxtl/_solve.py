@@ -1,20 +1,26 @@
-"""The one stationary-point mechanism behind every theory in jaxtl.
+"""The one stationary-point mechanism behind every theory in jaxtl, and the one list of outcomes.
 
 A theory supplies the gradient of a scalar potential (an effective action or a Franz-Parisi
-potential) of its order parameters, written in unconstrained coordinates: `jax.grad(V)`, or
-a closed form where that is cheaper (the tests check it against `jax.grad(V)`). The order
-parameters solve grad V = 0 by Newton's method (optimistix): a root of the gradient, so a
-saddle point is found as readily as a minimum. Derivatives of the solution with respect to everything in
-`args` come from the implicit function theorem at the root (`optimistix.ImplicitAdjoint`),
-never from unrolling the iterations.
+potential) of its order parameters in unconstrained coordinates, together with the Jacobian
+of that gradient, both in closed form and sharing their expensive intermediates (the tests
+check them against `jax.grad` / `jax.jacfwd` of the potential). The order parameters solve
+grad V = 0 by Newton's method: a root of the gradient, so a saddle point is found as readily
+as a minimum.
 
-A theory that can write the Jacobian of its gradient in closed form, sharing the expensive
-intermediates of the gradient (the transfer theory: one Pt x Pt inverse for both), passes
-`jacobian=True` and a function returning (gradient, Jacobian); Newton then uses that Jacobian
-(`_ExactNewton`) instead of differentiating the gradient with autodiff at every step.
+Newton is globalized by backtracking on the merit |grad V|^2, for which the Newton direction
+is a descent direction at every point, saddle or not: a step is halved until the merit
+decreases by Armijo's rule. A full step is taken wherever Newton converges anyway, so this
+costs nothing there; far from the root it keeps an iterate from jumping out of the basin it
+started in (into that of an unphysical root) and halves back a step into a region where the
+potential is not finite. Derivatives of the solution with respect to everything in `args`
+come from the implicit function theorem at the root (`optimistix.ImplicitAdjoint`), never
+from unrolling the iterations.
+
+A stationary point is not yet a result: each theory checks the conditions of its domain and
+reports the first one violated as its own outcome in `RESULTS` (`first_failure`).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -23,84 +29,113 @@ import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 
+class RESULTS(optx.RESULTS):  # pyright: ignore
+    """How a theory's solve ended: `successful` (a physical stationary point), one of
+    optimistix's solver failures, or a stationary point outside the theory's domain ("no
+    physical stationary point: ..." naming the condition violated). `jaxtl.RESULTS[sol.result]`
+    is the message; `sol.converged` is `sol.result == jaxtl.RESULTS.successful`."""
+
+    source_failed = "the source's single-task solve failed (its reason: `sol.source.result`)"
+    prior_only_failed = "the prior-only reference solve of the target failed (its reason: `sol.prior_only.result`)"
+    not_a_minimum = (
+        "no physical stationary point: Q* is not a minimum of the action S(Q) (S'' <= 0 there)"
+    )
+    overlap_not_psd = (
+        "no physical stationary point: the overlaps violate Q_s Q_tt >= Q_st^2 with Q_tt >= 0 "
+        "(the Gram matrix of the source and target readouts is not positive semidefinite)"
+    )
+    matrix_not_pd = "no physical stationary point: M = C_e + T I is not positive definite (its Cholesky fails)"
+    field_not_psd = (
+        "no physical stationary point: the covariance S_g of the source-informed field is not "
+        "positive semidefinite on the target training points (its Cholesky fails)"
+    )
+
+
+NO_PHYSICAL_ROOT = ("not_a_minimum", "overlap_not_psd", "matrix_not_pd", "field_not_psd")
+"""The names of the outcomes in `RESULTS` that are a stationary point outside the domain."""
+
+
+def first_failure(result: RESULTS, checks: "Sequence[tuple[Bool[Array, ''], RESULTS]]") -> RESULTS:
+    """`result` where it is a failure already; elsewhere the outcome of the first of `checks`,
+    pairs (condition that must hold, outcome when it does not), that fails; `successful` where
+    all hold."""
+    verdict = RESULTS.successful
+    for ok, failure in reversed(checks):
+        verdict = RESULTS.where(ok, verdict, failure)
+    return RESULTS.where(result == RESULTS.successful, verdict, result)
+
+
 class Stationary(eqx.Module):
     """A stationary point of a potential and how the search ended.
 
-    - `value`: the coordinates at the stationary point (same pytree as the initial guess).
-    - `result`: `optimistix.RESULTS.successful`, or the reason for failure (a non-finite
-      value counts as `RESULTS.nonfinite`); `optimistix.RESULTS[result]` is the message.
-    - `num_steps`: Newton steps taken.
+    - `value`: the coordinates at the stationary point (same shape as the initial guess).
+    - `result`: `RESULTS.successful`, or the reason for failure (a non-finite value counts as
+      `RESULTS.nonfinite`, a backtracking that cannot decrease the merit as
+      `RESULTS.nonlinear_divergence`).
+    - `num_steps`: evaluations of the gradient and its Jacobian (full Newton steps and halved
+      trial steps).
     """
 
-    value: PyTree[Float[Array, "..."]]
-    result: optx.RESULTS
+    value: Float[Array, "*n"]
+    result: RESULTS
     num_steps: Int[Array, ""]
 
 
 def stationary_point(
-    gradient: Callable[[PyTree, PyTree], PyTree[Float[Array, "..."]]],
-    x0: PyTree[Float[Array, "..."]],
+    gradient_and_jacobian: Callable[[Array, PyTree], "tuple[Array, Array]"],
+    x0: Float[Array, "*n"],
     args: PyTree,
     *,
     rtol: float = 1e-10,
     atol: float = 1e-10,
     max_steps: int = 64,
-    jacobian: bool = False,
 ) -> Stationary:
-    """Solve gradient(x, args) = 0 by Newton's method, starting from `x0`.
+    """Solve gradient(x, args) = 0 by globalized Newton (module docstring), starting from `x0`.
 
-    `gradient(x, args)` is the gradient of the potential with respect to x (same pytree as
-    x). Everything it depends on must be passed in `args` (not closed over), so that
-    implicit differentiation reaches it. Never raises: failure is reported in `result`, and
-    derivatives at a failed point are NaN (not an error).
-
-    With `jacobian=True`, x0 is a scalar or a vector of n <= 2 coordinates and
-    `gradient(x, args)` returns the pair (gradient, its Jacobian: () and (), or (n,) and
-    (n, n)); Newton's method then uses that Jacobian and stops once its estimate of the
-    remaining error is below the tolerance (`_ExactNewton`). Its forward loop calls no linear
-    solver, so it also runs inside `jax.shard_map` (the sweep's per-device loops). Implicit
-    differentiation still differentiates the gradient itself.
+    `x0` is a scalar or a vector of n <= 2 coordinates; `gradient_and_jacobian(x, args)`
+    returns the gradient of the potential at x (shape of x) and its Jacobian (() or (n, n)).
+    Everything it depends on must be passed in `args` (not closed over), so that implicit
+    differentiation reaches it. Newton stops once its estimate of the remaining error is below
+    atol + rtol |x| (`_Newton`). The loop calls no linear solver, so it also runs inside
+    `jax.shard_map` (the sweep's per-device loops). Never raises: failure is reported in
+    `result`, and derivatives at a failed point are NaN (not an error).
     """
 
     def finite_at_failure(x, args):
         # Where an iterate is already non-finite (a failed solve), return x itself: its
         # Jacobian is then the identity, so implicit differentiation at a failed point gives
         # NaN derivatives downstream instead of an error that would stop a whole vmapped batch.
-        out = gradient(x, args)
-        ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(x)]))
-        if jacobian:
-            g, J = out
-            return jnp.where(ok, g, x), jnp.where(ok, J, jnp.eye(x.size, dtype=J.dtype).reshape(J.shape))
-        return jax.tree.map(lambda gi, xi: jnp.where(ok, gi, xi), out, x)
+        g, J = gradient_and_jacobian(x, args)
+        ok = jnp.all(jnp.isfinite(x))
+        return jnp.where(ok, g, x), jnp.where(ok, J, jnp.eye(x.size, dtype=J.dtype).reshape(J.shape))
 
-    solver = _ExactNewton(rtol=rtol, atol=atol) if jacobian else optx.Newton(rtol=rtol, atol=atol)
     sol = optx.root_find(
         finite_at_failure,
-        solver,
+        _Newton(rtol=rtol, atol=atol),
         x0,
         args,
-        has_aux=jacobian,
+        has_aux=True,
         max_steps=max_steps,
         adjoint=optx.ImplicitAdjoint(),
         throw=False,
     )
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(sol.value)]))
-    result = optx.RESULTS.where(finite, sol.result, optx.RESULTS.nonfinite)
+    finite = jnp.all(jnp.isfinite(sol.value))
+    result = RESULTS.where(finite, RESULTS.promote(sol.result), RESULTS.nonfinite)
     # The same NaN, but cotangents stop here at a non-finite point: reverse-mode gradients
     # are then NaN there rather than NaN fed into (and raised by) the adjoint's linear solve.
-    value = jax.tree.map(lambda v: jnp.where(finite, v, jnp.nan), sol.value)
+    value = jnp.where(finite, sol.value, jnp.nan)
     return Stationary(value, result, sol.stats["num_steps"])
 
 
-def raise_if_failed(stationary: Stationary, theory: str) -> Stationary:
-    """Raise (at run time, also under jit and vmap) unless the search succeeded."""
-    failed = stationary.result != optx.RESULTS.successful
-    message = (
-        f"{theory}: the order-parameter equations were not solved (Newton diverged, hit its "
-        "step limit, or gave a non-finite value). Pass throw=False to get the status of each "
-        "point in `.result` instead of this error."
-    )
-    return eqx.tree_at(lambda s: s.value, stationary, eqx.error_if(stationary.value, failed, message))
+def raise_if_failed(value: PyTree, result: RESULTS, theory: str) -> PyTree:
+    """`value`, raising at run time (also under jit and vmap) unless `result` is successful;
+    the message names the theory and the outcome (`RESULTS`)."""
+    messages = [
+        f"{theory}: {message}. Pass throw=False to get the outcome of each point in "
+        "`.result` / `.converged` instead of this error."
+        for message in RESULTS._index_to_message  # indexed by the outcome's value
+    ]
+    return eqx.branched_error_if(value, result != RESULTS.successful, result._value, messages)
 
 
 def _newton_step(J, g):
@@ -112,22 +147,32 @@ def _newton_step(J, g):
     return jnp.stack([d * g[0] - b * g[1], a * g[1] - c * g[0]]) / (a * d - b * c)
 
 
-class _ExactNewtonState(eqx.Module):
-    diffsize: Float[Array, ""]  # |step| / (atol + rtol |x|), max over coordinates
+_ARMIJO = 1e-4  # fraction of the predicted decrease of the merit a step must achieve
+_MIN_FRACTION = 2.0**-30  # give up (nonlinear_divergence) when the step is halved below this
+
+
+class _NewtonState(eqx.Module):
+    base: Float[Array, "*n"]  # the last accepted iterate
+    merit: Float[Array, ""]  # |gradient|^2 there (inf before the first evaluation)
+    direction: Float[Array, "*n"]  # the Newton step J^{-1} g there
+    fraction: Float[Array, ""]  # of `direction` taken by the trial point now evaluated
+    diffsize: Float[Array, ""]  # |full step| / (atol + rtol |x|), max over coordinates
     predicted: Float[Array, ""]  # the error left after the step, estimated, in the same units
-    finite: Bool[Array, ""]
+    accepted: Bool[Array, ""]  # whether the last evaluated trial point was accepted
+    failed: Bool[Array, ""]
 
 
-class _ExactNewton(optx.AbstractRootFinder):
-    """Newton's method with the Jacobian supplied by `fn` as its auxiliary output.
+class _Newton(optx.AbstractRootFinder):
+    """Newton's method with the Jacobian supplied by `fn` as its auxiliary output, and
+    backtracking on |g|^2 (module docstring). Each step evaluates `fn` once, at the trial point
+    x_base - t d: accepted if |g|^2 <= (1 - 2 c t) |g_base|^2 (then the next trial is a full
+    Newton step from it), halved otherwise.
 
     Stopping rule: Newton converges quadratically, |step_k| ~ C |step_{k-1}|^2, so the error
-    left after step k is about C |step_k|^2 = |step_k|^3 / |step_{k-1}|^2. Stop when that
-    (once the steps shrink at least tenfold), or the step itself, is below the tolerance
-    (atol + rtol |x|): one Jacobian and
-    gradient evaluation fewer than optimistix's Cauchy rule, which also asks the gradient
-    at the accepted point to be below atol, i.e. one more step after the solution is found
-    to working precision.
+    left after full step k is about C |step_k|^2 = |step_k|^3 / |step_{k-1}|^2. Stop when that
+    (once full steps shrink at least tenfold), or the step itself, is below the tolerance
+    (atol + rtol |x|): one evaluation fewer than optimistix's Cauchy rule, which also asks the
+    gradient at the accepted point to be below atol.
     """
 
     rtol: float
@@ -136,22 +181,39 @@ class _ExactNewton(optx.AbstractRootFinder):
 
     def init(self, fn, y, args, options, f_struct, aux_struct, tags):
         inf = jnp.array(jnp.inf, y.dtype)
-        return _ExactNewtonState(inf, inf, jnp.array(True))
+        one = jnp.array(1.0, y.dtype)
+        false = jnp.array(False)
+        return _NewtonState(y, inf, jnp.zeros_like(y), one, inf, inf, false, false)
 
     def step(self, fn, y, args, options, state, tags):
         g, J = fn(y, args)
-        diff = _newton_step(J, g)
-        new_y = y - diff
-        diffsize = jnp.max(jnp.abs(diff) / (self.atol + self.rtol * jnp.abs(new_y)))
-        rate = diffsize / state.diffsize  # 0 after the first step (state.diffsize = inf)
-        # The quadratic estimate, trusted only once the steps shrink fast (rate < 0.1).
+        merit = jnp.sum(g**2)
+        t = state.fraction
+        accept = jnp.isfinite(merit) & (merit <= (1 - 2 * _ARMIJO * t) * state.merit)
+        direction = _newton_step(J, g)
+        full = y - direction
+        diffsize = jnp.max(jnp.abs(direction) / (self.atol + self.rtol * jnp.abs(full)))
+        # The quadratic estimate, trusted only after two full steps that shrink fast (rate < 0.1).
+        rate = jnp.where(t == 1, diffsize / state.diffsize, jnp.inf)
         predicted = jnp.where((rate > 0) & (rate < 0.1), diffsize * rate**2, jnp.inf)
-        finite = jnp.all(jnp.isfinite(new_y))
-        return new_y, _ExactNewtonState(diffsize, predicted, finite), J
+        half = t / 2
+        accepted = _NewtonState(
+            y, merit, direction, jnp.ones_like(t), diffsize, predicted, jnp.array(True),
+            ~jnp.all(jnp.isfinite(full)),
+        )  # fmt: skip
+        rejected = _NewtonState(
+            state.base, state.merit, state.direction, half, jnp.asarray(jnp.inf, t.dtype),
+            jnp.asarray(jnp.inf, t.dtype), jnp.array(False),
+            (half < _MIN_FRACTION) | ~jnp.isfinite(state.merit),  # nothing to go back to
+        )  # fmt: skip
+        new_state = jax.tree.map(lambda a, r: jnp.where(accept, a, r), accepted, rejected)
+        new_y = jnp.where(accept, full, state.base - half * state.direction)
+        return new_y, new_state, J
 
     def terminate(self, fn, y, args, options, state, tags):
-        done = (state.diffsize < 1) | (state.predicted < 1) | ~state.finite
-        return done, optx.RESULTS.successful
+        converged = state.accepted & ((state.diffsize < 1) | (state.predicted < 1))
+        result = optx.RESULTS.where(state.failed, optx.RESULTS.nonlinear_divergence, optx.RESULTS.successful)
+        return converged | state.failed, result
 
     def postprocess(self, fn, y, aux, args, options, state, tags, result):
         return y, aux, {}

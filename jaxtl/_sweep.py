@@ -62,8 +62,11 @@ def sweep(
     `Q_t`, `Q_tt`, `Q_st` (order parameters), `test_error`, `bias2`, `variance` (target test
     error on the pair's test set, labels squared), `benefit`, `benefit_prior`,
     `benefit_source` (`jaxtl.TransferBenefit`), `converged` (bool: the source, prior-only and
-    target solves all succeeded; other points are kept, with whatever values the solver
-    stopped at) and `num_steps` (Newton steps of the target solve).
+    target solves all succeeded and the target's root is physical), `status` (the outcome's
+    code in `jaxtl.RESULTS`, its names in the attribute `flag_meanings`: why a point failed,
+    e.g. `overlap_not_psd` for a root with Q_st^2 > Q_s Q_tt) and `num_steps` (evaluations of
+    the target solve). Points that failed are kept, marked, with NaN in every value: nothing
+    unphysical enters a map, a minimum or a maximum.
 
     A bad parameter raises a `ValueError` naming it before anything is compiled.
     """

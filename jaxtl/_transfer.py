@@ -20,13 +20,38 @@ How it is solved (all in float64):
   and everything built from the source (u, B) are done once, outside the root find; under
   `jax.vmap` over target labels or parameters they are not repeated where they do not change.
 - V is quadratic in Q_st, so Q_st is eliminated in closed form (`_source_overlap`); Newton's
-  method (optimistix) finds the root of the gradient of the reduced potential in
-  (log(Q_t - Q_tt), Q_tt). The stationary point is a saddle in general, not a minimum.
+  method (`_solve.stationary_point`, globalized by backtracking on the squared gradient) finds
+  the root of the gradient of the reduced potential in (log(Q_t - Q_tt), Q_tt). The stationary
+  point is a saddle in general, not a minimum.
 - Each gradient evaluation costs one inverse of the Pt x Pt matrix M and two
   Pt x Pt products, written in the eigenbasis of K_tt, where K_tt is diagonal. Newton's
   Jacobian is in closed form too (`_gradient_and_jacobian`): two more products, sharing W,
-  and Newton stops on a quadratic-convergence estimate of the remaining error (`_solve.py`),
-  4 steps a point where autodiff and optimistix's rule took 5-6 (benchmarks/README.md).
+  and Newton stops on a quadratic-convergence estimate of the remaining error (`_solve.py`).
+
+Physical domain. The order parameters are overlaps of readout vectors: Q_s = lambda1 |v_s|^2/N1,
+Q_t = lambda1 |v_t|^2/N1, Q_tt = lambda1 <v_t> . <v_t>/N1 for two target replicas coupled to the
+same source sample, Q_st = lambda1 v_s . <v_t>/N1. The target replicas are independent given the
+source, so Q_tt is the squared norm of the mean readout, and (v_s, <v_t>) has the Gram matrix
+((Q_s, Q_st), (Q_st, Q_tt)): a root is physical only if
+
+    Q_t > Q_tt >= 0   and   Q_s Q_tt >= Q_st^2.
+
+Q_t > Q_tt holds by the coordinate log(Q_t - Q_tt). Two more conditions follow from these:
+C_e = ((Q_t - Q_tt) K_tt + Q_tt (K_tt - K_tt'))/lambda1 is positive semidefinite, since
+K_tt - K_tt' is the kernel of the conditional covariance of a unit's output given the weights'
+shared part, so M = C_e + T I is positive definite; and S_g is the Schur complement of the
+covariance of (source outputs, g), the entrywise product of the Gram matrix above with the
+positive semidefinite block kernel of (source unit, shared part of a target unit), so it is
+positive semidefinite. The predictor's variances are then variances of Gaussian fields and not
+negative. `_physical` checks the overlaps, M (Cholesky) and S_g (Cholesky, shifted by 1e-8 of
+its scale) at every root, and reports the first failure as its own outcome (`jaxtl.RESULTS`):
+`converged` means a physical root, and a failed point gives NaN predictions.
+
+The equations have unphysical roots too (Q_tt < 0, Q_st^2 > Q_s Q_tt) at small width and strong
+coupling, where plain Newton from the prior-only point lands on them. Two things keep the solve
+on the physical one: the start (`_start`), which interpolates between the known roots at
+gamma = 0 and gamma = inf, and the backtracking, which keeps an iterate in the basin it started
+in (benchmarks/domain.py maps both over width and coupling).
 - Source: the theory note. The paper (arXiv 2407.07168, PRL 134, 177301) could be read only
   as far as its abstract and first paragraph of the introduction (all the search tool
   holds); they agree with this module (no transfer at infinite width; transfer through a
@@ -36,16 +61,15 @@ How it is solved (all in float64):
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optimistix as optx
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from . import _checks
 from ._activation import Activation, get_activation
 from ._kernel import gram, gram_diag
-from ._linalg import inv
+from ._linalg import inv, positive_definite
 from ._result import Prediction, TestError, TheorySolution
-from ._single_task import SingleTaskSolution, solve_single_task
-from ._solve import raise_if_failed, stationary_point
+from ._single_task import SingleTaskSolution, order_parameter, solve_single_task
+from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
 
 
 def _moments(coupling, lambda0):
@@ -220,7 +244,10 @@ class TransferSolution(TheorySolution):
       target replicas coupled to the same source sample, and the source-target overlap. Their
       network counterparts: lambda1 |v_t|^2/N1, lambda1 <v_t>_1 . <v_t>_2 / N1,
       lambda1 v_s . v_t / N1. `Q_s` is the source's, `source.Q`.
-    - `result`, `num_steps`, `converged`: how the target solve ended.
+    - `result`, `num_steps`, `converged`: how the solve ended (`jaxtl.RESULTS`): converged
+      means the source, the prior-only reference and the target all reached a stationary point
+      and the target's is physical (module docstring, "Physical domain"); otherwise `result`
+      names the first failure, and `predict`, `test_error` and `benefit` give NaN.
     - `coupling` (gamma), `lambda0`: the coupling and the first-layer prior precision.
     - `source`: the single-task solution of the source data (Q_s, kernel eigendecomposition).
     - `prior_only`: the single-task solution of the target data with the first-layer prior
@@ -232,7 +259,7 @@ class TransferSolution(TheorySolution):
     Q_t: Float[Array, ""]
     Q_tt: Float[Array, ""]
     Q_st: Float[Array, ""]
-    result: optx.RESULTS
+    result: RESULTS
     num_steps: Int[Array, ""]
     coupling: Float[Array, ""]
     lambda0: Float[Array, ""]
@@ -270,7 +297,7 @@ class TransferSolution(TheorySolution):
         """
         X0 = _checks.finite("X0", X0)
         _checks.shape("X0", X0, (X0.shape[0], self.prior_only.inputs.shape[1]), "(P0, N0)")
-        return _predict(self, X0)
+        return _predict(self, X0).only_if(self.converged)
 
     def benefit(self, X0: Float[ArrayLike, "P0 N0"], y0: Float[ArrayLike, " P0"]) -> TransferBenefit:
         """The transfer benefit on (X0, y0), split into its prior and source parts
@@ -372,22 +399,24 @@ def solve_target(source: SingleTaskSolution, Xt, yt, coupling, throw, start=None
     `source`): for sweeps, where one source solve serves every point that shares it."""
     width, temperature, lambda0, lambda1 = source.width, source.temperature, source.lambda0, source.lambda1
     act = source.activation
-    prior_only = solve_single_task(Xt, yt, width, temperature, 1 / _moments(coupling, lambda0)[0], lambda1, act, throw)
+    v_t = _moments(coupling, lambda0)[0]
+    prior_only = solve_single_task(Xt, yt, width, temperature, 1 / v_t, lambda1, act, throw)
     args = _newton_arguments(source, prior_only, coupling, lambda0)
-    x0 = jnp.stack([jnp.log(prior_only.Q), jnp.zeros(())])
+    x0 = _start(prior_only, coupling, lambda0)
     if start is not None:
         x0 = jnp.where(jnp.all(jnp.isfinite(start)), start, x0)
-    x0 = jax.lax.stop_gradient(x0)
-    stationary = stationary_point(_gradient_and_jacobian, x0, args, jacobian=True)
-    if throw:
-        stationary = raise_if_failed(stationary, "jaxtl.transfer")
+    stationary = stationary_point(_gradient_and_jacobian, jax.lax.stop_gradient(x0), args)
     D, Q_tt = jnp.exp(stationary.value[0]), stationary.value[1]
-    W = _inverse(_target_matrix(D, Q_tt, args))
+    M = _target_matrix(D, Q_tt, args)
+    Q_st = _source_overlap(_inverse(M), D, args)
+    result = _physical(stationary.result, source, prior_only, Q_tt, Q_st, M, args)
+    if throw:
+        Q_tt = raise_if_failed(Q_tt, result, "jaxtl.transfer")
     return TransferSolution(
         Q_t=D + Q_tt,
         Q_tt=Q_tt,
-        Q_st=_source_overlap(W, D, args),
-        result=stationary.result,
+        Q_st=Q_st,
+        result=result,
         num_steps=stationary.num_steps,
         coupling=coupling,
         lambda0=lambda0,
@@ -395,6 +424,51 @@ def solve_target(source: SingleTaskSolution, Xt, yt, coupling, throw, start=None
         prior_only=prior_only,
         labels=yt,
     )
+
+
+def _start(prior_only: SingleTaskSolution, coupling, lambda0) -> Float[Array, " 2"]:
+    """Newton's start (log(Q_t - Q_tt), Q_tt), between the two ends where the root is known.
+
+    At gamma = 0 the root is the prior-only one, (log Q_p, 0). At gamma = inf, V is linear in
+    Q_tt and its Q_tt-derivative fixes D = Q_t - Q_tt alone: 1/D = 1 + (1/N1) sum_i
+    (k_i/lambda1) / (D k_i/lambda1 + T), the single-task condition of the target inputs with
+    zero labels (`order_parameter`), unique in (0, 1) and small at small width. The start
+    interpolates with omega = c_tt / v_t, the share of a target weight's variance common to all
+    replicas (0 at gamma = 0, 1 at gamma = inf): log D = (1 - omega) log Q_p + omega log D_inf,
+    Q_tt = omega Q_p. From the prior-only start alone, Newton reaches an unphysical root
+    (Q_tt < 0) at small width and gamma >~ 3 (benchmarks/domain.py).
+    """
+    v_t, _, c_tt = _moments(coupling, lambda0)
+    omega = c_tt / v_t
+    p = prior_only
+    fluctuation = order_parameter(p.eigenvalues, jnp.zeros_like(p.labels_eig), p.temperature, p.lambda1, p.width)
+    log_D = jnp.where(jnp.isfinite(fluctuation.value), fluctuation.value, jnp.log(p.Q))
+    return jnp.stack([(1 - omega) * jnp.log(p.Q) + omega * log_D, omega * p.Q])
+
+
+_TOLERANCE = 1e-8  # allowed violation of a physical condition, relative (rounding and Newton's tolerance)
+
+
+def _physical(newton, source, prior_only, Q_tt, Q_st, M, args) -> RESULTS:
+    """The outcome of the target solve: the first failure among the source's solve, the
+    prior-only reference, Newton's, and the physical conditions at its root (module docstring,
+    "Physical domain"): Q_tt >= 0 and Q_s Q_tt >= Q_st^2; M positive definite; S_g positive
+    semidefinite on the target training points (Cholesky with a shift of 1e-8 of its scale)."""
+    k, K_rep, B, _, _, Q_s, _, lambda1, _ = args
+    S_g = (Q_tt / lambda1) * K_rep - Q_st**2 * B  # in the eigenbasis of K_tt
+    scale = jnp.max(jnp.abs(Q_tt / lambda1) * jnp.diag(K_rep) + Q_st**2 * jnp.diag(B))
+    shift = _TOLERANCE * scale + jnp.finfo(M.dtype).tiny ** 0.5
+    overlap = (Q_tt >= -_TOLERANCE) & (Q_s * Q_tt - Q_st**2 >= -_TOLERANCE * (Q_s + jnp.abs(Q_tt)))
+    inputs = first_failure(RESULTS.successful, [
+        (source.converged, RESULTS.source_failed),
+        (prior_only.converged, RESULTS.prior_only_failed),
+    ])  # fmt: skip
+    result = RESULTS.where(inputs == RESULTS.successful, newton, inputs)
+    return first_failure(result, [
+        (overlap, RESULTS.overlap_not_psd),
+        (positive_definite(M), RESULTS.matrix_not_pd),
+        (positive_definite(S_g + shift * jnp.eye(S_g.shape[0])), RESULTS.field_not_psd),
+    ])  # fmt: skip
 
 
 @eqx.filter_jit

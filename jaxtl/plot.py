@@ -19,9 +19,12 @@ transfer helps).
 """
 
 import matplotlib.colors as mcolors
+import matplotlib.patches as mpatches
 import numpy as np
 import xarray as xr
 from matplotlib.collections import LineCollection
+
+from ._solve import NO_PHYSICAL_ROOT
 
 __all__ = ["benefit_map", "error_vs_alpha", "trajectory"]
 
@@ -237,7 +240,11 @@ def benefit_map(ds, var="benefit", *, x=None, y=None, ax=None):
       "zero contour"), when the values change sign (values within 1e-9 of the largest |value|
       of 0, such as the benefit at gamma = 0, count as 0; a region of zeros bordering only
       positive values is not outlined);
-    - the points that did not converge (`converged` false) as black "x" (gid "not converged");
+    - the points without a physical stationary point (`status` one of jaxtl's "no physical
+      stationary point" outcomes) as hatched cells (gid "no physical stationary point"), and
+      the other points that did not converge (`converged` false) as black "x" (gid "not
+      converged"), each counted in the legend; failed points hold NaN, so their cells are
+      left blank, never coloured;
     - a colour bar labelled with the variable and its units; a title with the dataset's
       "task" and "activation" attributes and its fixed (scalar-coordinate) parameters.
 
@@ -304,19 +311,54 @@ def benefit_map(ds, var="benefit", *, x=None, y=None, ax=None):
         contour = _zero_contour(ax, xs, ys, Z, var)
         if contour is not None:
             handles.append(contour)
-    if "converged" in ds.data_vars:
-        converged = _drop_singletons(ds["converged"], (x, y)).sortby([x, y]).transpose(y, x).values
-        jy, jx = np.nonzero(~np.asarray(converged, bool))
-        if jx.size:
-            handles.append(
-                ax.scatter(xs[jx], ys[jy], marker="x", c="k", s=25, linewidths=1, gid="not converged",
-                           label=f"not converged ({jx.size})", zorder=3)
-            )
+    handles += _mark_failures(ax, ds, x, y, xs, ys)
     if handles:
         ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.8)
     ax.set(xlabel=_parameter_label(x), ylabel=_parameter_label(y))
     ax.set_title(_title(ds, (x, y)), fontsize="small")
     return ax
+
+
+def _failures(ds, x, y):
+    """Boolean (y, x) masks of the points without a physical stationary point and of the other
+    failed points, from `status` (its `flag_meanings`) and `converged` when present."""
+    def grid(name):
+        return np.asarray(_drop_singletons(ds[name], (x, y)).sortby([x, y]).transpose(y, x).values)
+
+    if "converged" not in ds.data_vars:
+        return None, None
+    failed = ~grid("converged").astype(bool)
+    unphysical = np.zeros_like(failed)
+    if "status" in ds.data_vars and "flag_meanings" in ds["status"].attrs:
+        meanings = ds["status"].attrs["flag_meanings"].split()
+        codes = [i for i, m in enumerate(meanings) if m in NO_PHYSICAL_ROOT]
+        unphysical = np.isin(grid("status"), codes) & failed
+    return unphysical, failed & ~unphysical
+
+
+def _mark_failures(ax, ds, x, y, xs, ys):
+    """Hatch the cells without a physical stationary point and put an "x" on the other failed
+    points of a map; returns the legend handles."""
+    unphysical, other = _failures(ds, x, y)
+    handles = []
+    if unphysical is not None and unphysical.any():
+        xe, ye = _edges(xs, ax.xaxis.get_transform()), _edges(ys, ax.yaxis.get_transform())
+        for jy, jx in zip(*np.nonzero(unphysical)):
+            ax.add_patch(mpatches.Rectangle((xe[jx], ye[jy]), xe[jx + 1] - xe[jx], ye[jy + 1] - ye[jy],
+                                            fill=False, hatch="////", edgecolor="0.4", lw=0, zorder=2))
+        handles.append(mpatches.Patch(fill=False, hatch="////", edgecolor="0.4", gid="no physical stationary point",
+                                      label=f"no physical stationary point ({int(unphysical.sum())})"))
+    if other is not None and other.any():
+        jy, jx = np.nonzero(other)
+        handles.append(ax.scatter(xs[jx], ys[jy], marker="x", c="k", s=25, linewidths=1, gid="not converged",
+                                  label=f"not converged ({jx.size})", zorder=3))
+    return handles
+
+
+def _mark_failed_steps(ax, xs, bad, color, label):
+    """Failed points of a curve (their values are NaN) as "x" along the bottom of the axes."""
+    ax.plot(xs[bad], np.full(int(bad.sum()), 0.03), "x", color=color, transform=ax.get_xaxis_transform(),
+            gid="not converged", label=label, clip_on=False)
 
 
 def error_vs_alpha(theory, networks=None, *, x="alpha", var="test_error", ax=None, label="theory",
@@ -325,7 +367,8 @@ def error_vs_alpha(theory, networks=None, *, x="alpha", var="test_error", ax=Non
     points with error bars.
 
     Draws a line per theory curve (points that did not converge, where `theory` has
-    `converged`, as "x" on it, gid "not converged"), and the network measurements as points
+    `converged`, which have no value, as "x" along the bottom of the axes, gid "not
+    converged"), and the network measurements as points
     with error bars of one standard error (gid "networks"), in the colour of the theory curve
     of the same value of the extra dimension when both have it (black otherwise). The x axis
     is log-scaled when x is positive and spans more than two decades.
@@ -391,8 +434,7 @@ def error_vs_alpha(theory, networks=None, *, x="alpha", var="test_error", ax=Non
         if converged is not None:
             bad = ~np.asarray(converged if value is None else converged.sel({hue: value}), bool)
             if bad.any():
-                ax.plot(xs[bad], np.asarray(curve.values)[bad], "x", color=color, gid="not converged",
-                        label="not converged" if i == 0 else None)
+                _mark_failed_steps(ax, xs, bad, color, "not converged (no value)" if i == 0 else None)
     if networks is not None:
         groups = [(None, "k")] if net_hue is None else [
             (v, f"C{hues.index(v) % 10}" if v in hues else "k") for v in mean[net_hue].values
@@ -434,7 +476,8 @@ def trajectory(traj, grid=None, *, ax=None):
     """Draw a `jaxtl.optimize` trajectory, alone or over the sweep grid of its parameters.
 
     - Without `grid`: the objective against the optimizer step (line with points, gid
-      "trajectory"; steps whose solve did not converge as "x", gid "not converged").
+      "trajectory"; steps whose solve did not converge, which have no value, as "x" along
+      the bottom of the axes, gid "not converged").
     - With a two-dimensional `grid` over the trajectory's two optimized parameters: the map
       `benefit_map(grid, var=objective)` (the grid variable named by the trajectory's
       "objective" attribute, "benefit" or "test_error"), with the path of the parameters drawn
@@ -475,7 +518,7 @@ def trajectory(traj, grid=None, *, ax=None):
         if "converged" in traj.data_vars:
             bad = ~np.asarray(traj["converged"].values, bool)
             if bad.any():
-                ax.plot(steps[bad], values[bad], "x", color="k", gid="not converged", label="not converged")
+                _mark_failed_steps(ax, steps, bad, "k", "not converged (no value)")
                 ax.legend(fontsize="small")
         ax.set(xlabel=_parameter_label("step"), ylabel=_variable_label(objective))
         ax.set_title(summary, fontsize="small")

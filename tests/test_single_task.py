@@ -2,13 +2,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 import pytest
 
 import helpers
 import jaxtl
 from jaxtl._single_task import _action, _action_gradient, _action_gradient_and_curvature
-from jaxtl._solve import raise_if_failed, stationary_point
+from jaxtl._solve import RESULTS, raise_if_failed, stationary_point
 
 CASES = [  # (activation, P, N0, width, temperature, lambda0, lambda1)
     ("erf", 80, 40, 60.0, 0.05, 1.0, 1.0),
@@ -186,13 +185,21 @@ def test_traced_bad_values_raise_at_run_time(data):
 
 def test_failed_solve_is_reported_never_a_silent_nan():
     """A potential with no stationary point: the status says so, and throw raises."""
-    no_root = jax.grad(lambda x, args: jnp.sum(args * x))
-    out = stationary_point(no_root, jnp.zeros(()), jnp.array(1.0))
-    assert out.result != optx.RESULTS.successful
-    with pytest.raises(eqx.EquinoxRuntimeError, match="order-parameter equations were not solved"):
-        raise_if_failed(out, "test")
-    ok = stationary_point(jax.grad(lambda x, a: (x - a) ** 2), jnp.zeros(()), jnp.array(2.0))
-    assert ok.result == optx.RESULTS.successful and float(ok.value) == pytest.approx(2.0)
+    def with_jacobian(V):
+        return lambda x, a: (jax.grad(V)(x, a), jax.hessian(V)(x, a))
+
+    out = stationary_point(with_jacobian(lambda x, a: jnp.sum(a * x)), jnp.zeros(()), jnp.array(1.0))
+    assert out.result != RESULTS.successful
+    with pytest.raises(eqx.EquinoxRuntimeError, match="test: Nonfinite"):
+        raise_if_failed(out.value, out.result, "test")
+    # V = z arctan z - log(1 + z^2)/2, z = x - a, has one stationary point, z = 0 (gradient
+    # arctan z). Plain Newton diverges from |z| > 1.39, each step overshooting further;
+    # backtracking on |gradient|^2 reaches it from z = 5.
+    def V(x, a):
+        return (x - a) * jnp.arctan(x - a) - jnp.log1p((x - a) ** 2) / 2
+
+    ok = stationary_point(with_jacobian(V), jnp.array(5.5), jnp.array(0.5))
+    assert ok.result == RESULTS.successful and float(ok.value) == pytest.approx(0.5)
 
 
 def test_gradients_survive_exactly_degenerate_kernel():
