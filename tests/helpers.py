@@ -72,12 +72,17 @@ def gram(X1, X2, var1, var2, cov, activation):
     return 2 / np.pi * np.arcsin(2 * s12 / np.sqrt(np.outer(1 + 2 * s11, 1 + 2 * s22)))
 
 
-def transfer(Xs, ys, Xt, yt, X0, y0, *, width, temperature, coupling, lambda0, lambda1, activation):
+def transfer(Xs, ys, Xt, yt, X0, y0, *, width, temperature, coupling, lambda0, lambda1, activation,
+             start=None, conditions=False):
     """The transfer theory of the theory note ("Transfer") with dense matrices in the original
     basis: Q_s by `single_task`, then (Q_t, Q_tt, Q_st) by scipy.optimize.root on the gradient of
-    V in those three variables (no variable eliminated), then the predictor with the joint
-    covariance of the shared field g on target and test inputs built explicitly.
-    Returns (Q_s, Q_t, Q_tt, Q_st, total, bias2, variance)."""
+    V in those three variables (no variable eliminated), from `start` (default: the prior-only
+    point (Q_p, 0, 0)), then the predictor with the joint covariance of the shared field g on
+    target and test inputs built explicitly.
+    Returns (Q_s, Q_t, Q_tt, Q_st, total, bias2, variance); with `conditions=True` also a dict
+    of the physical conditions' margins, each >= 0 at a physical root: "Q_t - Q_tt", "Q_tt",
+    "Q_s Q_tt - Q_st^2", "min eig M" (target training points), "min eig S_g" (training and
+    test points together), "min variance" (test points)."""
     T, l0, l1 = temperature, lambda0, lambda1
     if np.isinf(coupling):
         v_t = c_st = c_tt = 1 / l0
@@ -114,7 +119,7 @@ def transfer(Xs, ys, Xt, yt, X0, y0, *, width, temperature, coupling, lambda0, l
     else:
         Q_p = single_task(Xt, yt, Xt[:1], yt[:1], width=width, temperature=T, lambda0=1 / v_t,
                           lambda1=l1, activation=activation)[0]
-        sol = scipy.optimize.root(gradient, [Q_p, 0.0, 0.0], method="hybr", tol=1e-15)
+        sol = scipy.optimize.root(gradient, [Q_p, 0.0, 0.0] if start is None else start, method="hybr", tol=1e-15)
         assert np.abs(gradient(sol.x)).max() < 1e-11, sol  # "xtol too small" is fine here
         Q_t, Q_tt, Q_st = sol.x
     C = (Q_t * K - Q_tt * Kr) / l1
@@ -131,4 +136,15 @@ def transfer(Xs, ys, Xt, yt, X0, y0, *, width, temperature, coupling, lambda0, l
         field.append(coef @ Sg @ coef)
     variance = own + np.array(field)
     bias2 = np.mean((y0 - mean) ** 2)
-    return Q_s, Q_t, Q_tt, Q_st, bias2 + variance.mean(), bias2, variance.mean()
+    out = (Q_s, Q_t, Q_tt, Q_st, bias2 + variance.mean(), bias2, variance.mean())
+    if not conditions:
+        return out
+    margins = {
+        "Q_t - Q_tt": Q_t - Q_tt,
+        "Q_tt": Q_tt,
+        "Q_s Q_tt - Q_st^2": Q_s * Q_tt - Q_st**2,
+        "min eig M": np.linalg.eigvalsh(Mt).min(),
+        "min eig S_g": np.linalg.eigvalsh(Sg).min(),
+        "min variance": variance.min(),
+    }
+    return out, margins

@@ -237,3 +237,34 @@ def test_closed_form_action_gradient_and_curvature_are_autodiff_derivatives():
         g, curvature = _action_gradient_and_curvature(log_Q, args)
         np.testing.assert_allclose(g, _action_gradient(log_Q, args), rtol=1e-14)
         np.testing.assert_allclose(curvature, jax.grad(_action_gradient)(log_Q, args), rtol=1e-12)
+
+
+def test_every_converged_point_is_physical(data):
+    """Over a grid of (width, T, lambda1) from N1 = 1 (alpha = 70) to 1000 and T from 1e-3 to
+    3: every point reported converged has Q* > 0 at a minimum of S (NumPy: S'' > 0 by finite
+    differences, and the root of dS/dQ by Brent's method agrees), and non-negative predictive
+    variances; the fraction of points solved is printed and must be high."""
+    X, y, X0, _ = data
+    widths, temperatures, lambda1s = jnp.array([1.0, 5.0, 30.0, 1000.0]), jnp.array([1e-3, 0.05, 3.0]), jnp.array([0.5, 2.0])
+
+    @jax.jit
+    def grid(X, y, X0):
+        def one(w, T, l1):
+            sol = jaxtl.single_task(X, y, width=w, temperature=T, lambda1=l1, throw=False)
+            return sol.Q, sol.converged, sol.predict(X0).variance
+        for axis in (2, 1, 0):
+            one = jax.vmap(one, [None if a != axis else 0 for a in range(3)])
+        return one(widths, temperatures, lambda1s)
+
+    Q, converged, variance = (np.asarray(a) for a in grid(X, y, X0))
+    print(f"physical Q* found at {converged.sum()} of {converged.size} points ({converged.mean():.0%})")
+    assert converged.mean() >= 0.9
+    K = helpers.nngp(X, X, 1.0, "erf")
+    for i, j, k in zip(*np.nonzero(converged)):
+        w, T, l1 = float(widths[i]), float(temperatures[j]), float(lambda1s[k])
+        q = Q[i, j, k]
+        S = lambda u: helpers.action(np.exp(u), K, y, w, T, l1)
+        h = 1e-3
+        assert q > 0 and (S(np.log(q) + h) - 2 * S(np.log(q)) + S(np.log(q) - h)) / h**2 > 0, (i, j, k)
+        assert abs(helpers.action_derivative(q, K, y, w, T, l1)) < 1e-8, (i, j, k)
+        assert variance[i, j, k].min() >= -1e-12, (i, j, k)

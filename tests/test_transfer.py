@@ -237,3 +237,102 @@ def test_moments_limits_and_derivative():
     np.testing.assert_allclose(_moments(jnp.inf, 2.0), (0.5, 0.5, 0.5))
     d = jax.jacfwd(lambda g: jnp.stack(_moments(g, 2.0)))(0.0)
     assert np.all(np.isfinite(d)) and d[1] > 0
+
+
+# The README's transfer problem, where the solver's old start (the prior-only point, Q_tt = 0)
+# led plain Newton to unphysical roots (Q_tt < 0) at small width; the physical roots below were
+# found by an independent multi-start Newton, to four digits.
+README_PROBLEM = dict(Ps=300, Pt=80, P0=400, N0=100)
+
+
+@pytest.mark.parametrize("width, coupling, physical", [
+    (50.0, 10.0, (1.2085, 0.8710, 0.7266)),
+    (40.0, 3.0, (1.1686, 0.7428, 0.7425)),
+    (15.0, 10.0, (1.1466, 1.0597, 1.0223)),
+])  # fmt: skip
+def test_small_width_reaches_the_physical_root(width, coupling, physical):
+    p = pair(**README_PROBLEM)
+    sol = solve(p, width=width, coupling=coupling)
+    assert sol.converged
+    data = [np.asarray(a) for a in (p.Xs, p.ys, p.Xt, p.yt, p.X0, p.y0)]
+    kw = dict(width=width, temperature=0.05, coupling=coupling, lambda0=1.0, lambda1=1.0, activation="erf")
+    ref, margins = helpers.transfer(*data, **kw, start=physical, conditions=True)
+    err = sol.test_error(p.X0, p.y0)
+    mine = [sol.Q_s, sol.Q_t, sol.Q_tt, sol.Q_st, err.total, err.bias2, err.variance]
+    np.testing.assert_allclose(np.array(mine), np.array(ref), rtol=1e-8, atol=1e-10)
+    assert min(margins.values()) > 0, margins
+    assert 0 < err.total < 1  # labels of order 1: no more errors of -132 or -6e5
+
+
+def test_tiny_width_is_physical_or_says_so():
+    """N1 = 2 on a small pair (the prior-only start gave Q_t = -0.265 and negative variances):
+    the physical root, checked by NumPy, or a failure that names why."""
+    p = pair(Ps=60, Pt=20, P0=50, N0=30)
+    sol = solve(p, width=2.0, coupling=1.0, throw=False)
+    if not sol.converged:
+        assert jaxtl.RESULTS[sol.result].startswith("no physical stationary point")
+        return
+    data = [np.asarray(a) for a in (p.Xs, p.ys, p.Xt, p.yt, p.X0, p.y0)]
+    start = [float(sol.Q_t) * 1.01, float(sol.Q_tt) * 0.99, float(sol.Q_st) * 1.01]
+    ref, margins = helpers.transfer(*data, width=2.0, temperature=0.05, coupling=1.0, lambda0=1.0, lambda1=1.0,
+                                    activation="erf", start=start, conditions=True)
+    np.testing.assert_allclose([sol.Q_t, sol.Q_tt, sol.Q_st], ref[1:4], rtol=1e-8)
+    assert min(margins.values()) > 0, margins
+
+
+def test_an_unphysical_root_is_a_failure_with_its_own_message():
+    """Started on the unphysical root that the old start led to (width 50, gamma 10: Q_tt < 0),
+    Newton stays there: the solve is reported as no physical stationary point, its
+    predictions are NaN, and throw=True raises with the violated condition."""
+    p = pair(**README_PROBLEM)
+    args = [jnp.asarray(v, float) for v in (50.0, 0.05, 10.0, 1.0, 1.0)]
+    start = jnp.array([np.log(-5.6503 + 6.0228), -6.0228])  # (log(Q_t - Q_tt), Q_tt)
+    act = jaxtl.kernels.get_activation("erf")
+    sol = jaxtl._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, *args, act, False, start)
+    assert sol.Q_tt < 0 and sol.result == jaxtl.RESULTS.overlap_not_psd and not sol.converged
+    assert jaxtl.RESULTS[sol.result].startswith("no physical stationary point: the overlaps violate")
+    assert np.isnan(sol.test_error(p.X0, p.y0).total) and np.isnan(sol.benefit(p.X0, p.y0).total)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="jaxtl.transfer: no physical stationary point"):
+        jaxtl._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, *args, act, True, start)
+
+
+def test_every_converged_point_is_physical():
+    """Over a grid of (width, coupling, T), down to N1 = 3 at alpha_s = 40: every point reported
+    converged satisfies every physical condition (checked in NumPy from the returned order
+    parameters: overlaps, M, S_g on training and test points, predictive variances); the
+    fraction of points with a physical root found is printed and must be high."""
+    p = pair(Ps=120, Pt=40, P0=30, N0=50)
+    widths = jnp.array([3.0, 10.0, 30.0, 120.0])
+    couplings = jnp.array([0.0, 0.1, 1.0, 10.0, 100.0, jnp.inf])
+    temperatures = jnp.array([0.01, 0.1])
+
+    @jax.jit
+    def grid(Xs, ys, Xt, yt, X0):
+        def one(w, g, T):
+            sol = jaxtl.transfer((Xs, ys), (Xt, yt), width=w, temperature=T, coupling=g, throw=False)
+            return sol.Q_s, sol.Q_t, sol.Q_tt, sol.Q_st, sol.converged, sol.predict(X0).variance
+        for axis in (2, 1, 0):
+            one = jax.vmap(one, [None if a != axis else 0 for a in range(3)])
+        return one(widths, couplings, temperatures)
+
+    Q_s, Q_t, Q_tt, Q_st, converged, variance = (np.asarray(a) for a in grid(p.Xs, p.ys, p.Xt, p.yt, p.X0))
+    Xs, Xt, X0 = (np.asarray(a) for a in (p.Xs, p.Xt, p.X0))
+    found = converged.mean()
+    print(f"physical root found at {converged.sum()} of {converged.size} points ({found:.0%})")
+    assert found >= 0.9
+    for i, j, k in zip(*np.nonzero(converged)):
+        T, g = float(temperatures[k]), float(couplings[j])
+        v_t, c_st, c_tt = (np.asarray(m) for m in _moments(jnp.asarray(g), 1.0))
+        qs, qt, qtt, qst = Q_s[i, j, k], Q_t[i, j, k], Q_tt[i, j, k], Q_st[i, j, k]
+        assert qt > qtt >= -1e-12 and qs * qtt - qst**2 >= -1e-10, (i, j, k)
+        Xa = np.concatenate([Xt, X0])
+        K = helpers.gram(Xa, Xa, v_t, v_t, v_t, "erf")
+        Kr = helpers.gram(Xa, Xa, v_t, v_t, c_tt, "erf")
+        Kas = helpers.gram(Xa, Xs, v_t, 1.0, c_st, "erf")
+        As = qs * helpers.nngp(Xs, Xs, 1.0, "erf") + T * np.eye(len(Xs))
+        M = (qt * K - qtt * Kr)[:40, :40] + T * np.eye(40)
+        S_g = qtt * Kr - qst**2 * Kas @ np.linalg.solve(As, Kas.T)
+        scale = np.abs(np.diag(S_g)).max() + 1e-300
+        assert np.linalg.eigvalsh(M).min() > 0
+        assert np.linalg.eigvalsh(S_g).min() >= -1e-8 * scale, (i, j, k)
+        assert variance[i, j, k].min() >= -1e-10, (i, j, k)
