@@ -101,8 +101,9 @@ def optimize(
     gradient) and "bounds". The best point is `ds.isel(step=int(ds.objective.argmax("step")))`
     (argmin for the error).
 
-    If a solve fails (or its gradient is not finite), the search stops there with a warning;
-    the last step is then marked `converged = False`.
+    If a solve fails (no physical stationary point, no convergence, or a gradient that is not
+    finite), the search stops there with a warning naming the reason; the last step is then
+    marked `converged = False` and holds NaN values: no unphysical value is ever a step.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
@@ -151,8 +152,9 @@ def optimize(
         row["converged"] = bool(outputs["converged"]) and finite
         rows.append(row)
         if not row["converged"]:
+            why = _problem.STATUS[int(row["status"])] if outputs["converged"] else "non-finite gradient"
             warnings.warn(f"jaxtl.optimize: the theory did not converge at step {step} "
-                          f"({', '.join(f'{n} = {row[n]:.6g}' for n in over)}); stopping there")
+                          f"({', '.join(f'{n} = {row[n]:.6g}' for n in over)}: {why}); stopping there")
             break
         if step < steps:
             updates, state = optimizer.update(grads, state, u)

@@ -144,6 +144,33 @@ def test_non_converged_points_are_marked():
                     "not converged")
 
 
+def test_unphysical_points_are_hatched_and_counted_apart_from_other_failures():
+    """Cells whose status is a "no physical stationary point" outcome are hatched (and blank:
+    their values are NaN), other failures get an "x"; the legend counts each kind."""
+    from jaxtl._problem import STATUS
+
+    converged = np.ones((GAMMA.size, RHO.size), bool)
+    status = np.zeros(converged.shape, int)
+    benefit = np.ones(converged.shape)
+    for (i, j), name in {(0, 5): "overlap_not_psd", (4, 2): "field_not_psd", (8, 0): "nonlinear_max_steps_reached"}.items():
+        converged[i, j], status[i, j], benefit[i, j] = False, STATUS.index(name), np.nan
+    ds = sweep({"coupling": GAMMA, "rho": RHO}, benefit, converged)
+    ds["status"] = (("coupling", "rho"), status, {"flag_meanings": " ".join(STATUS)})
+    ax = plot.benefit_map(ds)
+    hatched = [p for p in ax.patches if p.get_hatch() == "////"]
+    assert len(hatched) == 2
+    def holds(p, x, y):
+        return p.get_x() < x < p.get_x() + p.get_width() and p.get_y() < y < p.get_y() + p.get_height()
+
+    for x, y in [(GAMMA[0], RHO[5]), (GAMMA[4], RHO[2])]:
+        assert sum(holds(p, x, y) for p in hatched) == 1
+    (marks,) = gids(ax.collections, "not converged")
+    np.testing.assert_allclose(marks.get_offsets(), [(GAMMA[8], RHO[0])])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "no physical stationary point (2)" in labels and "not converged (1)" in labels
+    assert np.ma.count_masked(mesh_of(ax).get_array()) == 3
+
+
 def test_benefit_map_errors():
     ds = sweep({"coupling": GAMMA, "rho": RHO}, np.zeros((GAMMA.size, RHO.size)))
     with pytest.raises(ValueError, match=r"'benefit_total'.*benefit_prior"):
@@ -295,7 +322,7 @@ def test_trajectory_without_grid():
     np.testing.assert_array_equal(line.get_xdata(), np.arange(8))
     np.testing.assert_array_equal(line.get_ydata(), traj.objective.values)
     (bad,) = gids(ax.lines, "not converged")
-    np.testing.assert_array_equal(bad.get_xdata(), [3])
+    np.testing.assert_array_equal(bad.get_xdata(), [3])  # along the bottom: failed steps have no value
     assert "maximize benefit over coupling, temperature (" in ax.get_title()  # no outputs as parameters
 
 

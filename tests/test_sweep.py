@@ -100,13 +100,18 @@ def test_task_pair_and_theory_axes():
         jaxtl.sweep(pair, width=50.0, temperature=0.05, coupling=1.0, rho=[0.0, 1.0], progress=False)
 
 
-def test_non_converged_points_are_kept_and_marked():
-    # At N1 = 10 (Ps / N1 = 6) and gamma = 100 the target equations have no root that Newton
-    # reaches from the prior-only start; SciPy's hybrid root finder on the same equations (the
-    # dense reference in tests/helpers.py) fails there too. At N1 = 50 both converge.
-    ds = jaxtl.sweep(teacher_pair, **SIZES, width=[10.0, 50.0], temperature=0.05, coupling=100.0, progress=False)
-    np.testing.assert_array_equal(ds.converged, [False, True])
-    assert ds.test_error.shape == (2,)
+def test_failed_points_are_kept_marked_and_hold_no_value():
+    # Label noise of 1e200 overflows the action (labels squared): the source's solve fails
+    # there, at every width; at N1 = 10 (Ps / N1 = 6) and gamma = 100 the ordinary labels
+    # have a physical root, which the solver reaches.
+    ds = jaxtl.sweep(teacher_pair, **SIZES, width=[10.0, 50.0], temperature=0.05, coupling=100.0,
+                     noise=[0.1, 1e200], progress=False)
+    np.testing.assert_array_equal(ds.converged, [[True, False], [True, False]])
+    meanings = ds.status.attrs["flag_meanings"].split()
+    assert [meanings[c] for c in ds.status.values.ravel()] == ["successful", "source_failed"] * 2
+    assert ds.status.attrs["flag_values"][meanings.index("overlap_not_psd")] == int(jaxtl.RESULTS.overlap_not_psd._value)
+    for name in ("Q_t", "Q_st", "test_error", "benefit", "benefit_source"):
+        assert np.all(np.isnan(ds[name].sel(noise=1e200))) and np.all(np.isfinite(ds[name].sel(noise=0.1))), name
 
 
 @pytest.mark.parametrize(
