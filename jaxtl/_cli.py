@@ -56,16 +56,18 @@ def width_table(args: argparse.Namespace) -> list[dict]:
     pair = tasks.teacher_pair(
         jax.random.key(args.seed), Ps=args.P, Pt=1, P0=args.P0, N0=args.N0, gain=args.gain, noise=args.noise
     )
-    X, y, X0, y0 = pair.Xs, pair.ys, pair.X0, pair.y0
+    data = (pair.Xs, pair.ys, pair.X0, pair.y0)
     params = dict(temperature=args.temperature, lambda0=args.lambda0, lambda1=args.lambda1, activation=args.activation)
 
-    def solve(width):
+    # The data are arguments, not closed over: XLA would constant-fold a closed-over P x P0
+    # kernel product, which takes seconds and prints an alarming error line.
+    def solve(X, y, X0, y0, width):
         sol = single_task(X, y, width=width, throw=False, **params)
         return sol.Q, sol.test_error(X0, y0).total, sol.converged
 
-    _, nngp_error, _ = solve(jnp.inf)  # eager: a bad parameter raises a ValueError here
+    _, nngp_error, _ = solve(*data, jnp.inf)  # eager: a bad parameter raises a ValueError here
     widths = _checks.positive("--widths", _widths(args.widths), allow_inf=True)
-    Q, error, converged = jax.jit(jax.vmap(solve))(widths)
+    Q, error, converged = jax.jit(jax.vmap(solve, (None, None, None, None, 0)))(*data, widths)
     return [
         dict(N1=w, alpha=args.P / w, Q=float(q), test_error=float(e), nngp_test_error=float(nngp_error), converged=bool(c))
         for w, q, e, c in zip(np.asarray(widths), Q, error, converged)

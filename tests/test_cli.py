@@ -1,4 +1,9 @@
 import csv
+import os
+import pathlib
+import re
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -6,6 +11,8 @@ import pytest
 
 import jaxtl
 from jaxtl._cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_main_job_writes_the_width_table(tmp_path, capsys):
@@ -35,6 +42,19 @@ def test_main_job_writes_the_width_table(tmp_path, capsys):
 def test_bad_arguments_are_reported(tmp_path, capsys, args, match):
     assert main(["--output", str(tmp_path / "t.csv"), "--P", "10", "--P0", "5", "--N0", "5", *args]) == 2
     assert match in capsys.readouterr().err
+
+
+def test_main_job_at_its_defaults_prints_the_readme_table_and_no_alarm(tmp_path):
+    """The first command a user runs: at the default sizes (P = 200, P0 = 1000) closed-over
+    data made XLA print a "Constant folding an instruction is taking > 1s" error line."""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "jaxtl", "--output", str(tmp_path / "x.csv")], env=env,
+                         capture_output=True, text=True, timeout=600, check=True)
+    assert "Constant folding" not in run.stderr
+    assert not [line for line in run.stderr.splitlines() if re.match(r"E\d{4}", line) or "error" in line.lower()]
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("The main job prints:\n\n```\n")[1].split("```")[0].splitlines()
+    assert run.stdout.splitlines() == table[:-1] + [f"wrote {tmp_path / 'x.csv'}"]
 
 
 # The jobs on TOML configurations: jaxtl sweep | optimize | compare CONFIG
