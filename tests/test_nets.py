@@ -213,6 +213,29 @@ def test_transfer_infinite_coupling_keeps_the_source_first_layer():
     assert np.all(np.isfinite(t.test_error(pair.y0).mean.total)) and t.Q_st.mean > 0
 
 
+def test_transfer_reuses_source_chains_sampled_once():
+    """nets.sample_source draws the source chains transfer draws with the same key: passed as
+    `source`, they give the run without it, bit for bit, at every coupling."""
+    pair = transfer_pair()
+    params = dict(width=6, temperature=0.1)
+    source_sampler = nets.Langevin(n_chains=2, burn_in=40, n_samples=2, thin=20)
+    target_sampler = nets.Langevin(n_chains=2, burn_in=40, n_samples=5, thin=5)
+    source = nets.sample_source(jax.random.key(21), pair, **params, sampler=source_sampler)
+    for coupling in (2.0, np.inf):
+        reused = nets.transfer(jax.random.key(21), pair, coupling=coupling, **params, source=source,
+                               target_sampler=target_sampler)
+        fresh = nets.transfer(jax.random.key(21), pair, coupling=coupling, **params, source_sampler=source_sampler,
+                              target_sampler=target_sampler)
+        for a, b in zip(jax.tree.leaves(reused), jax.tree.leaves(fresh)):
+            np.testing.assert_array_equal(a, b)
+    assert reused.source is source
+    unkept = nets.sample(jax.random.key(0), pair.Xs, pair.ys, **params, sampler=source_sampler)
+    with pytest.raises(ValueError, match="kept networks"):
+        nets.transfer(jax.random.key(21), pair, coupling=1.0, **params, source=unkept)
+    with pytest.raises(ValueError, match="source.params.W"):
+        nets.transfer(jax.random.key(21), pair, coupling=1.0, width=7, temperature=0.1, source=source)
+
+
 def test_bad_arguments_are_value_errors():
     X, y = np.ones((3, 2)), np.ones(3)
     with pytest.raises(ValueError, match="coupling"):
