@@ -5,6 +5,7 @@ allow 5 standard errors (over independent chains, or over Monte Carlo draws).
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.special
@@ -234,6 +235,20 @@ def test_transfer_reuses_source_chains_sampled_once():
         nets.transfer(jax.random.key(21), pair, coupling=1.0, **params, source=unkept)
     with pytest.raises(ValueError, match="source.params.W"):
         nets.transfer(jax.random.key(21), pair, coupling=1.0, width=7, temperature=0.1, source=source)
+
+
+def test_comparison_deviation_from_a_zero_theory_is_absolute():
+    """Q_st and Q_tt are 0 in theory without coupling (up to rounding): their deviation is
+    networks - theory, marked in the table, never inf or 1e+30."""
+    c = nets.Comparison(("test error", "Q_st", "Q_tt"), jnp.array([0.4, 0.0, 1.5e-28]),
+                        jnp.array([0.42, 0.012, -0.003]), jnp.array([0.01, 0.005, 0.002]))
+    np.testing.assert_allclose(c.relative_deviation, [0.05, 0.012, -0.003], rtol=1e-12)
+    assert c.absolute.tolist() == [False, True, True]
+    assert c["Q_tt"]["absolute"] and not c["test error"]["absolute"]
+    table = str(c).splitlines()
+    assert table[2].split()[4] == "0.012*" and table[1].split()[5] == "0.05"
+    assert table[-1].startswith("* absolute deviation, networks - theory: the theory is 0")
+    assert "*" not in str(nets.Comparison(("Q",), jnp.array([0.9]), jnp.array([0.91]), jnp.array([0.01])))
 
 
 def test_bad_arguments_are_value_errors():
