@@ -31,7 +31,11 @@ JOBS = ("sweep", "optimize", "compare")
 
 def run(job: str, argv: "list[str]") -> int:
     """Parse `jaxtl <job> ...` and run the job; 0 on success, 2 on a bad configuration."""
-    parser = argparse.ArgumentParser(prog=f"jaxtl {job}", description=_DESCRIPTIONS[job])
+    parser = argparse.ArgumentParser(
+        prog=f"jaxtl {job}",
+        description=f"{DESCRIPTIONS[job][0].upper()}{DESCRIPTIONS[job][1:]}: writes <output>.nc (netCDF) and <output>.png, after "
+        "checking the whole configuration.",
+    )
     parser.add_argument("config", nargs="?", help="TOML configuration (see --example)")
     parser.add_argument("--example", action="store_true", help="print a complete configuration with every default")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -152,8 +156,8 @@ def _compare(config, progress):
 
 
 _JOBS = {"sweep": _sweep, "optimize": _optimize, "compare": _compare}
-_DESCRIPTIONS = {
-    "sweep": "The transfer theory over a grid of parameters (jaxtl.sweep): <output>.nc and a benefit map.",
-    "optimize": "Gradient-based search of the best parameters (jaxtl.optimize): <output>.nc and the trajectory.",
-    "compare": "The transfer theory against Langevin-sampled networks (jaxtl.nets): <output>.nc and a figure.",
+DESCRIPTIONS = {
+    "sweep": "the transfer theory over a grid of parameters (jaxtl.sweep)",
+    "optimize": "gradient-based search of the best parameters (jaxtl.optimize)",
+    "compare": "the transfer theory against Langevin-sampled networks (jaxtl.nets)",
 }

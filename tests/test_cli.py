@@ -59,6 +59,25 @@ def test_main_job_at_its_defaults_prints_the_readme_table_and_no_alarm(tmp_path)
     assert run.stdout.splitlines() == table[:-1] + [f"wrote {tmp_path / 'x.csv'}"]
 
 
+def test_help_lists_the_jobs(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    for job, line in _jobs.DESCRIPTIONS.items():
+        assert re.search(rf"^  {job} +{re.escape(line)}$", out, re.MULTILINE)
+    assert "--force" in out
+
+
+def test_an_unknown_job_names_the_jobs(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["swep", "x.toml"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown job 'swep' (did you mean sweep?)" in err and "sweep, optimize, compare" in err
+    assert "unrecognized arguments" not in err
+
+
 # The jobs on TOML configurations: jaxtl sweep | optimize | compare CONFIG
 
 SMALL = """
