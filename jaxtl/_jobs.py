@@ -121,7 +121,7 @@ def _compare(config, progress):
         for side in ("source", "target")
     }
     key_task, key_nets = jax.random.split(jax.random.key(config["seed"]))
-    rows = []
+    source, rows = None, []
     for point in points:
         pair = task(key_task, **_problem.pair_arguments(task, point))
         theory = transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), **{n: point[n] for n in _problem.THEORY},
@@ -129,9 +129,12 @@ def _compare(config, progress):
         if settings["float32"]:
             pair = eqx.tree_at(lambda p: (p.Xs, p.Xt, p.X0), pair, (pair.Xs.astype(jnp.float32),
                                pair.Xt.astype(jnp.float32), pair.X0.astype(jnp.float32)))
-        networks = nets.transfer(key_nets, pair, **{n: point[n] for n in _problem.THEORY if n != "width"},
-                                 width=int(point["width"]), activation=point["activation"],
-                                 source_sampler=samplers["source"], target_sampler=samplers["target"])
+        network = {n: point[n] for n in ("temperature", "lambda0", "lambda1", "activation")}
+        network["width"] = int(point["width"])
+        if source is None or axis != "coupling":  # the source chains do not depend on the coupling: sampled once
+            source = nets.sample_source(key_nets, pair, **network, sampler=samplers["source"])
+        networks = nets.transfer(key_nets, pair, coupling=point["coupling"], **network, source=source,
+                                 target_sampler=samplers["target"])
         comparison = nets.compare(theory, networks, pair.X0, pair.y0)
         print(f"{axis} = {point[axis]}:" if axis else "", comparison, sep="\n")
         rows.append(comparison)
@@ -144,15 +147,33 @@ def _compare(config, progress):
     ds = xr.Dataset({"theory": stack("theory"), "networks": stack("networks"), "stderr": stack("stderr")},
                     coords={name: np.array([p[axis] for p in points] if axis else [0], float), "quantity": quantity})
     ds.attrs.update(task=config["task"], parameters=str(config["parameters"]))
+    return ds, compare_figure(ds, name)
+
+
+def compare_figure(ds: xr.Dataset, axis: str):
+    """The test error of theory and networks along `axis` (a `jaxtl compare` Dataset). Infinite
+    values (coupling = inf), which have no place on the axis, are drawn across it: the theory as
+    a dashed line, the networks as a band of one standard error, each labelled in the legend."""
     figure, ax = plt.subplots(figsize=(6, 4.5))
     error = ds.sel(quantity="test_error")
-    finite = np.isfinite(error[name].values)
-    x = error[name].values[finite]
-    theory_curve = xr.Dataset({"test_error": ((name,), error.theory.values[finite])}, coords={name: x})
-    measured = xr.Dataset({"test_error": ((name,), error.networks.values[finite]),
-                           "test_error_stderr": ((name,), error.stderr.values[finite])}, coords={name: x})
-    plot.error_vs_alpha(theory_curve, measured, x=name, ax=ax)
-    return ds, figure
+    values = error[axis].values
+    finite = np.isfinite(values)
+    if finite.any():
+        x = values[finite]
+        theory = xr.Dataset({"test_error": ((axis,), error.theory.values[finite])}, coords={axis: x})
+        measured = xr.Dataset({"test_error": ((axis,), error.networks.values[finite]),
+                               "test_error_stderr": ((axis,), error.stderr.values[finite])}, coords={axis: x})
+        plot.error_vs_alpha(theory, measured, x=axis, ax=ax)
+    else:
+        ax.set(xlabel=axis, ylabel="test error")
+    for i in np.flatnonzero(~finite):
+        at = f"{axis} = {values[i]:g}"
+        mean, stderr = float(error.networks[i]), float(error.stderr[i])
+        ax.axhline(float(error.theory[i]), color="C1", ls="--", label=f"theory, {at}")
+        ax.axhspan(mean - stderr, mean + stderr, color="C1", alpha=0.25, label=f"networks, {at}")
+    if not finite.all():
+        ax.legend(fontsize="small")
+    return figure
 
 
 _JOBS = {"sweep": _sweep, "optimize": _optimize, "compare": _compare}

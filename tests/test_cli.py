@@ -129,15 +129,29 @@ def test_optimize_job_writes_the_trajectory(tmp_path, capsys):
     assert out.with_suffix(".png").is_file() and "4 evaluations" in capsys.readouterr().out
 
 
-def test_compare_job_puts_theory_beside_networks(tmp_path):
+def test_compare_job_puts_theory_beside_networks(tmp_path, capsys, monkeypatch):
     import xarray as xr
 
+    from jaxtl import _transfer_sampling
+
+    runs = []  # keep_params of every Langevin run: True for the source chains
+
+    def sample(*args, **kwargs):
+        runs.append(kwargs.get("keep_params", False))
+        return real_sample(*args, **kwargs)
+
+    real_sample = _transfer_sampling.sample
+    monkeypatch.setattr(_transfer_sampling, "sample", sample)
     out = tmp_path / "cmp"
-    config = SMALL.format(output=out, width=20) + "coupling = [0.0, 10.0]\n" + (
+    config = SMALL.format(output=out, width=20) + "coupling = [0.0, 10.0, inf]\n" + (
         "[compare]\nsource_chains = 2\nsource_burn_in = 50\nsource_samples = 1\nsource_thin = 10\n"
         "target_chains = 2\ntarget_burn_in = 50\ntarget_samples = 5\ntarget_thin = 5\n"
     )
     assert main(["compare", write(tmp_path, config), "--no-progress"]) == 0
+    assert runs == [True, False, False, False]  # the source chains sampled once, for all couplings
+    printed = capsys.readouterr().out
+    assert "inf " not in printed.replace("coupling = inf", "") and "e+" not in printed
+    assert "* absolute deviation" in printed  # Q_st and Q_tt are 0 at coupling = 0
     ds = xr.load_dataset(out.with_suffix(".nc"))
     assert ds.attrs["seed"] == 2 and ds.attrs["jaxtl_version"] == importlib.metadata.version("jaxtl")
     assert list(ds.quantity.values) == ["test_error", "bias2", "variance", "Q_s", "Q_t", "Q_st", "Q_tt"]
@@ -240,3 +254,17 @@ def test_existing_outputs_are_kept_unless_forced(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "x.png").read_text() == "a figure from an earlier run" and not (tmp_path / "x.nc").exists()
     assert main(["sweep", config, "--force", "--no-progress"]) == 0
     assert (tmp_path / "x.png").read_bytes().startswith(b"\x89PNG") and (tmp_path / "x.nc").is_file()
+
+
+def test_compare_figure_shows_infinite_coupling():
+    import xarray as xr
+
+    values = np.array([[0.30, 0.31, 0.01], [0.25, 0.26, 0.01], [0.28, 0.27, 0.02]])  # theory, networks, stderr
+    ds = xr.Dataset({f: (("coupling", "quantity"), values[:, [i]]) for i, f in enumerate(("theory", "networks", "stderr"))},
+                    coords={"coupling": [0.0, 1.0, np.inf], "quantity": ["test_error"]})
+    ax = _jobs.compare_figure(ds, "coupling").axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "theory, coupling = inf" in labels and "networks, coupling = inf" in labels
+    assert any(np.allclose(line.get_ydata(), 0.28) for line in ax.lines)
+    only_inf = _jobs.compare_figure(ds.isel(coupling=[2]), "coupling").axes[0]
+    assert [t.get_text() for t in only_inf.get_legend().get_texts()] == ["theory, coupling = inf", "networks, coupling = inf"]
