@@ -8,6 +8,7 @@ test error, NNGP test error) and writes it as CSV.
 
 import argparse
 import csv
+import difflib
 import sys
 
 import jax
@@ -20,14 +21,24 @@ from ._single_task import single_task
 _DEFAULT_WIDTHS = "25,50,100,200,400,800,1600,3200"
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option; the description and the list of jobs as written."""
+
+
 def _parser() -> argparse.ArgumentParser:
+    jobs = ",".join(_jobs.JOBS)
     p = argparse.ArgumentParser(
         prog="jaxtl",
-        description="Single-task kernel-renormalization theory over a grid of widths, on a built-in "
-        "teacher-student task (Gaussian inputs, labels tanh(gain w.x/sqrt(N0)) + noise). "
-        "Other jobs: `jaxtl sweep CONFIG`, `jaxtl optimize CONFIG`, `jaxtl compare CONFIG` "
-        "(`jaxtl sweep --example` prints a configuration).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        usage=f"%(prog)s [options]\n       %(prog)s {{{jobs}}} CONFIG [--force] [--no-progress]\n"
+        f"       %(prog)s {{{jobs}}} --example",
+        description="With no job, the main job: the single-task kernel-renormalization theory over a grid of\n"
+        "widths, on a built-in teacher-student task (Gaussian inputs, labels tanh(gain w.x/sqrt(N0))\n"
+        "+ noise), printed and written as CSV (the options below).",
+        epilog="jobs on a TOML configuration (jaxtl JOB --help tells more):\n"
+        + "".join(f"  {job:<10}{line}\n" for job, line in _jobs.DESCRIPTIONS.items())
+        + "`jaxtl JOB --example > JOB.toml` writes a complete configuration. A job checks all of it\n"
+        "before computing, and keeps existing output files unless given --force.",
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("--output", default="jaxtl_single_task.csv", help="CSV file to write")
     p.add_argument("--widths", default=_DEFAULT_WIDTHS, help="comma-separated hidden widths N1")
@@ -44,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _unknown_job(name: str) -> str:
+    """What to say about `jaxtl NAME ...` when NAME is no job."""
+    close = difflib.get_close_matches(name, _jobs.JOBS, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return (f"unknown job {name!r}{hint}; the jobs are {', '.join(_jobs.JOBS)} (jaxtl JOB CONFIG), and jaxtl "
+            "with no job runs the main job")
+
+
 def _widths(text: str) -> np.ndarray:
     try:
         return np.array([float(w) for w in text.split(",")])
@@ -56,16 +75,18 @@ def width_table(args: argparse.Namespace) -> list[dict]:
     pair = tasks.teacher_pair(
         jax.random.key(args.seed), Ps=args.P, Pt=1, P0=args.P0, N0=args.N0, gain=args.gain, noise=args.noise
     )
-    X, y, X0, y0 = pair.Xs, pair.ys, pair.X0, pair.y0
+    data = (pair.Xs, pair.ys, pair.X0, pair.y0)
     params = dict(temperature=args.temperature, lambda0=args.lambda0, lambda1=args.lambda1, activation=args.activation)
 
-    def solve(width):
+    # The data are arguments, not closed over: XLA would constant-fold a closed-over P x P0
+    # kernel product, which takes seconds and prints an alarming error line.
+    def solve(X, y, X0, y0, width):
         sol = single_task(X, y, width=width, throw=False, **params)
         return sol.Q, sol.test_error(X0, y0).total, sol.converged
 
-    _, nngp_error, _ = solve(jnp.inf)  # eager: a bad parameter raises a ValueError here
+    _, nngp_error, _ = solve(*data, jnp.inf)  # eager: a bad parameter raises a ValueError here
     widths = _checks.positive("--widths", _widths(args.widths), allow_inf=True)
-    Q, error, converged = jax.jit(jax.vmap(solve))(widths)
+    Q, error, converged = jax.jit(jax.vmap(solve, (None, None, None, None, 0)))(*data, widths)
     return [
         dict(N1=w, alpha=args.P / w, Q=float(q), test_error=float(e), nngp_test_error=float(nngp_error), converged=bool(c))
         for w, q, e, c in zip(np.asarray(widths), Q, error, converged)
@@ -76,7 +97,10 @@ def main(argv: "list[str] | None" = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in _jobs.JOBS:
         return _jobs.run(argv[0], argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    if argv and not argv[0].startswith("-"):
+        parser.error(_unknown_job(argv[0]))
+    args = parser.parse_args(argv)
     try:
         rows = width_table(args)
     except ValueError as error:

@@ -9,7 +9,7 @@ task; `Q_s`, `Q_t`, `Q_st`, `Q_tt` for transfer), read from the theory by the sa
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
 from ._activation import Activation
 from ._langevin import Langevin, Samples, sample
@@ -17,13 +17,18 @@ from ._result import TheorySolution
 from ._single_task import single_task
 from ._transfer_sampling import TransferSamples
 
+# A theory value this small is zero up to rounding (Q_st, Q_tt without coupling): the
+# deviation from it is given as an absolute one, not divided by it.
+_ZERO = 1e-8
+
 
 class Comparison(eqx.Module):
     """Theory and networks side by side, one row per observable.
 
     **Fields:** `names` of the observables; `theory` (the theory's values); `networks`
     (the sampled networks' values) and their standard errors `stderr` over independent
-    chains. `str(comparison)` is a table.
+    chains. `str(comparison)` is a table. Where the theory is zero (`absolute`), the
+    deviation is absolute, networks - theory, instead of relative.
     """
 
     names: "tuple[str, ...]" = eqx.field(static=True)
@@ -32,9 +37,16 @@ class Comparison(eqx.Module):
     stderr: Float[Array, " n"]
 
     @property
+    def absolute(self) -> Bool[Array, " n"]:
+        """The rows whose theory value is zero up to rounding (|theory| <= 1e-8, e.g. Q_st
+        and Q_tt without coupling): their `relative_deviation` is an absolute one."""
+        return jnp.abs(self.theory) <= _ZERO
+
+    @property
     def relative_deviation(self) -> Float[Array, " n"]:
-        """(networks - theory) / |theory|."""
-        return (self.networks - self.theory) / jnp.abs(self.theory)
+        """(networks - theory) / |theory|; networks - theory where the theory is zero (`absolute`)."""
+        scale = jnp.where(self.absolute, 1.0, jnp.abs(self.theory))
+        return (self.networks - self.theory) / scale
 
     @property
     def deviation_in_stderr(self) -> Float[Array, " n"]:
@@ -42,20 +54,29 @@ class Comparison(eqx.Module):
         return (self.networks - self.theory) / self.stderr
 
     def __getitem__(self, name: str) -> "dict[str, float]":
-        """The row `name` as a dict: theory, networks, stderr, relative_deviation."""
+        """The row `name` as a dict: theory, networks, stderr, relative_deviation, and
+        absolute (whether that deviation is an absolute one: the theory is zero)."""
         i = self.names.index(name)
         return {
             "theory": float(self.theory[i]),
             "networks": float(self.networks[i]),
             "stderr": float(self.stderr[i]),
             "relative_deviation": float(self.relative_deviation[i]),
+            "absolute": bool(self.absolute[i]),
         }
 
     def __str__(self) -> str:
+        """A table, one row per observable; an absolute deviation (`absolute`) is marked "*"
+        and explained under the table."""
         rows = [f"{'':<12}{'theory':>10}{'networks':>10}{'stderr':>10}{'rel. dev.':>11}{'dev./stderr':>13}"]
         for i, name in enumerate(self.names):
             values = (self.theory[i], self.networks[i], self.stderr[i], self.relative_deviation[i], self.deviation_in_stderr[i])
-            rows.append(f"{name:<12}" + "".join(f"{float(x):>{w}.4g}" for x, w in zip(values, (10, 10, 10, 11, 13))))
+            cells = [f"{float(x):>{w}.4g}" for x, w in zip(values, (10, 10, 10, 11, 13))]
+            if self.absolute[i]:
+                cells[3] = f"{float(values[3]):>10.4g}*"
+            rows.append(f"{name:<12}" + "".join(cells))
+        if jnp.any(self.absolute):
+            rows.append(f"* absolute deviation, networks - theory: the theory is 0 or tiny (|theory| <= {_ZERO:g})")
         return "\n".join(rows)
 
 

@@ -1,18 +1,23 @@
 """TOML configurations of the command line's jobs (`jaxtl sweep|optimize|compare CONFIG`).
 
 `EXAMPLES` holds a complete, commented configuration per job: every key and its default
-(`jaxtl <job> --example` prints it). A configuration file is read with `load`, which checks it
-against the example: an unknown section or key, a value of the wrong type, or a missing file
-raises a `ConfigError` that names it.
+(`jaxtl <job> --example` prints it). A configuration file is read with `load`, which checks all
+of it before anything is computed: an unknown section, key or parameter, a value of the wrong
+type (a string where a number is expected), a job setting out of range, an output folder that
+does not exist or is not writable, an output file that exists already (unless forced), or a
+missing file raises a `ConfigError` that names it.
 """
 
+import inspect
+import os
 import pathlib
 import tomllib
 from typing import Any
 
 import numpy as np
 
-from . import tasks
+from . import _problem, tasks
+from ._optimize import OBJECTIVES
 
 TASKS = {"teacher_pair": tasks.teacher_pair, "hidden_manifold_pair": tasks.hidden_manifold_pair,
          "digits_pair": tasks.digits_pair}  # fmt: skip
@@ -22,7 +27,9 @@ _COMMON = """\
 # built with jax.random.key(seed).
 task = "teacher_pair"
 seed = 0
-# Results go to <output>.nc (netCDF, an xarray Dataset) and <output>.png (a figure).
+# Results go to <output>.nc (netCDF, an xarray Dataset) and <output>.png (a figure), the
+# suffixes appended to the name as given; existing files are kept (the job stops before it
+# computes) unless the command line says --force.
 output = "{output}"
 
 # The generator's arguments and the theory's (jaxtl.transfer): width (N1), temperature (T),
@@ -110,9 +117,13 @@ class ConfigError(ValueError):
     """A bad configuration: the message names the file and the key."""
 
 
-def load(path: "str | pathlib.Path", job: str) -> "dict[str, Any]":
+def load(path: "str | pathlib.Path", job: str, *, force: bool = False) -> "dict[str, Any]":
     """Read and check a configuration of `job`; the sections other than [parameters] are
-    completed with the example's defaults. Axis specifications are turned into arrays."""
+    completed with the example's defaults. Axis specifications are turned into arrays.
+
+    Everything that can be checked before computing is checked here (module docstring); an
+    existing `<output>.nc` or `<output>.png` is an error unless `force`.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} not found")
@@ -142,7 +153,45 @@ def load(path: "str | pathlib.Path", job: str) -> "dict[str, Any]":
             out[key] = _typed(path, key, given, value)
     if out["task"] not in TASKS:
         raise ConfigError(f"{path}: task must be one of {', '.join(TASKS)}, got {out['task']!r}")
+    try:
+        _check_parameters(TASKS[out["task"]], out["parameters"])
+        _SETTINGS_CHECKS[job](out)
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    _check_output(path, out["output"], force)
     return out
+
+
+def output_files(output: str) -> "tuple[pathlib.Path, pathlib.Path]":
+    """`<output>.nc` and `<output>.png`: the suffixes are appended to the name as given, so
+    that `run_T0.05` gives `run_T0.05.nc` (not `run_T0.nc`)."""
+    return pathlib.Path(output + ".nc"), pathlib.Path(output + ".png")
+
+
+def compare_points(task, parameters: "dict[str, Any]") -> "tuple[str | None, list[dict[str, Any]]]":
+    """What `jaxtl compare` runs: the parameter given as a list (None if none) and one point
+    per value of it (every parameter a single value, the theory's defaults added). A
+    ValueError names a second list, a parameter that cannot be a list here, or a value out of
+    range (all values are checked, before any network is sampled)."""
+    lists = [n for n, v in parameters.items() if isinstance(v, list)]
+    if len(lists) > 1:
+        raise ValueError(f"compare takes at most one list in [parameters], got {', '.join(lists)}")
+    axis = lists[0] if lists else None
+    values = parameters[axis] if lists else [None]
+    kind = _problem.kinds(task, parameters)
+    if axis is not None and kind[axis] == "static" and axis not in ("alpha", "Pt", "Ps"):
+        raise ValueError(f"compare: {axis} cannot be a list here")
+    points = []
+    for value in values:
+        point, _ = _problem.resolve(task, parameters | ({axis: value} if lists else {}))
+        for n in point:
+            if kind.get(n, "static") != "static":
+                _problem.check_numbers(task, n, np.asarray([point[n]]), point)
+        width = point["width"]
+        if not float(width).is_integer() or width < 1:
+            raise ValueError(f"parameters.width must be a whole number of hidden units for the networks, got {width}")
+        points.append(point)
+    return axis, points
 
 
 def _typed(path, key: str, value, default):
@@ -155,6 +204,83 @@ def _typed(path, key: str, value, default):
     return value
 
 
+def _is_number(value) -> bool:
+    """A TOML integer or float (a boolean is not a number here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_parameters(task, parameters: "dict[str, Any]") -> None:
+    """Every parameter known to the task (`_problem.kinds`) and of its type: a number (or a
+    list of numbers) for the theory's parameters, alpha, the generator's sizes and knobs; a
+    string (or a list of them) for the options whose default is one (activation, readout)."""
+    _problem.kinds(task, parameters)
+    arguments = _problem.generator_arguments(task)
+    for name, value in parameters.items():
+        if name in _problem.THEORY_DEFAULTS:
+            default = _problem.THEORY_DEFAULTS[name]
+        elif name in arguments:
+            default = arguments[name].default
+        else:  # the theory's required numbers, and alpha
+            default = 0.0
+        if default is inspect.Parameter.empty or _is_number(default):
+            expected, fits = "a number", _is_number
+        elif isinstance(default, str):
+            expected, fits = "a string", lambda v: isinstance(v, str)
+        else:
+            continue
+        if not all(fits(v) for v in (value if isinstance(value, list) else [value])):
+            raise ValueError(f"parameters.{name} must be {expected} or a list of them, got {value!r}")
+
+
+def _check_sweep(config) -> None:
+    """[sweep]: the figure's variable is an output of the sweep; chunk_size >= 0."""
+    variable = config["sweep"]["variable"]
+    if variable not in _problem.OUTPUTS:
+        raise ValueError(f"sweep.variable must be one of {', '.join(_problem.OUTPUTS)}, got {variable!r}")
+    if config["sweep"]["chunk_size"] < 0:
+        raise ValueError(f"sweep.chunk_size must be >= 0 (0: automatic), got {config['sweep']['chunk_size']}")
+
+
+def _check_optimize(config) -> None:
+    """[optimize]: a known objective; each bound pair is two numbers (`jaxtl.optimize` checks
+    the rest)."""
+    objective = config["optimize"]["objective"]
+    if objective not in OBJECTIVES:
+        raise ValueError(f"optimize.objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    for name, bounds in config["optimize"]["over"].items():
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds)):
+            raise ValueError(f"optimize.over.{name} must be [low, high], two numbers, got {bounds!r}")
+
+
+def _check_compare(config) -> None:
+    """[compare]: the samplers' counts in range; every point of [parameters] (`compare_points`)."""
+    settings = config["compare"]
+    for name, value in settings.items():
+        lowest = 0 if name.endswith("burn_in") else 2 if name == "target_chains" else 1
+        if not isinstance(value, bool) and value < lowest:
+            raise ValueError(f"compare.{name} must be an integer >= {lowest}, got {value}")
+    compare_points(TASKS[config["task"]], config["parameters"])
+
+
+_SETTINGS_CHECKS = {"sweep": _check_sweep, "optimize": _check_optimize, "compare": _check_compare}
+
+
+def _check_output(path, output: str, force: bool) -> None:
+    """The output names a file in an existing, writable folder; its files do not exist
+    unless `force`."""
+    folder = pathlib.Path(output).parent
+    if not pathlib.Path(output).name or output.endswith(("/", os.sep)):
+        raise ConfigError(f"{path}: output must name a file (without suffix), got {output!r}")
+    if not folder.is_dir():
+        raise ConfigError(f"{path}: output: {str(folder)!r} is not an existing folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{path}: output: the folder {str(folder)!r} is not writable")
+    for file in output_files(output):
+        if file.exists() and not force:
+            raise ConfigError(f"{path}: output: {str(file)!r} exists already; pass --force to overwrite it, "
+                              "or choose another output")
+
+
 def _axis(path, name: str, value):
     """A parameter value: a number or string as it is, a list as a list, {linspace = [...]} or
     {logspace = [...]} as the array numpy makes of it."""
@@ -164,7 +290,9 @@ def _axis(path, name: str, value):
         raise ConfigError(f"{path}: parameters.{name} must be a value, a list, {{linspace = [start, stop, num]}} "
                           f"or {{logspace = [start, stop, num]}}, got {value!r}")
     (kind, spec), = value.items()
-    if not (isinstance(spec, list) and len(spec) == 3 and isinstance(spec[2], int) and spec[2] >= 1):
-        raise ConfigError(f"{path}: parameters.{name}.{kind} must be [start, stop, num] with num an integer >= 1, "
+    if not (isinstance(spec, list) and len(spec) == 3 and all(_is_number(x) for x in spec[:2])
+            and isinstance(spec[2], int) and not isinstance(spec[2], bool) and spec[2] >= 1):
+        raise ConfigError(f"{path}: parameters.{name}.{kind} must be [start, stop, num], numbers with num an "
+                          "integer >= 1, "
                           f"got {spec!r}")
     return list(getattr(np, kind)(float(spec[0]), float(spec[1]), spec[2]))

@@ -1,12 +1,14 @@
 """The command line's jobs on a TOML configuration: `jaxtl sweep|optimize|compare CONFIG`.
 
-Each job reads its configuration (`_config`), runs, writes `<output>.nc` (netCDF, an xarray
-Dataset) and `<output>.png`, and prints a summary. `jaxtl <job> --example` prints the job's
-complete configuration with every default.
+Each job reads and checks its configuration (`_config`: everything that can be checked is,
+before computing), runs, writes `<output>.nc` (netCDF, an xarray Dataset, with the seed and
+the jaxtl version in its attributes) and `<output>.png`, and prints a summary. `jaxtl <job>
+--example` prints the job's complete configuration with every default; existing output files
+are overwritten only with `--force`.
 """
 
 import argparse
-import pathlib
+import importlib.metadata
 import sys
 
 import equinox as eqx
@@ -30,10 +32,17 @@ JOBS = ("sweep", "optimize", "compare")
 
 def run(job: str, argv: "list[str]") -> int:
     """Parse `jaxtl <job> ...` and run the job; 0 on success, 2 on a bad configuration."""
-    parser = argparse.ArgumentParser(prog=f"jaxtl {job}", description=_DESCRIPTIONS[job])
+    parser = argparse.ArgumentParser(
+        prog=f"jaxtl {job}",
+        description=f"{DESCRIPTIONS[job][0].upper()}{DESCRIPTIONS[job][1:]}: writes <output>.nc (netCDF) and <output>.png, after "
+        "checking the whole configuration.",
+    )
     parser.add_argument("config", nargs="?", help="TOML configuration (see --example)")
     parser.add_argument("--example", action="store_true", help="print a complete configuration with every default")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite <output>.nc and <output>.png if they exist (without it, the job stops before "
+                        "computing)")
     args = parser.parse_args(argv)
     if args.example:
         print(_config.EXAMPLES[job], end="")
@@ -41,17 +50,30 @@ def run(job: str, argv: "list[str]") -> int:
     if args.config is None:
         parser.error("a CONFIG file is needed (jaxtl %s --example > %s.toml makes one)" % (job, job))
     try:
-        config = _config.load(args.config, job)
+        config = _config.load(args.config, job, force=args.force)
         ds, figure = _JOBS[job](config, not args.no_progress)
-    except ValueError as error:  # ConfigError, and the library's ValueError naming the parameter
-        print(f"jaxtl {job}: error: {args.config}: {error}", file=sys.stderr)
+    except ValueError as error:  # ConfigError (it names the file), or the library's naming the parameter
+        where = "" if isinstance(error, _config.ConfigError) else f"{args.config}: "
+        print(f"jaxtl {job}: error: {where}{error}", file=sys.stderr)
         return 2
-    output = pathlib.Path(config["output"])
-    ds.to_netcdf(output.with_suffix(".nc"))
-    figure.savefig(output.with_suffix(".png"), dpi=120, bbox_inches="tight")
+    netcdf, png = _config.output_files(config["output"])
+    ds.attrs.update(seed=config["seed"], jaxtl_version=_version())
+    ds.to_netcdf(netcdf)
+    figure.savefig(png, dpi=120, bbox_inches="tight")
     plt.close(figure)
-    print(f"wrote {output.with_suffix('.nc')} and {output.with_suffix('.png')}")
+    print(f"wrote {netcdf} and {png}")
     return 0
+
+
+def _version() -> str:
+    """The installed jaxtl's version (its package metadata), or the module's when jaxtl runs
+    from a checkout that is not installed."""
+    try:
+        return importlib.metadata.version("jaxtl")
+    except importlib.metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
 
 
 def _sweep(config, progress):
@@ -59,8 +81,6 @@ def _sweep(config, progress):
     ds = sweep(task, key=jax.random.key(config["seed"]), chunk_size=config["sweep"]["chunk_size"] or None,
                progress=progress, **config["parameters"])
     variable = config["sweep"]["variable"]
-    if variable not in _problem.OUTPUTS:
-        raise _config.ConfigError(f"sweep.variable must be one of {', '.join(_problem.OUTPUTS)}, got {variable!r}")
     print(summary(ds, variable))
     figure, ax = plt.subplots(figsize=(6, 4.5))
     shown = ds.isel({d: 0 for d in ds[variable].dims[2:]})
@@ -110,15 +130,7 @@ def _optimize(config, progress):
 
 def _compare(config, progress):
     task = _config.TASKS[config["task"]]
-    parameters = dict(config["parameters"])
-    axes = [n for n, v in parameters.items() if isinstance(v, list)]
-    if len(axes) > 1:
-        raise _config.ConfigError(f"compare takes at most one list in [parameters], got {', '.join(axes)}")
-    axis = axes[0] if axes else "point"
-    values = parameters[axis] if axes else [0]
-    kind = _problem.kinds(task, parameters)
-    if kind.get(axis) == "static" and axis not in ("alpha", "Pt", "Ps"):
-        raise _config.ConfigError(f"compare: {axis} cannot be a list here")
+    axis, points = _config.compare_points(task, config["parameters"])  # every point checked before sampling
     settings = config["compare"]
     samplers = {
         side: nets.Langevin(n_chains=settings[f"{side}_chains"], burn_in=settings[f"{side}_burn_in"],
@@ -126,52 +138,64 @@ def _compare(config, progress):
         for side in ("source", "target")
     }
     key_task, key_nets = jax.random.split(jax.random.key(config["seed"]))
-    rows = []
-    for value in values:
-        point, _ = _problem.resolve(task, parameters | ({axis: value} if axes else {}))
-        for n in point:
-            if kind.get(n, "static") != "static":
-                _problem.check_numbers(task, n, np.asarray([point[n]]), point)
-        width = point["width"]
-        if not float(width).is_integer() or width < 1:
-            raise _config.ConfigError(f"parameters.width must be a whole number of hidden units for the networks, got {width}")
+    source, rows = None, []
+    for point in points:
         pair = task(key_task, **_problem.pair_arguments(task, point))
         theory = transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), **{n: point[n] for n in _problem.THEORY},
                           activation=point["activation"])
         if settings["float32"]:
             pair = eqx.tree_at(lambda p: (p.Xs, p.Xt, p.X0), pair, (pair.Xs.astype(jnp.float32),
                                pair.Xt.astype(jnp.float32), pair.X0.astype(jnp.float32)))
-        networks = nets.transfer(key_nets, pair, **{n: point[n] for n in _problem.THEORY if n != "width"},
-                                 width=int(width), activation=point["activation"],
-                                 source_sampler=samplers["source"], target_sampler=samplers["target"])
+        network = {n: point[n] for n in ("temperature", "lambda0", "lambda1", "activation")}
+        network["width"] = int(point["width"])
+        if source is None or axis != "coupling":  # the source chains do not depend on the coupling: sampled once
+            source = nets.sample_source(key_nets, pair, **network, sampler=samplers["source"])
+        networks = nets.transfer(key_nets, pair, coupling=point["coupling"], **network, source=source,
+                                 target_sampler=samplers["target"])
         comparison = nets.compare(theory, networks, pair.X0, pair.y0)
-        print(f"{axis} = {value}:" if axes else "", comparison, sep="\n")
+        print(f"{axis} = {point[axis]}:" if axis else "", comparison, sep="\n")
         rows.append(comparison)
-    names = list(rows[0].names)
-    quantity = [n.replace("^", "").replace(" ", "_") for n in names]
-    dims = (axis, "quantity")
+    name = axis or "point"
+    quantity = [n.replace("^", "").replace(" ", "_") for n in rows[0].names]
 
     def stack(field):
-        return (dims, np.array([np.asarray(getattr(r, field)) for r in rows]))
+        return ((name, "quantity"), np.array([np.asarray(getattr(r, field)) for r in rows]))
 
     ds = xr.Dataset({"theory": stack("theory"), "networks": stack("networks"), "stderr": stack("stderr")},
-                    coords={axis: np.asarray(values, dtype=object if isinstance(values[0], str) else float),
-                            "quantity": quantity})
-    ds.attrs.update(task=config["task"], parameters=str(parameters))
+                    coords={name: np.array([p[axis] for p in points] if axis else [0], float), "quantity": quantity})
+    ds.attrs.update(task=config["task"], parameters=str(config["parameters"]))
+    return ds, compare_figure(ds, name)
+
+
+def compare_figure(ds: xr.Dataset, axis: str):
+    """The test error of theory and networks along `axis` (a `jaxtl compare` Dataset). Infinite
+    values (coupling = inf), which have no place on the axis, are drawn across it: the theory as
+    a dashed line, the networks as a band of one standard error, each labelled in the legend."""
     figure, ax = plt.subplots(figsize=(6, 4.5))
     error = ds.sel(quantity="test_error")
-    finite = np.isfinite(error[axis].values) if error[axis].dtype.kind == "f" else slice(None)
-    x = error[axis].values[finite]
-    theory_curve = xr.Dataset({"test_error": ((axis,), error.theory.values[finite])}, coords={axis: x})
-    measured = xr.Dataset({"test_error": ((axis,), error.networks.values[finite]),
-                           "test_error_stderr": ((axis,), error.stderr.values[finite])}, coords={axis: x})
-    plot.error_vs_alpha(theory_curve, measured, x=axis, ax=ax)
-    return ds, figure
+    values = error[axis].values
+    finite = np.isfinite(values)
+    if finite.any():
+        x = values[finite]
+        theory = xr.Dataset({"test_error": ((axis,), error.theory.values[finite])}, coords={axis: x})
+        measured = xr.Dataset({"test_error": ((axis,), error.networks.values[finite]),
+                               "test_error_stderr": ((axis,), error.stderr.values[finite])}, coords={axis: x})
+        plot.error_vs_alpha(theory, measured, x=axis, ax=ax)
+    else:
+        ax.set(xlabel=axis, ylabel="test error")
+    for i in np.flatnonzero(~finite):
+        at = f"{axis} = {values[i]:g}"
+        mean, stderr = float(error.networks[i]), float(error.stderr[i])
+        ax.axhline(float(error.theory[i]), color="C1", ls="--", label=f"theory, {at}")
+        ax.axhspan(mean - stderr, mean + stderr, color="C1", alpha=0.25, label=f"networks, {at}")
+    if not finite.all():
+        ax.legend(fontsize="small")
+    return figure
 
 
 _JOBS = {"sweep": _sweep, "optimize": _optimize, "compare": _compare}
-_DESCRIPTIONS = {
-    "sweep": "The transfer theory over a grid of parameters (jaxtl.sweep): <output>.nc and a benefit map.",
-    "optimize": "Gradient-based search of the best parameters (jaxtl.optimize): <output>.nc and the trajectory.",
-    "compare": "The transfer theory against Langevin-sampled networks (jaxtl.nets): <output>.nc and a figure.",
+DESCRIPTIONS = {
+    "sweep": "the transfer theory over a grid of parameters (jaxtl.sweep)",
+    "optimize": "gradient-based search of the best parameters (jaxtl.optimize)",
+    "compare": "the transfer theory against Langevin-sampled networks (jaxtl.nets)",
 }

@@ -90,6 +90,37 @@ class TransferSamples(eqx.Module):
         return test_error(self._per_unit(self.target.mean_output), self._per_unit(self.target.mean_output_sq), y_test)
 
 
+_SOURCE_SAMPLER = Langevin(n_samples=2, thin=1000)
+
+
+def sample_source(
+    key: PRNGKeyArray,
+    pair: TaskPair,
+    *,
+    width: int,
+    temperature: float,
+    lambda0: float = 1.0,
+    lambda1: float = 1.0,
+    activation: "str | Activation" = "erf",
+    sampler: Langevin = _SOURCE_SAMPLER,
+    checkpoint_dir: "str | pathlib.Path | None" = None,
+) -> Samples:
+    """The transfer protocol's first step: the source chains on (pair.Xs, pair.ys), kept
+    networks included, exactly as `transfer` samples them with the same `key`.
+
+    Pass the result to `transfer(key, pair, ..., source=...)` to run target chains at several
+    couplings on the same source samples (the source does not depend on the coupling):
+    `transfer` with the same key then gives the result it gives without `source`.
+
+    **Arguments:** as in `transfer` (`sampler` is its `source_sampler`); checkpoints go to the
+    `source` subfolder of `checkpoint_dir`.
+    """
+    key_source, _ = jax.random.split(key)
+    folder = {} if checkpoint_dir is None else {"checkpoint_dir": pathlib.Path(checkpoint_dir) / "source"}
+    return sample(key_source, pair.Xs, pair.ys, width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1,
+                  activation=activation, sampler=sampler, keep_params=True, **folder)
+
+
 def transfer(
     key: PRNGKeyArray,
     pair: TaskPair,
@@ -100,9 +131,10 @@ def transfer(
     lambda0: float = 1.0,
     lambda1: float = 1.0,
     activation: "str | Activation" = "erf",
-    source_sampler: Langevin = Langevin(n_samples=2, thin=1000),
+    source_sampler: Langevin = _SOURCE_SAMPLER,
     target_sampler: Langevin = Langevin(n_chains=2),
     checkpoint_dir: "str | pathlib.Path | None" = None,
+    source: "Samples | None" = None,
 ) -> TransferSamples:
     """Run the transfer protocol: source chains, then target chains coupled to each source sample.
 
@@ -122,15 +154,23 @@ def transfer(
       source chains x source samples x target chains of them.
     - `checkpoint_dir`: checkpoints of the source and target runs go to its `source` and
       `target` subfolders (see `sample`).
+    - `source`: source chains already sampled (`sample_source`, or `sample` with
+      `keep_params=True`) with the same pair, width, temperature, lambda0, lambda1 and
+      activation: they are used instead of sampling new ones (and `source_sampler` is unused).
 
     **Returns:** a `TransferSamples`; its `test_error(pair.y0)` is the target test error.
     """
     if target_sampler.n_chains < 2:
         raise ValueError(f"target_sampler.n_chains must be >= 2 (Q_tt needs two target chains), got {target_sampler.n_chains}")
-    key_source, key_target = jax.random.split(key)
     common = dict(width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1, activation=activation)
-    folder = {} if checkpoint_dir is None else {"checkpoint_dir": pathlib.Path(checkpoint_dir) / "source"}
-    source = sample(key_source, pair.Xs, pair.ys, sampler=source_sampler, keep_params=True, **common, **folder)
+    if source is None:
+        source = sample_source(key, pair, **common, sampler=source_sampler, checkpoint_dir=checkpoint_dir)
+    elif source.params is None:
+        raise ValueError("source must hold its kept networks: sample it with nets.sample_source (or keep_params=True)")
+    else:
+        _checks.shape("source.params.W", source.params.W, (*source.params.W.shape[:2], width, pair.Xs.shape[1]),
+                      "(chains, samples, width, N0)")
+    _, key_target = jax.random.split(key)
 
     W_source = source.params.W.reshape(-1, *source.params.W.shape[2:])  # (chains x samples, N1, N0)
     anchors = jnp.repeat(W_source, target_sampler.n_chains, axis=0)

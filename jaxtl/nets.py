@@ -2,7 +2,8 @@
 
 `Network` is the finite network of the theory note (section "Network, prior, posterior");
 `sample` draws it from its posterior by Langevin dynamics with the settings of a `Langevin`;
-`transfer` runs the Franz-Parisi transfer protocol (section "Transfer"); `compare` puts a
+`transfer` runs the Franz-Parisi transfer protocol (section "Transfer"), whose source chains
+`sample_source` draws alone, to be shared by several couplings; `compare` puts a
 solved theory and sampled networks side by side. Every measurement is an `Estimate`
 (value and standard error over independent chains).
 """
@@ -11,4 +12,8 @@ from ._comparison import Comparison as Comparison, compare as compare, compare_s
 from ._estimate import Estimate as Estimate
 from ._langevin import Langevin as Langevin, Samples as Samples, sample as sample
 from ._network import Network as Network
-from ._transfer_sampling import TransferSamples as TransferSamples, transfer as transfer
+from ._transfer_sampling import (
+    TransferSamples as TransferSamples,
+    sample_source as sample_source,
+    transfer as transfer,
+)

@@ -1,11 +1,20 @@
 import csv
+import importlib.metadata
+import os
+import pathlib
+import re
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
 import jaxtl
+from jaxtl import _jobs
 from jaxtl._cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_main_job_writes_the_width_table(tmp_path, capsys):
@@ -37,6 +46,38 @@ def test_bad_arguments_are_reported(tmp_path, capsys, args, match):
     assert match in capsys.readouterr().err
 
 
+def test_main_job_at_its_defaults_prints_the_readme_table_and_no_alarm(tmp_path):
+    """The first command a user runs: at the default sizes (P = 200, P0 = 1000) closed-over
+    data made XLA print a "Constant folding an instruction is taking > 1s" error line."""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "jaxtl", "--output", str(tmp_path / "x.csv")], env=env,
+                         capture_output=True, text=True, timeout=600, check=True)
+    assert "Constant folding" not in run.stderr
+    assert not [line for line in run.stderr.splitlines() if re.match(r"E\d{4}", line) or "error" in line.lower()]
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("The main job prints:\n\n```\n")[1].split("```")[0].splitlines()
+    assert run.stdout.splitlines() == table[:-1] + [f"wrote {tmp_path / 'x.csv'}"]
+
+
+def test_help_lists_the_jobs(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--help"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    for job, line in _jobs.DESCRIPTIONS.items():
+        assert re.search(rf"^  {job} +{re.escape(line)}$", out, re.MULTILINE)
+    assert "--force" in out
+
+
+def test_an_unknown_job_names_the_jobs(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["swep", "x.toml"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown job 'swep' (did you mean sweep?)" in err and "sweep, optimize, compare" in err
+    assert "unrecognized arguments" not in err
+
+
 # The jobs on TOML configurations: jaxtl sweep | optimize | compare CONFIG
 
 SMALL = """
@@ -62,11 +103,13 @@ def write(tmp_path, text, name="job"):
 def test_sweep_job_writes_the_sweep_and_a_figure(tmp_path, capsys):
     import xarray as xr
 
-    out = tmp_path / "grid"
+    out = tmp_path / "grid_T0.1"  # the files are grid_T0.1.nc and grid_T0.1.png, not grid_T0.nc
     config = SMALL.format(output=out, width=30.0) + "rho = {linspace = [0.0, 1.0, 3]}\ncoupling = [0.0, 3.0, inf]\n"
     assert main(["sweep", write(tmp_path, config), "--no-progress"]) == 0
-    ds = xr.load_dataset(out.with_suffix(".nc"))
-    assert out.with_suffix(".png").stat().st_size > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid_T0.1.nc", "grid_T0.1.png", "job.toml"]
+    ds = xr.load_dataset(tmp_path / "grid_T0.1.nc")
+    assert (tmp_path / "grid_T0.1.png").stat().st_size > 10_000
+    assert ds.attrs["seed"] == 2 and ds.attrs["jaxtl_version"] == importlib.metadata.version("jaxtl")
     expected = jaxtl.sweep(jaxtl.tasks.teacher_pair, key=jax.random.key(2), Ps=40, Pt=15, P0=30, N0=10, width=30.0,
                            temperature=0.1, rho=[0.0, 0.5, 1.0], coupling=[0.0, 3.0, np.inf], progress=False)
     np.testing.assert_allclose(ds.benefit.values, expected.benefit.values, rtol=1e-12)
@@ -80,21 +123,37 @@ def test_optimize_job_writes_the_trajectory(tmp_path, capsys):
     config = SMALL.format(output=out, width=30.0) + "coupling = 1.0\n[optimize]\nover = {coupling = [0.1, 100.0]}\nsteps = 3\n"
     assert main(["optimize", write(tmp_path, config), "--no-progress"]) == 0
     ds = xr.load_dataset(out.with_suffix(".nc"))
+    assert ds.attrs["seed"] == 2 and ds.attrs["jaxtl_version"] == importlib.metadata.version("jaxtl")
     assert ds.sizes["step"] == 4 and ds.attrs["evaluations"] == 4 and ds.attrs["objective"] == "benefit"
     np.testing.assert_allclose(float(ds.coupling[0]), 1.0, rtol=1e-12)
     assert out.with_suffix(".png").is_file() and "4 evaluations" in capsys.readouterr().out
 
 
-def test_compare_job_puts_theory_beside_networks(tmp_path):
+def test_compare_job_puts_theory_beside_networks(tmp_path, capsys, monkeypatch):
     import xarray as xr
 
+    from jaxtl import _transfer_sampling
+
+    runs = []  # keep_params of every Langevin run: True for the source chains
+
+    def sample(*args, **kwargs):
+        runs.append(kwargs.get("keep_params", False))
+        return real_sample(*args, **kwargs)
+
+    real_sample = _transfer_sampling.sample
+    monkeypatch.setattr(_transfer_sampling, "sample", sample)
     out = tmp_path / "cmp"
-    config = SMALL.format(output=out, width=20) + "coupling = [0.0, 10.0]\n" + (
+    config = SMALL.format(output=out, width=20) + "coupling = [0.0, 10.0, inf]\n" + (
         "[compare]\nsource_chains = 2\nsource_burn_in = 50\nsource_samples = 1\nsource_thin = 10\n"
         "target_chains = 2\ntarget_burn_in = 50\ntarget_samples = 5\ntarget_thin = 5\n"
     )
     assert main(["compare", write(tmp_path, config), "--no-progress"]) == 0
+    assert runs == [True, False, False, False]  # the source chains sampled once, for all couplings
+    printed = capsys.readouterr().out
+    assert "inf " not in printed.replace("coupling = inf", "") and "e+" not in printed
+    assert "* absolute deviation" in printed  # Q_st and Q_tt are 0 at coupling = 0
     ds = xr.load_dataset(out.with_suffix(".nc"))
+    assert ds.attrs["seed"] == 2 and ds.attrs["jaxtl_version"] == importlib.metadata.version("jaxtl")
     assert list(ds.quantity.values) == ["test_error", "bias2", "variance", "Q_s", "Q_t", "Q_st", "Q_tt"]
     pair = jaxtl.tasks.teacher_pair(jax.random.split(jax.random.key(2))[0], Ps=40, Pt=15, P0=30, N0=10)
     sol = jaxtl.transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), width=20.0, temperature=0.1, coupling=10.0)
@@ -105,34 +164,21 @@ def test_compare_job_puts_theory_beside_networks(tmp_path):
 
 
 @pytest.mark.parametrize("job", ["sweep", "optimize", "compare"])
-def test_examples_are_complete_valid_configs(tmp_path, capsys, job):
+def test_examples_are_complete_valid_configs(tmp_path, capsys, monkeypatch, job):
     from jaxtl import _config
 
+    monkeypatch.chdir(tmp_path)  # the example's output is in the working directory
     assert main([job, "--example"]) == 0
     text = capsys.readouterr().out
     config = _config.load(write(tmp_path, text), job)
     assert config["output"] == f"jaxtl_{job}" and config["parameters"]["width"] > 0
+    assert "--force" in text
 
 
-@pytest.mark.parametrize("job, extra, match", [
-    ("sweep", 'colour = "red"\n', "'colour'"),
-    ("sweep", "coupling = 1.0\n[sweep]\nchunks = 3\n", "'chunks'"),
-    ("sweep", "coupling = -1.0\n", "coupling must lie in"),
-    ("sweep", "gamma = 1.0\n", "'gamma'"),
-    ("sweep", "coupling = {geomspace = [1, 2, 3]}\n", "parameters.coupling"),
-    ("sweep", "coupling = 1.0\n[sweep]\nchunk_size = \"big\"\n", "sweep.chunk_size"),
-    ("optimize", "coupling = 1.0\n[optimize]\nsteps = 2.5\n", "optimize.steps"),
-    ("optimize", "coupling = 1.0\n[optimize]\nobjective = \"speed\"\n", "objective"),
-    ("compare", "coupling = [0.0, 1.0]\nrho = [0.0, 1.0]\n", "at most one list"),
-])
-def test_bad_configs_name_the_key(tmp_path, capsys, job, extra, match):
-    text = SMALL.format(output=tmp_path / "x", width=20.0)
-    if extra.startswith("colour"):
-        text = extra + text
-    else:
-        text += extra
-    assert main([job, write(tmp_path, text), "--no-progress"]) == 2
-    assert match in capsys.readouterr().err
+def test_out_of_range_values_are_named(tmp_path, capsys):
+    path = write(tmp_path, SMALL.format(output=tmp_path / "x", width=20.0) + "coupling = -1.0\n")
+    assert main(["sweep", path, "--no-progress"]) == 2
+    assert capsys.readouterr().err == f"jaxtl sweep: error: {path}: coupling must lie in [0, +inf], got -1.0\n"
 
 
 def test_missing_config_file_and_section(tmp_path, capsys):
@@ -140,3 +186,85 @@ def test_missing_config_file_and_section(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["sweep", write(tmp_path, 'task = "teacher_pair"\n')]) == 2
     assert "[parameters]" in capsys.readouterr().err
+
+
+def never(*args, **kwargs):
+    raise AssertionError("the job ran")
+
+
+@pytest.mark.parametrize("job, extra, match", [
+    ("sweep", 'colour = "red"\n', "'colour'"),
+    ("sweep", "coupling = 1.0\n[sweep]\nchunks = 3\n", "'chunks'"),
+    ("sweep", "coupling = {geomspace = [1, 2, 3]}\n", "parameters.coupling"),
+    ("sweep", "coupling = 1.0\n[sweep]\nchunk_size = \"big\"\n", "sweep.chunk_size"),
+    ("optimize", "coupling = 1.0\n[optimize]\nsteps = 2.5\n", "optimize.steps"),
+    ("optimize", "coupling = 1.0\n[optimize]\nobjective = \"speed\"\n", "optimize.objective must be one of"),
+    ("compare", "coupling = [0.0, 1.0]\nrho = [0.0, 1.0]\n", "at most one list"),
+    ("sweep", 'width = "30"\n', "parameters.width must be a number"),
+    ("sweep", 'coupling = [0.0, "1"]\n', "parameters.coupling must be a number"),
+    ("sweep", "coupling = 1.0\nactivation = 2\n", "parameters.activation must be a string"),
+    ("sweep", 'coupling = {linspace = ["0", 1, 3]}\n', "parameters.coupling.linspace"),
+    ("sweep", "gamma = 1.0\n", "'gamma'"),
+    ("sweep", 'coupling = 1.0\n[sweep]\nvariable = "speed"\n', "sweep.variable"),
+    ("sweep", "coupling = 1.0\n[sweep]\nchunk_size = -1\n", "sweep.chunk_size"),
+    ("optimize", 'coupling = 1.0\n[optimize]\nover = {coupling = ["0.1", 10.0]}\n', "optimize.over.coupling"),
+    ("compare", "coupling = 1.0\nwidth = [20, 20.5]\n", "width must be a whole number"),
+    ("compare", "coupling = [0.0, -1.0]\n", "coupling must lie in"),
+    ("compare", 'coupling = 1.0\nactivation = ["erf", "tanh"]\n', "activation cannot be a list"),
+    ("compare", "coupling = 1.0\n[compare]\ntarget_chains = 1\n", "compare.target_chains must be an integer >= 2"),
+])
+def test_bad_configs_name_the_key_before_the_job_runs(tmp_path, capsys, monkeypatch, job, extra, match):
+    """Every value is checked when the configuration is read: the job never starts."""
+    monkeypatch.setitem(_jobs._JOBS, job, never)
+    text = SMALL.format(output=tmp_path / "x", width=20.0).replace("width = 20.0\n", "" if "width" in extra else "width = 20.0\n")
+    path = write(tmp_path, extra + text if extra.startswith("colour") else text + extra)
+    assert main([job, path]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.startswith(f"jaxtl {job}: error: {path}: ") and err.count(path) == 1
+
+
+@pytest.mark.parametrize("output, match", [
+    ("nowhere/x", "'{tmp}/nowhere' is not an existing folder"),
+    ("job.toml/x", "'{tmp}/job.toml' is not an existing folder"),
+    ("", "output must name a file"),
+])
+def test_output_must_be_a_file_in_a_folder(tmp_path, capsys, monkeypatch, output, match):
+    monkeypatch.setitem(_jobs._JOBS, "sweep", never)
+    path = write(tmp_path, SMALL.format(output=f"{tmp_path}/{output}", width=20.0) + "coupling = 1.0\n")
+    assert main(["sweep", path]) == 2
+    assert match.format(tmp=tmp_path) in capsys.readouterr().err
+
+
+def test_output_folder_must_be_writable(tmp_path, capsys, monkeypatch):
+    from jaxtl import _config
+
+    monkeypatch.setitem(_jobs._JOBS, "sweep", never)
+    monkeypatch.setattr(_config.os, "access", lambda path, mode: pathlib.Path(path) != tmp_path)
+    assert main(["sweep", write(tmp_path, SMALL.format(output=tmp_path / "x", width=20.0) + "coupling = 1.0\n")]) == 2
+    assert f"the folder '{tmp_path}' is not writable" in capsys.readouterr().err
+
+
+def test_existing_outputs_are_kept_unless_forced(tmp_path, capsys, monkeypatch):
+    config = write(tmp_path, SMALL.format(output=tmp_path / "x", width=20.0) + "coupling = 1.0\n")
+    (tmp_path / "x.png").write_text("a figure from an earlier run")
+    with monkeypatch.context() as m:
+        m.setitem(_jobs._JOBS, "sweep", never)
+        assert main(["sweep", config]) == 2
+    assert f"'{tmp_path / 'x.png'}' exists already; pass --force" in capsys.readouterr().err
+    assert (tmp_path / "x.png").read_text() == "a figure from an earlier run" and not (tmp_path / "x.nc").exists()
+    assert main(["sweep", config, "--force", "--no-progress"]) == 0
+    assert (tmp_path / "x.png").read_bytes().startswith(b"\x89PNG") and (tmp_path / "x.nc").is_file()
+
+
+def test_compare_figure_shows_infinite_coupling():
+    import xarray as xr
+
+    values = np.array([[0.30, 0.31, 0.01], [0.25, 0.26, 0.01], [0.28, 0.27, 0.02]])  # theory, networks, stderr
+    ds = xr.Dataset({f: (("coupling", "quantity"), values[:, [i]]) for i, f in enumerate(("theory", "networks", "stderr"))},
+                    coords={"coupling": [0.0, 1.0, np.inf], "quantity": ["test_error"]})
+    ax = _jobs.compare_figure(ds, "coupling").axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "theory, coupling = inf" in labels and "networks, coupling = inf" in labels
+    assert any(np.allclose(line.get_ydata(), 0.28) for line in ax.lines)
+    only_inf = _jobs.compare_figure(ds.isel(coupling=[2]), "coupling").axes[0]
+    assert [t.get_text() for t in only_inf.get_legend().get_texts()] == ["theory, coupling = inf", "networks, coupling = inf"]

@@ -5,6 +5,7 @@ allow 5 standard errors (over independent chains, or over Monte Carlo draws).
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.special
@@ -211,6 +212,43 @@ def test_transfer_infinite_coupling_keeps_the_source_first_layer():
     source_W = np.asarray(t.source.params.W).reshape(6, 8, 10)
     np.testing.assert_array_equal(t.target.final.W, np.repeat(source_W, 2, axis=0))
     assert np.all(np.isfinite(t.test_error(pair.y0).mean.total)) and t.Q_st.mean > 0
+
+
+def test_transfer_reuses_source_chains_sampled_once():
+    """nets.sample_source draws the source chains transfer draws with the same key: passed as
+    `source`, they give the run without it, bit for bit, at every coupling."""
+    pair = transfer_pair()
+    params = dict(width=6, temperature=0.1)
+    source_sampler = nets.Langevin(n_chains=2, burn_in=40, n_samples=2, thin=20)
+    target_sampler = nets.Langevin(n_chains=2, burn_in=40, n_samples=5, thin=5)
+    source = nets.sample_source(jax.random.key(21), pair, **params, sampler=source_sampler)
+    for coupling in (2.0, np.inf):
+        reused = nets.transfer(jax.random.key(21), pair, coupling=coupling, **params, source=source,
+                               target_sampler=target_sampler)
+        fresh = nets.transfer(jax.random.key(21), pair, coupling=coupling, **params, source_sampler=source_sampler,
+                              target_sampler=target_sampler)
+        for a, b in zip(jax.tree.leaves(reused), jax.tree.leaves(fresh)):
+            np.testing.assert_array_equal(a, b)
+    assert reused.source is source
+    unkept = nets.sample(jax.random.key(0), pair.Xs, pair.ys, **params, sampler=source_sampler)
+    with pytest.raises(ValueError, match="kept networks"):
+        nets.transfer(jax.random.key(21), pair, coupling=1.0, **params, source=unkept)
+    with pytest.raises(ValueError, match="source.params.W"):
+        nets.transfer(jax.random.key(21), pair, coupling=1.0, width=7, temperature=0.1, source=source)
+
+
+def test_comparison_deviation_from_a_zero_theory_is_absolute():
+    """Q_st and Q_tt are 0 in theory without coupling (up to rounding): their deviation is
+    networks - theory, marked in the table, never inf or 1e+30."""
+    c = nets.Comparison(("test error", "Q_st", "Q_tt"), jnp.array([0.4, 0.0, 1.5e-28]),
+                        jnp.array([0.42, 0.012, -0.003]), jnp.array([0.01, 0.005, 0.002]))
+    np.testing.assert_allclose(c.relative_deviation, [0.05, 0.012, -0.003], rtol=1e-12)
+    assert c.absolute.tolist() == [False, True, True]
+    assert c["Q_tt"]["absolute"] and not c["test error"]["absolute"]
+    table = str(c).splitlines()
+    assert table[2].split()[4] == "0.012*" and table[1].split()[5] == "0.05"
+    assert table[-1].startswith("* absolute deviation, networks - theory: the theory is 0")
+    assert "*" not in str(nets.Comparison(("Q",), jnp.array([0.9]), jnp.array([0.91]), jnp.array([0.01])))
 
 
 def test_bad_arguments_are_value_errors():
