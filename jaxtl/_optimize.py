@@ -152,7 +152,7 @@ def optimize(
         row["converged"] = bool(outputs["converged"]) and finite
         rows.append(row)
         if not row["converged"]:
-            why = _problem.STATUS[int(row["status"])] if outputs["converged"] else "non-finite gradient"
+            why = "non-finite gradient" if outputs["converged"] else _problem.STATUS[int(row["status"])]
             warnings.warn(f"jaxtl.optimize: the theory did not converge at step {step} "
                           f"({', '.join(f'{n} = {row[n]:.6g}' for n in over)}: {why}); stopping there")
             break

@@ -20,8 +20,8 @@ class Prediction(eqx.Module):
 
     def only_if(self, converged: Bool[Array, ""]) -> "Prediction":
         """This prediction where `converged`, NaN elsewhere: a failed or unphysical solve gives
-        no value (so no test error, benefit or map entry either)."""
-        return jax.tree.map(lambda a: jnp.where(converged, a, jnp.nan), self)
+        no value (so no test error, benefit or map entry either), and NaN derivatives."""
+        return jax.tree.map(lambda a: a * jnp.where(converged, 1.0, jnp.nan), self)
 
 
 class TestError(eqx.Module):

@@ -68,7 +68,8 @@ def first_failure(result: RESULTS, checks: "Sequence[tuple[Bool[Array, ''], RESU
 class Stationary(eqx.Module):
     """A stationary point of a potential and how the search ended.
 
-    - `value`: the coordinates at the stationary point (same shape as the initial guess).
+    - `value`: the coordinates at the stationary point (same shape as the initial guess);
+      NaN where the search failed.
     - `result`: `RESULTS.successful`, or the reason for failure (a non-finite value counts as
       `RESULTS.nonfinite`, a backtracking that cannot decrease the merit as
       `RESULTS.nonlinear_divergence`).
@@ -93,7 +94,8 @@ def stationary_point(
     """Solve gradient(x, args) = 0 by globalized Newton (module docstring), starting from `x0`.
 
     `x0` is a scalar or a vector of n <= 2 coordinates; `gradient_and_jacobian(x, args)`
-    returns the gradient of the potential at x (shape of x) and its Jacobian (() or (n, n)).
+    returns the gradient of the potential at x (shape of x) and its Jacobian (() or (n, n));
+    a non-finite value marks x as outside the potential's domain.
     Everything it depends on must be passed in `args` (not closed over), so that implicit
     differentiation reaches it. Newton stops once its estimate of the remaining error is below
     atol + rtol |x| (`_Newton`). The loop calls no linear solver, so it also runs inside
@@ -102,12 +104,13 @@ def stationary_point(
     """
 
     def finite_at_failure(x, args):
-        # Where an iterate is already non-finite (a failed solve), return x itself: its
-        # Jacobian is then the identity, so implicit differentiation at a failed point gives
-        # NaN derivatives downstream instead of an error that would stop a whole vmapped batch.
+        # Where the gradient or its Jacobian is not finite (a failed solve, or a trial point
+        # outside the potential's domain), return x itself and say so: Newton rejects such a
+        # trial point, and implicit differentiation at a failed point sees the identity, a
+        # finite operator, instead of an error that would stop a whole vmapped batch.
         g, J = gradient_and_jacobian(x, args)
-        ok = jnp.all(jnp.isfinite(x))
-        return jnp.where(ok, g, x), jnp.where(ok, J, jnp.eye(x.size, dtype=J.dtype).reshape(J.shape))
+        ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(J))
+        return jnp.where(ok, g, x), (jnp.where(ok, J, jnp.eye(x.size, dtype=J.dtype).reshape(J.shape)), ok)
 
     sol = optx.root_find(
         finite_at_failure,
@@ -121,9 +124,10 @@ def stationary_point(
     )
     finite = jnp.all(jnp.isfinite(sol.value))
     result = RESULTS.where(finite, RESULTS.promote(sol.result), RESULTS.nonfinite)
-    # The same NaN, but cotangents stop here at a non-finite point: reverse-mode gradients
-    # are then NaN there rather than NaN fed into (and raised by) the adjoint's linear solve.
-    value = jnp.where(finite, sol.value, jnp.nan)
+    # A failed search has no value: NaN, so that nothing built on it (a transfer solve on a
+    # failed source) is mistaken for a number, and cotangents stop here: reverse-mode
+    # gradients are NaN there rather than NaN fed into (and raised by) an adjoint's linear solve.
+    value = jnp.where(result == RESULTS.successful, sol.value, jnp.nan)
     return Stationary(value, result, sol.stats["num_steps"])
 
 
@@ -186,8 +190,8 @@ class _Newton(optx.AbstractRootFinder):
         return _NewtonState(y, inf, jnp.zeros_like(y), one, inf, inf, false, false)
 
     def step(self, fn, y, args, options, state, tags):
-        g, J = fn(y, args)
-        merit = jnp.sum(g**2)
+        g, (J, finite) = fn(y, args)
+        merit = jnp.where(finite, jnp.sum(g**2), jnp.nan)
         t = state.fraction
         accept = jnp.isfinite(merit) & (merit <= (1 - 2 * _ARMIJO * t) * state.merit)
         direction = _newton_step(J, g)
@@ -208,7 +212,7 @@ class _Newton(optx.AbstractRootFinder):
         )  # fmt: skip
         new_state = jax.tree.map(lambda a, r: jnp.where(accept, a, r), accepted, rejected)
         new_y = jnp.where(accept, full, state.base - half * state.direction)
-        return new_y, new_state, J
+        return new_y, new_state, (J, finite)
 
     def terminate(self, fn, y, args, options, state, tags):
         converged = state.accepted & ((state.diffsize < 1) | (state.predicted < 1))

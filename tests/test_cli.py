@@ -116,6 +116,23 @@ def test_sweep_job_writes_the_sweep_and_a_figure(tmp_path, capsys):
     assert "9 points, 9 converged" in capsys.readouterr().out
 
 
+def test_sweep_summary_counts_failures_and_takes_no_value_from_them():
+    """Failed points are counted by kind and their values (here made huge on purpose, as an
+    unphysical root's would be) never enter the minimum or the maximum."""
+    import xarray as xr
+    from jaxtl._problem import STATUS
+
+    status = np.array([0, 0, STATUS.index("overlap_not_psd"), STATUS.index("overlap_not_psd"),
+                       STATUS.index("nonlinear_max_steps_reached")])
+    ds = xr.Dataset({"benefit": ("rho", [0.01, -0.02, 6.9e7, -1.8e4, 3.0]), "converged": ("rho", status == 0),
+                     "status": ("rho", status, {"flag_meanings": " ".join(STATUS)})}, coords={"rho": np.arange(5.0)})
+    line = _jobs.summary(ds, "benefit")
+    assert line.startswith("5 points, 2 converged, 2 without a physical stationary point, 1 not converged")
+    assert "overlap_not_psd: 2" in line and line.endswith("min -0.02, max 0.01")
+    none = _jobs.summary(ds.assign(converged=ds.converged & False), "benefit")
+    assert none.endswith("benefit: no value")
+
+
 def test_optimize_job_writes_the_trajectory(tmp_path, capsys):
     import xarray as xr
 
