@@ -175,13 +175,19 @@ def test_bad_data_are_value_errors(data):
 
 
 def test_traced_bad_values_raise_at_run_time(data):
-    """Under vmap / filter_jit an EquinoxRuntimeError; under jax.jit JAX wraps it, same message."""
-    with pytest.raises(eqx.EquinoxRuntimeError, match="temperature must lie in"):
+    """As the README says: under vmap / filter_jit an EquinoxRuntimeError, under jax.jit JAX's
+    JaxRuntimeError, both RuntimeErrors whose message has the argument, its range, the bad
+    value and its batch index."""
+    X, y, _, _ = data
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"temperature must lie in \(0, \+inf\), got -0\.1 at batch index 1\n"):
         jax.vmap(lambda T: solve(data, temperature=T).Q)(jnp.array([0.1, -0.1]))
-    with pytest.raises(eqx.EquinoxRuntimeError, match="width must lie in"):
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"width must lie in \(0, \+inf\], got 0\.0\n"):
         eqx.filter_jit(lambda N1: solve(data, width=N1).Q)(0.0)
-    with pytest.raises(RuntimeError, match="lambda1 must lie in"):
-        jax.jit(lambda l1: solve(data, lambda1=l1).Q)(-1.0)
+    with pytest.raises(RuntimeError, match=r"temperature must lie in \(0, \+inf\), got -1\.0\n") as error:
+        jax.jit(lambda T: jaxtl.single_task(X, y, width=100.0, temperature=T).Q)(-1.0)
+    assert type(error.value) is jax.errors.JaxRuntimeError
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"X must be finite, got nan at batch index 1, entry \(2, 3\)\n"):
+        jax.vmap(lambda X: solve((X, y, None, None)).Q)(np.stack([X, np.where(X == X[2, 3], np.nan, X)]))
 
 
 def test_failed_solve_is_reported_never_a_silent_nan():

@@ -1,0 +1,60 @@
+"""jaxtl._checks: a ValueError on concrete bad input, an error at run time on traced bad input,
+each naming the argument, its range and the bad value(s)."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxtl import _checks
+
+
+def test_concrete_bad_values_are_value_errors_with_the_values():
+    with pytest.raises(ValueError, match=r"^width must lie in \(0, \+inf\], got -1\.0$"):
+        _checks.positive("width", -1.0, allow_inf=True)
+    with pytest.raises(ValueError, match=r"^rho must lie in \[-1, 1\], got 2\.0 at entry 1, nan at entry 3$"):
+        _checks.interval("rho", [0.5, 2.0, 1.0, np.nan], -1.0, 1.0)
+    X = np.ones((4, 3))
+    X[2, 1] = np.inf
+    with pytest.raises(ValueError, match=r"^X must be finite, got inf at entry \(2, 1\)$"):
+        _checks.finite("X", X)
+    with pytest.raises(ValueError, match=r"got -1\.0 at entry 0, -2\.0 at entry 1, -3\.0 at entry 2 and 2 more$"):
+        _checks.positive("T", -np.arange(1.0, 6.0))
+    with pytest.raises(ValueError, match=r"^T must lie in \(0, \+inf\), got inf$"):
+        _checks.positive("T", np.inf)
+    with pytest.raises(ValueError, match=r"^temperature must lie in \(0, \+inf\), got -3\.0\n"):
+        jax.grad(lambda T: _checks.positive("temperature", T))(-3.0)  # a concrete value under grad
+    np.testing.assert_array_equal(_checks.positive("T", [1, 2]), [1.0, 2.0])
+    assert float(_checks.positive("width", np.inf, allow_inf=True)) == np.inf
+
+
+def twice_positive(T):
+    return 2 * _checks.positive("temperature", T)
+
+
+def test_traced_bad_values_raise_at_run_time_with_values_and_batch_index():
+    """vmap and equinox.filter_jit: an EquinoxRuntimeError; jax.jit: JAX's JaxRuntimeError
+    with the same message; both RuntimeErrors."""
+    message = r"temperature must lie in \(0, \+inf\), got "
+    with pytest.raises(eqx.EquinoxRuntimeError, match=message + r"-1\.0 at batch index 1, nan at batch index 3\n"):
+        jax.vmap(twice_positive)(jnp.array([0.1, -1.0, 0.2, jnp.nan]))
+    with pytest.raises(eqx.EquinoxRuntimeError, match=message + r"0\.0 at batch index \(1, 0\)\n"):
+        jax.vmap(jax.vmap(twice_positive))(jnp.array([[0.1, 0.2], [0.0, 0.3]]))
+    with pytest.raises(eqx.EquinoxRuntimeError, match=message + r"-1\.0\n"):
+        eqx.filter_jit(twice_positive)(-1.0)
+    with pytest.raises(eqx.EquinoxRuntimeError, match=message + r"-2\.0\n"):  # each failure its own message
+        eqx.filter_jit(twice_positive)(-2.0)
+    with pytest.raises(RuntimeError, match=message + r"-4\.0\n") as error:
+        jax.jit(twice_positive)(-4.0)
+    assert type(error.value) is jax.errors.JaxRuntimeError
+    X = jnp.zeros((2, 3, 2)).at[1, 2, 0].set(jnp.inf)
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"X must be finite, got inf at batch index 1, entry \(2, 0\)\n"):
+        jax.vmap(lambda X: _checks.finite("X", X))(X)
+
+
+def test_traced_good_values_pass_and_differentiate():
+    np.testing.assert_allclose(jax.vmap(twice_positive)(jnp.array([0.1, 2.0])), [0.2, 4.0])
+    assert float(jax.jit(twice_positive)(0.5)) == 1.0
+    assert float(jax.grad(lambda T: twice_positive(T) ** 2)(0.5)) == 4.0
+    assert float(jax.jit(jax.grad(lambda T: twice_positive(T) ** 2))(0.5)) == 4.0
