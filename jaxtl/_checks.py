@@ -95,9 +95,21 @@ def _check(x: Array, bad: Bool[Array, "*s"], requirement: str) -> Array:
     return eqx.branched_error_if(x, bad, number, _MESSAGES)
 
 
+def real(name: str, x) -> Float[Array, "*s"]:
+    """`x` as a float array, checked to be a real number or an array of real numbers (not a
+    string, a bool or a complex number). A static check: it reads only the type."""
+    try:
+        x_array = jnp.asarray(x)  # no dtype: jnp.asarray("1", float) would be 1.0
+    except (TypeError, ValueError):  # strings, None, objects
+        x_array = None
+    if x_array is None or not (jnp.issubdtype(x_array.dtype, jnp.integer) or jnp.issubdtype(x_array.dtype, jnp.floating)):
+        raise ValueError(f"{name} must be a real number, got {x!r}")
+    return x_array.astype(float)
+
+
 def positive(name: str, x: Float[ArrayLike, "*s"], *, allow_inf: bool = False) -> Float[Array, "*s"]:
     """`x` as a float array, checked to be > 0 (and finite unless `allow_inf`)."""
-    x = jnp.asarray(x, float)
+    x = real(name, x)
     upper = "+inf]" if allow_inf else "+inf)"
     bad = ~(x > 0) | (False if allow_inf else jnp.isinf(x))
     return _check(x, bad, f"{name} must lie in (0, {upper}")
@@ -105,7 +117,7 @@ def positive(name: str, x: Float[ArrayLike, "*s"], *, allow_inf: bool = False) -
 
 def finite(name: str, x: Float[ArrayLike, "*s"]) -> Float[Array, "*s"]:
     """`x` as a float array, checked to hold no NaN or infinite entry."""
-    x = jnp.asarray(x, float)
+    x = real(name, x)
     return _check(x, ~jnp.isfinite(x), f"{name} must be finite")
 
 
@@ -114,7 +126,7 @@ def interval(
 ) -> Float[Array, "*s"]:
     """`x` as a float array, checked to lie in the closed interval [low, high] (open at +inf
     unless `allow_inf`)."""
-    x = jnp.asarray(x, float)
+    x = real(name, x)
     upper = ("+inf]" if allow_inf else "+inf)") if high == np.inf else f"{high:g}]"
     bad = ~((x >= low) & (x <= high)) | (False if allow_inf else jnp.isinf(x))
     return _check(x, bad, f"{name} must lie in [{low:g}, {upper}")

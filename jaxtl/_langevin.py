@@ -311,9 +311,7 @@ def sample(
     X_test = jnp.zeros((0, n0), dtype) if X_test is None else _checks.finite("X_test", X_test).astype(dtype)
     _checks.shape("X_test", X_test, (X_test.shape[0], n0), "(P0, N0)")
     width = _checks.count("width", width)
-    coupling = float(coupling)
-    if not coupling >= 0:
-        raise ValueError(f"coupling must lie in [0, +inf], got {coupling}")
+    coupling = float(_checks.interval("coupling", coupling, 0.0, np.inf, allow_inf=True))
     chains = sampler.n_chains
     if coupling == 0:
         anchor = None

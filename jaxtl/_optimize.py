@@ -117,7 +117,7 @@ def optimize(
         if kind[n] == "static":
             raise ValueError(f"over: {n!r} is not a continuous parameter (sizes and options cannot be optimized)")
     for n, v in values.items():
-        if np.ndim(v) != 0 and kind[n] != "static":
+        if kind[n] != "static" and np.ndim(_checks.real(n, v)) != 0:
             raise ValueError(f"{n} must be a single number in optimize, got shape {np.shape(v)}")
     for n in over:
         if n in parameters and not bounds[n].low < float(parameters[n]) < bounds[n].high:

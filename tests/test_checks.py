@@ -1,6 +1,8 @@
 """jaxtl._checks: a ValueError on concrete bad input, an error at run time on traced bad input,
 each naming the argument, its range and the bad value(s)."""
 
+import re
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -27,6 +29,13 @@ def test_concrete_bad_values_are_value_errors_with_the_values():
         jax.grad(lambda T: _checks.positive("temperature", T))(-3.0)  # a concrete value under grad
     np.testing.assert_array_equal(_checks.positive("T", [1, 2]), [1.0, 2.0])
     assert float(_checks.positive("width", np.inf, allow_inf=True)) == np.inf
+
+
+@pytest.mark.parametrize("value", ["100", b"1", ["1", "2"], np.array("3"), None, True, 1j])
+@pytest.mark.parametrize("check", [_checks.positive, _checks.finite, lambda n, x: _checks.interval(n, x, 0.0, 1.0)])
+def test_non_numbers_are_value_errors(check, value):
+    with pytest.raises(ValueError, match=f"^width must be a real number, got {re.escape(repr(value))}$"):
+        check("width", value)
 
 
 def twice_positive(T):

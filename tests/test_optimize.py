@@ -78,12 +78,15 @@ def test_non_convergence_stops_with_a_warning():
         (dict(over=dict(coupling=(1.0, 10.0)), coupling=100.0), "coupling"),
         (dict(over=dict(gamma=(1.0, 10.0))), "gamma"),
         (dict(over={}), "over"),
+        (dict(temperature="0.05"), "^temperature must be a real number, got '0.05'$"),
+        (dict(coupling="1"), "^coupling must be a real number, got '1'$"),
+        (dict(rho="1"), "^rho must be a real number, got '1'$"),
     ],
 )
 def test_bad_arguments(change, match):
-    arguments = dict(over=dict(coupling=(1e-2, 1e3)), coupling=1.0, temperature=0.05, progress=False) | change
+    arguments = PROBLEM | dict(over=dict(coupling=(1e-2, 1e3)), coupling=1.0, temperature=0.05, progress=False) | change
     with pytest.raises(ValueError, match=match):
-        jaxtl.optimize(teacher_pair, **PROBLEM, **arguments)
+        jaxtl.optimize(teacher_pair, **arguments)
 
 
 def test_gradient_at_a_failed_point_is_nan_not_an_error():

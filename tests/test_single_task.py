@@ -151,6 +151,10 @@ def test_jit_equals_eager(data):
     (dict(lambda1=-1.0), "lambda1"),
     (dict(temperature=np.nan), "temperature"),
     (dict(activation="relu"), "activation must be one of"),
+    (dict(width="100"), "^width must be a real number, got '100'$"),
+    (dict(temperature="0.1"), "^temperature must be a real number, got '0.1'$"),
+    (dict(lambda0="1"), "^lambda0 must be a real number"),
+    (dict(lambda1=[1, "2"]), "^lambda1 must be a real number"),
 ])
 def test_bad_parameters_are_value_errors(data, kw, match):
     with pytest.raises(ValueError, match=match):

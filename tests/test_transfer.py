@@ -206,6 +206,8 @@ def test_order_parameters_are_consistent():
         (dict(temperature=-0.1), "temperature"),
         (dict(lambda0=0.0), "lambda0"),
         (dict(activation="relu"), "activation"),
+        (dict(coupling="10"), "^coupling must be a real number, got '10'$"),
+        (dict(width="100"), "^width must be a real number, got '100'$"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):
