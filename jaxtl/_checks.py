@@ -138,6 +138,25 @@ def shape(name: str, x: Array, expected: tuple, meaning: str) -> None:
         raise ValueError(f"{name} must have shape {meaning} = {tuple(expected)}, got {jnp.shape(x)}")
 
 
+def inputs(name: str, X: Array, rows: str = "P", *, empty: bool = False) -> None:
+    """Raise a ValueError unless `X` is a matrix of inputs, shape (rows, N0), with at least
+    one input dimension and (unless `empty`) one row (a static check)."""
+    least = (0 if empty else 1, 1)
+    if jnp.ndim(X) != 2 or any(n < m for n, m in zip(jnp.shape(X), least)):
+        sizes = "N0 >= 1" if empty else f"{rows} >= 1 and N0 >= 1"
+        raise ValueError(f"{name} must have shape ({rows}, N0) with {sizes}, got {jnp.shape(X)}")
+
+
+def pair(name: str, value, members: str) -> tuple:
+    """`value` as a tuple of two (e.g. the data (X, y) of a task); a ValueError naming `name`
+    and the expected `members`, e.g. "(Xs, ys)", otherwise."""
+    if not isinstance(value, (tuple, list)):
+        raise ValueError(f"{name} must be a pair {members}, got a value of type {type(value).__name__}")
+    if len(value) != 2:
+        raise ValueError(f"{name} must be a pair {members}, got a {type(value).__name__} of length {len(value)}")
+    return tuple(value)
+
+
 def count(name: str, n) -> int:
     """`n` as a Python int, checked to be an integer >= 1 (a static size: never traced)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:

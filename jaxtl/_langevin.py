@@ -305,6 +305,7 @@ def sample(
     X = jnp.asarray(X)
     dtype = jnp.result_type(X, float)
     X = _checks.finite("X", X).astype(dtype)
+    _checks.inputs("X", X, empty=True)  # P = 0 samples the prior (and the coupling) alone
     n_points, n0 = X.shape
     y = _checks.finite("y", y).astype(dtype)
     _checks.shape("y", y, (n_points,), "(P,)")

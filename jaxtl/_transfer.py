@@ -326,12 +326,11 @@ def transfer(
     lambda1) only and the target eigendecomposition on (Xt, gamma, lambda0): under `jax.vmap`
     over target labels they are computed once.
     """
-    Xs, ys = (_checks.finite(name, a) for name, a in zip(("Xs", "ys"), source))
-    Xt, yt = (_checks.finite(name, a) for name, a in zip(("Xt", "yt"), target))
-    for name, X, y in (("Xs", Xs, ys), ("Xt", Xt, yt)):
-        if X.ndim != 2 or X.shape[0] < 1:
-            raise ValueError(f"{name} must have shape (P, N0) with P >= 1, got {X.shape}")
-        _checks.shape("y" + name[1:], y, X.shape[:1], "(P,)")
+    Xs, ys = (_checks.finite(name, a) for name, a in zip(("Xs", "ys"), _checks.pair("source", source, "(Xs, ys)")))
+    Xt, yt = (_checks.finite(name, a) for name, a in zip(("Xt", "yt"), _checks.pair("target", target, "(Xt, yt)")))
+    for side, X, y in (("s", Xs, ys), ("t", Xt, yt)):
+        _checks.inputs("X" + side, X, "P" + side)
+        _checks.shape("y" + side, y, X.shape[:1], f"(P{side},)")
     _checks.shape("Xt", Xt, (Xt.shape[0], Xs.shape[1]), "(Pt, N0) with the N0 of Xs")
     width = _checks.positive("width", width, allow_inf=True)
     temperature = _checks.positive("temperature", temperature)

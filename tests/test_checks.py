@@ -67,3 +67,21 @@ def test_traced_good_values_pass_and_differentiate():
     assert float(jax.jit(twice_positive)(0.5)) == 1.0
     assert float(jax.grad(lambda T: twice_positive(T) ** 2)(0.5)) == 4.0
     assert float(jax.jit(jax.grad(lambda T: twice_positive(T) ** 2))(0.5)) == 4.0
+
+
+def test_inputs_need_a_row_and_an_input_dimension():
+    _checks.inputs("X", np.ones((2, 1)))
+    _checks.inputs("X", np.ones((0, 1)), empty=True)
+    for shape in [(5, 0), (0, 3), (5,)]:
+        with pytest.raises(ValueError, match=rf"^Xt must have shape \(Pt, N0\) with Pt >= 1 and N0 >= 1, got {re.escape(str(shape))}$"):
+            _checks.inputs("Xt", np.ones(shape), "Pt")
+    with pytest.raises(ValueError, match=r"^X must have shape \(P, N0\) with N0 >= 1, got \(0, 0\)$"):
+        _checks.inputs("X", np.ones((0, 0)), empty=True)
+
+
+def test_pairs():
+    assert _checks.pair("source", [1, 2], "(Xs, ys)") == (1, 2)
+    with pytest.raises(ValueError, match=r"^source must be a pair \(Xs, ys\), got a tuple of length 3$"):
+        _checks.pair("source", (1, 2, 3), "(Xs, ys)")
+    with pytest.raises(ValueError, match=r"^target must be a pair \(Xt, yt\), got a value of type ndarray$"):
+        _checks.pair("target", np.ones((2, 3)), "(Xt, yt)")

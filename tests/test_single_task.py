@@ -167,6 +167,8 @@ def test_bad_data_are_value_errors(data):
         jaxtl.single_task(X, y[:-1], width=10.0, temperature=0.1)
     with pytest.raises(ValueError, match="X must have shape"):
         jaxtl.single_task(X[0], y[:1], width=10.0, temperature=0.1)
+    with pytest.raises(ValueError, match=r"^X must have shape \(P, N0\) with P >= 1 and N0 >= 1, got \(70, 0\)$"):
+        jaxtl.single_task(X[:, :0], y, width=10.0, temperature=0.1)
     with pytest.raises(ValueError, match="X must be finite"):
         jaxtl.single_task(np.where(X > 2, np.nan, X), y, width=10.0, temperature=0.1)
     with pytest.raises(ValueError, match="y must be finite"):

@@ -223,6 +223,18 @@ def test_bad_shapes_raise():
         jaxtl.transfer((p.Xs, p.ys), (p.Xt, p.yt[:-1]), width=60.0, temperature=0.05, coupling=1.0)
     with pytest.raises(ValueError, match="ys"):
         jaxtl.transfer((p.Xs, p.ys.at[0].set(jnp.nan)), (p.Xt, p.yt), width=60.0, temperature=0.05, coupling=1.0)
+    with pytest.raises(ValueError, match=r"^Xs must have shape \(Ps, N0\) with Ps >= 1 and N0 >= 1, got \(80, 0\)$"):
+        jaxtl.transfer((p.Xs[:, :0], p.ys), (p.Xt[:, :0], p.yt), width=60.0, temperature=0.05, coupling=1.0)
+    with pytest.raises(ValueError, match=r"^Xt must have shape \(Pt, N0\) with Pt >= 1 and N0 >= 1, got \(0, 40\)$"):
+        jaxtl.transfer((p.Xs, p.ys), (p.Xt[:0], p.yt[:0]), width=60.0, temperature=0.05, coupling=1.0)
+
+
+def test_source_and_target_must_be_pairs():
+    p = pair()
+    with pytest.raises(ValueError, match=r"^source must be a pair \(Xs, ys\), got a tuple of length 3$"):
+        jaxtl.transfer((p.Xs, p.ys, p.y0), (p.Xt, p.yt), width=60.0, temperature=0.05, coupling=1.0)
+    with pytest.raises(ValueError, match=r"^target must be a pair \(Xt, yt\), got a value of type TaskPair$"):
+        jaxtl.transfer((p.Xs, p.ys), p, width=60.0, temperature=0.05, coupling=1.0)
 
 
 def test_traced_bad_coupling_raises_at_run_time():
