@@ -157,10 +157,10 @@ def pair(name: str, value, members: str) -> tuple:
     return tuple(value)
 
 
-def count(name: str, n) -> int:
-    """`n` as a Python int, checked to be an integer >= 1 (a static size: never traced)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
+def count(name: str, n, minimum: int = 1) -> int:
+    """`n` as a Python int, checked to be an integer >= `minimum` (a static size: never traced)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
     return int(n)
 
 

@@ -69,8 +69,7 @@ class Langevin(eqx.Module):
     def __check_init__(self):
         for name in ("n_chains", "n_samples", "thin", "chunk"):
             _checks.count(f"Langevin({name}=...)", getattr(self, name))
-        if isinstance(self.burn_in, bool) or not isinstance(self.burn_in, (int, np.integer)) or self.burn_in < 0:
-            raise ValueError(f"Langevin(burn_in=...) must be an integer >= 0, got {self.burn_in!r}")
+        _checks.count("Langevin(burn_in=...)", self.burn_in, minimum=0)
         if self.step_size is not None:
             _checks.positive("step_size", self.step_size)
 

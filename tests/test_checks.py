@@ -69,6 +69,14 @@ def test_traced_good_values_pass_and_differentiate():
     assert float(jax.jit(jax.grad(lambda T: twice_positive(T) ** 2))(0.5)) == 4.0
 
 
+def test_count_with_a_minimum():
+    assert _checks.count("steps", 0, minimum=0) == 0
+    with pytest.raises(ValueError, match=r"^steps must be an integer >= 0, got -3$"):
+        _checks.count("steps", -3, minimum=0)
+    with pytest.raises(ValueError, match=r"^Ps must be an integer >= 1, got '3'$"):
+        _checks.count("Ps", "3")
+
+
 def test_inputs_need_a_row_and_an_input_dimension():
     _checks.inputs("X", np.ones((2, 1)))
     _checks.inputs("X", np.ones((0, 1)), empty=True)

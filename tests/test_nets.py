@@ -227,6 +227,8 @@ def test_bad_arguments_are_value_errors():
         nets.sample(jax.random.key(0), X, y, width=2, temperature=0.1, coupling="1")
     with pytest.raises(ValueError, match=r"^X must have shape \(P, N0\) with N0 >= 1, got \(3, 0\)$"):
         nets.sample(jax.random.key(0), X[:, :0], y, width=2, temperature=0.1)
+    with pytest.raises(ValueError, match=r"^Langevin\(burn_in=...\) must be an integer >= 0, got -1$"):
+        nets.Langevin(burn_in=-1)
     with pytest.raises(ValueError, match="thin"):
         nets.Langevin(thin=0)
     with pytest.raises(ValueError, match="n_chains"):
