@@ -28,6 +28,7 @@ from . import _checks
 from ._activation import Activation
 from ._estimate import Estimate, jackknife, prediction, test_error
 from ._network import Network
+from ._repr import Readable
 from ._result import Prediction, TestError
 
 # Default step: this fraction of 1 / (largest curvature of U at the initial chains). For a
@@ -74,7 +75,7 @@ class Langevin(eqx.Module):
             _checks.positive("step_size", self.step_size)
 
 
-class Samples(eqx.Module):
+class Samples(Readable):
     """What a Langevin run measured, per chain (leading axis: chains).
 
     Averages over the kept samples of each chain are accumulated during the run, so that
@@ -103,6 +104,7 @@ class Samples(eqx.Module):
     final: Network
     params: "Network | None"
     diverged: Bool[Array, " chains"]
+    _shown = ("Q", "diverged", "step_size", "curvature", "mean_output", "readout_norm")
 
     @property
     def Q(self) -> Estimate:

@@ -93,6 +93,7 @@ class SingleTaskSolution(TheorySolution):
     eigenvalues: Float[Array, " P"]
     eigenvectors: Float[Array, "P P"]
     labels_eig: Float[Array, " P"]
+    _shown = ("Q", "converged", "width", "temperature", "lambda0", "lambda1", "activation")
 
     @property
     def alpha(self) -> Float[Array, ""]:

@@ -43,6 +43,7 @@ from . import _checks
 from ._activation import Activation, get_activation
 from ._kernel import gram, gram_diag
 from ._linalg import inv
+from ._repr import Readable
 from ._result import Prediction, TestError, TheorySolution
 from ._single_task import SingleTaskSolution, solve_single_task
 from ._solve import raise_if_failed, stationary_point
@@ -196,7 +197,7 @@ def _gradient_and_jacobian(x, args):
     return gradient, jacobian
 
 
-class TransferBenefit(eqx.Module):
+class TransferBenefit(Readable):
     """The transfer benefit on a test set, in labels squared: error at gamma = 0 minus error at
     gamma (positive: transfer helps), split into two parts that add up to `total`:
 
@@ -239,6 +240,7 @@ class TransferSolution(TheorySolution):
     source: SingleTaskSolution
     prior_only: SingleTaskSolution
     labels: Float[Array, " Pt"]
+    _shown = ("Q_s", "Q_t", "Q_tt", "Q_st", "converged", "width", "temperature", "coupling", "lambda0", "lambda1", "activation")
 
     @property
     def Q_s(self) -> Float[Array, ""]:

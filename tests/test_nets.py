@@ -236,6 +236,25 @@ def test_bad_arguments_are_value_errors():
         nets.transfer(jax.random.key(0), pair, width=2, temperature=0.1, coupling=1.0, target_sampler=nets.Langevin(n_chains=1))
 
 
+def test_repr_shows_the_numbers():
+    pair = transfer_pair()
+    tiny = nets.Langevin(n_chains=2, burn_in=10, n_samples=3, thin=2)
+    s = nets.sample(jax.random.key(21), pair.Xs, pair.ys, width=4, temperature=0.1, X_test=pair.X0, sampler=tiny)
+    Q = s.Q
+    assert repr(Q) == f"Estimate(mean={float(Q.mean):.4g}, stderr={float(Q.stderr):.4g})"
+    assert repr(s) == (
+        f"Samples(Q={Q!r}, diverged=[False, False], step_size={s.step_size:.4g}, curvature={float(s.curvature):.4g}, "
+        "mean_output=f64[2,20], readout_norm=[[" + ", ".join(f"{float(q):.4g}" for q in s.readout_norm[0]) + "], ["
+        + ", ".join(f"{float(q):.4g}" for q in s.readout_norm[1]) + "]])"
+    )
+    err = s.test_error(pair.y0)
+    assert repr(err) == f"Estimate(mean={err.mean!r}, stderr={err.stderr!r})"
+    assert repr(err.mean) == "TestError(" + ", ".join(f"{n}={float(getattr(err.mean, n)):.4g}" for n in ("total", "bias2", "variance")) + ")"
+    t = nets.transfer(jax.random.key(22), pair, width=4, temperature=0.1, coupling=1.0, source_sampler=tiny, target_sampler=tiny)
+    shown = ", ".join(f"{n}={getattr(t, n)!r}" for n in ("Q_s", "Q_t", "Q_st", "Q_tt"))
+    assert repr(t) == f"TransferSamples({shown}, lambda1=1)"
+
+
 def test_single_task_theory_and_langevin_agree_within_ten_percent():
     """Issue 5: erf, N0 = 100, N1 = 200, P = 100 (alpha = 1/2), T = 0.1, float32 networks:
     the single-task theory (jaxtl.single_task) and Langevin-sampled networks agree within

@@ -196,6 +196,19 @@ def test_traced_bad_values_raise_at_run_time(data):
         jax.vmap(lambda X: solve((X, y, None, None)).Q)(np.stack([X, np.where(X == X[2, 3], np.nan, X)]))
 
 
+def test_repr_shows_the_numbers(data):
+    X, y, X0, y0 = data
+    sol = solve(data, width=50.0, temperature=0.05)
+    err = sol.test_error(X0, y0)
+    assert repr(sol) == (
+        f"SingleTaskSolution(Q={float(sol.Q):.4g}, converged=True, width=50, temperature=0.05, lambda0=1, "
+        "lambda1=1, activation=Erf())"
+    )
+    assert repr(err) == f"TestError(total={float(err.total):.4g}, bias2={float(err.bias2):.4g}, variance={float(err.variance):.4g})"
+    batched = jax.vmap(lambda T: solve(data, temperature=T))(jnp.array([0.05, 0.1]))
+    assert "temperature=[0.05, 0.1]" in repr(batched) and "converged=[True, True]" in repr(batched)
+
+
 def test_failed_solve_is_reported_never_a_silent_nan():
     """A potential with no stationary point: the status says so, and throw raises."""
     no_root = jax.grad(lambda x, args: jnp.sum(args * x))

@@ -244,6 +244,18 @@ def test_traced_bad_coupling_raises_at_run_time():
         f(-1.0)
 
 
+def test_repr_shows_the_numbers():
+    p = pair()
+    sol = solve(p, coupling=10.0)
+    b = sol.benefit(p.X0, p.y0)
+    Q = ", ".join(f"{n}={float(getattr(sol, n)):.4g}" for n in ("Q_s", "Q_t", "Q_tt", "Q_st"))
+    assert repr(sol) == (
+        f"TransferSolution({Q}, converged=True, width=60, temperature=0.05, coupling=10, lambda0=1, lambda1=1, "
+        "activation=Erf())"
+    )
+    assert repr(b) == f"TransferBenefit(total={float(b.total):.4g}, prior={float(b.prior):.4g}, source={float(b.source):.4g})"
+
+
 def test_moments_limits_and_derivative():
     """v_t, c_st, c_tt: 1/lambda0, 0, 0 at gamma = 0; 1/lambda0 each at gamma = inf; finite
     derivative at gamma = 0."""
