@@ -9,7 +9,9 @@ under `jax.vmap` and `equinox.filter_jit`; under `jax.jit` JAX wraps the same me
 `jax.errors.JaxRuntimeError`. Both are `RuntimeError`s.
 """
 
+import dataclasses
 import itertools
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -45,27 +47,28 @@ def _offending(values: np.ndarray, bad: np.ndarray, batch_ndim: int = 0) -> str:
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
+@dataclasses.dataclass(frozen=True)
 class _Messages:
     """The messages of failed run-time checks, by number: `_report` formats and stores one
     when a check fails; equinox looks it up by that number (its `branched_error_if` index)
-    when it raises. The last 64 are kept (with `EQX_ON_ERROR=nan` nothing reads them)."""
+    when it raises. The store is shared; equinox is given one `_Messages` per requirement,
+    so that it traces each kind of check on its own and shows the stack of the one that
+    failed. The last 64 messages are kept (with `EQX_ON_ERROR=nan` nothing reads them)."""
 
-    def __init__(self):
-        self._messages: "dict[int, str]" = {}
-        self._numbers = itertools.count(1)
+    requirement: str
+    _store: ClassVar["dict[int, str]"] = {}
+    _numbers: ClassVar[itertools.count] = itertools.count(1)
 
-    def add(self, message: str) -> int:
-        number = next(self._numbers) % (2**31 - 1) + 1  # an int32 > 0
-        self._messages[number] = message
-        while len(self._messages) > 64:
-            del self._messages[next(iter(self._messages))]
+    @classmethod
+    def add(cls, message: str) -> int:
+        number = next(cls._numbers) % (2**31 - 1) + 1  # an int32 > 0
+        cls._store[number] = message
+        while len(cls._store) > 64:
+            del cls._store[next(iter(cls._store))]
         return number
 
     def __getitem__(self, number: int) -> str:
-        return self._messages[number]
-
-
-_MESSAGES = _Messages()
+        return self._store[number]
 
 
 def _report(x: Array, bad: Bool[Array, "*s"], requirement: str) -> Int[Array, ""]:
@@ -76,7 +79,7 @@ def _report(x: Array, bad: Bool[Array, "*s"], requirement: str) -> Int[Array, ""
     def store(values, bad):
         values, bad = np.asarray(values), np.asarray(bad)
         batch_ndim = values.ndim - ndim
-        number = _MESSAGES.add(f"{requirement}, got {_offending(values, bad, batch_ndim)}")
+        number = _Messages.add(f"{requirement}, got {_offending(values, bad, batch_ndim)}")
         return np.full(values.shape[:batch_ndim], number, np.int32)
 
     struct = jax.ShapeDtypeStruct((), jnp.int32)
@@ -92,7 +95,7 @@ def _check(x: Array, bad: Bool[Array, "*s"], requirement: str) -> Array:
         return x
     # The message is formatted only on failure: `unvmap_any` keeps the cond a cond under vmap.
     number = jax.lax.cond(unvmap_any(bad), lambda: _report(x, bad, requirement), lambda: jnp.zeros((), jnp.int32))
-    return eqx.branched_error_if(x, bad, number, _MESSAGES)
+    return eqx.branched_error_if(x, bad, number, _Messages(requirement))
 
 
 def real(name: str, x) -> Float[Array, "*s"]:

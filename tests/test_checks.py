@@ -62,6 +62,21 @@ def test_traced_bad_values_raise_at_run_time_with_values_and_batch_index():
         jax.vmap(lambda X: _checks.finite("X", X))(X)
 
 
+def first_and_second(first, second):
+    first = _checks.positive("first", first)
+    second = _checks.positive("second", second)
+    return first * second
+
+
+def test_run_time_error_shows_the_stack_of_the_failed_check():
+    """Each kind of check is its own trace in equinox, so the stack it shows is that of the
+    check that failed, not that of a check of the same shapes before it."""
+    with pytest.raises(eqx.EquinoxRuntimeError) as error:
+        eqx.filter_jit(first_and_second)(1.0, -1.0)
+    assert 'second = _checks.positive("second", second)' in str(error.value)
+    assert 'first = _checks.positive("first", first)' not in str(error.value)
+
+
 def test_traced_good_values_pass_and_differentiate():
     np.testing.assert_allclose(jax.vmap(twice_positive)(jnp.array([0.1, 2.0])), [0.2, 4.0])
     assert float(jax.jit(twice_positive)(0.5)) == 1.0
