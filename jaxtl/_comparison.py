@@ -13,6 +13,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
 from ._activation import Activation
 from ._langevin import Langevin, Samples, sample
+from ._repr import Readable
 from ._result import TheorySolution
 from ._single_task import single_task
 from ._transfer_sampling import TransferSamples
@@ -22,7 +23,7 @@ from ._transfer_sampling import TransferSamples
 _ZERO = 1e-8
 
 
-class Comparison(eqx.Module):
+class Comparison(Readable):
     """Theory and networks side by side, one row per observable.
 
     **Fields:** `names` of the observables; `theory` (the theory's values); `networks`

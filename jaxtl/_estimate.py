@@ -10,17 +10,17 @@ Var(mean output) / units in the squared bias (y0 - <f>)^2.
 
 from typing import Callable, Generic, TypeVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
+from ._repr import Readable
 from ._result import Prediction, TestError
 
 _T = TypeVar("_T")
 
 
-class Estimate(eqx.Module, Generic[_T]):
+class Estimate(Readable, Generic[_T]):
     """A measured quantity and its standard error: two pytrees of the same structure.
 
     For example `Estimate[TestError]`: `.mean.total` and `.stderr.total` are the test error
@@ -29,9 +29,6 @@ class Estimate(eqx.Module, Generic[_T]):
 
     mean: _T
     stderr: _T
-
-    def __repr__(self) -> str:
-        return eqx.tree_pformat(self, short_arrays=False)
 
 
 def jackknife(statistic: Callable[..., PyTree], *unit_means: Float[Array, "units ..."]) -> Estimate:

@@ -28,6 +28,7 @@ from . import _checks
 from ._activation import Activation
 from ._estimate import Estimate, jackknife, prediction, test_error
 from ._network import Network
+from ._repr import Readable
 from ._result import Prediction, TestError
 
 # Default step: this fraction of 1 / (largest curvature of U at the initial chains). For a
@@ -69,13 +70,12 @@ class Langevin(eqx.Module):
     def __check_init__(self):
         for name in ("n_chains", "n_samples", "thin", "chunk"):
             _checks.count(f"Langevin({name}=...)", getattr(self, name))
-        if isinstance(self.burn_in, bool) or not isinstance(self.burn_in, (int, np.integer)) or self.burn_in < 0:
-            raise ValueError(f"Langevin(burn_in=...) must be an integer >= 0, got {self.burn_in!r}")
+        _checks.count("Langevin(burn_in=...)", self.burn_in, minimum=0)
         if self.step_size is not None:
             _checks.positive("step_size", self.step_size)
 
 
-class Samples(eqx.Module):
+class Samples(Readable):
     """What a Langevin run measured, per chain (leading axis: chains).
 
     Averages over the kept samples of each chain are accumulated during the run, so that
@@ -104,6 +104,7 @@ class Samples(eqx.Module):
     final: Network
     params: "Network | None"
     diverged: Bool[Array, " chains"]
+    _shown = ("Q", "diverged", "step_size", "curvature", "mean_output", "readout_norm")
 
     @property
     def Q(self) -> Estimate:
@@ -305,15 +306,14 @@ def sample(
     X = jnp.asarray(X)
     dtype = jnp.result_type(X, float)
     X = _checks.finite("X", X).astype(dtype)
+    _checks.inputs("X", X, empty=True)  # P = 0 samples the prior (and the coupling) alone
     n_points, n0 = X.shape
     y = _checks.finite("y", y).astype(dtype)
     _checks.shape("y", y, (n_points,), "(P,)")
     X_test = jnp.zeros((0, n0), dtype) if X_test is None else _checks.finite("X_test", X_test).astype(dtype)
     _checks.shape("X_test", X_test, (X_test.shape[0], n0), "(P0, N0)")
     width = _checks.count("width", width)
-    coupling = float(coupling)
-    if not coupling >= 0:
-        raise ValueError(f"coupling must lie in [0, +inf], got {coupling}")
+    coupling = float(_checks.interval("coupling", coupling, 0.0, np.inf, allow_inf=True))
     chains = sampler.n_chains
     if coupling == 0:
         anchor = None

@@ -88,9 +88,10 @@ def optimize(
     - `objective`: "benefit" (maximized; error at gamma = 0 minus error at gamma),
       "benefit_source" (maximized; the part carried by the source, see
       `jaxtl.TransferBenefit`) or "test_error" (minimized).
-    - `steps`: gradient steps; the theory is solved (value and gradient) `steps + 1` times.
-    - `learning_rate`: of the default optimizer, `optax.adam`, in the unconstrained
-      coordinates u (so about the change of log value per step on a log scale).
+    - `steps`: gradient steps, an integer >= 0; the theory is solved (value and gradient)
+      `steps + 1` times.
+    - `learning_rate`: of the default optimizer, `optax.adam`, in (0, inf): a step in the
+      unconstrained coordinates u (so about the change of log value per step on a log scale).
     - `optimizer`: any `optax.GradientTransformation` instead of Adam.
     - `progress`: show a progress bar.
 
@@ -108,7 +109,9 @@ def optimize(
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     maximize = OBJECTIVES[objective]
-    steps = _checks.count("steps", steps + 1) - 1
+    steps = _checks.count("steps", steps, minimum=0)
+    if optimizer is None:
+        optimizer = optax.adam(_checks.positive("learning_rate", learning_rate))
     key = jax.random.key(0) if key is None else key
     if not over:
         raise ValueError("over must name at least one parameter to optimize")
@@ -118,7 +121,7 @@ def optimize(
         if kind[n] == "static":
             raise ValueError(f"over: {n!r} is not a continuous parameter (sizes and options cannot be optimized)")
     for n, v in values.items():
-        if np.ndim(v) != 0 and kind[n] != "static":
+        if kind[n] != "static" and np.ndim(_checks.real(n, v)) != 0:
             raise ValueError(f"{n} must be a single number in optimize, got shape {np.shape(v)}")
     for n in over:
         if n in parameters and not bounds[n].low < float(parameters[n]) < bounds[n].high:
@@ -141,7 +144,6 @@ def optimize(
     data = task if isinstance(task, TaskPair) else None
     sign = -1.0 if maximize else 1.0
 
-    optimizer = optax.adam(learning_rate) if optimizer is None else optimizer
     u = {n: jnp.asarray(v, float) for n, v in start.items()}
     state = optimizer.init(u)
     rows = []

@@ -132,12 +132,11 @@ def required(task) -> "list[str]":
 def check_numbers(task, name: str, values: np.ndarray, fixed: Mapping[str, Any]) -> None:
     """Raise a ValueError naming `name` if any of `values` is out of its range (eagerly, before
     anything is compiled). Knobs are checked by the generator itself at the extreme values."""
-    values = np.asarray(values, float)
+    values = np.asarray(_checks.real(name, values))
     if name in _THEORY_CHECKS:
         _THEORY_CHECKS[name](values)
-    elif not np.all(np.isfinite(values)):
-        raise ValueError(f"{name} must be finite, got {values}")
     else:
+        _checks.finite(name, values)
         for value in (values.min(), values.max()):
             pair_arguments(task, {**fixed, name: float(value)})
 

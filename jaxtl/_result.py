@@ -8,10 +8,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from . import _checks
+from ._repr import Readable
 from ._solve import RESULTS
 
 
-class Prediction(eqx.Module):
+class Prediction(Readable):
     """Predictor statistics on test points: `mean` and `variance` of the network output f(x0),
     each of shape (P0,), in the units of the labels (variance: labels squared)."""
 
@@ -24,7 +25,7 @@ class Prediction(eqx.Module):
         return jax.tree.map(lambda a: a * jnp.where(converged, 1.0, jnp.nan), self)
 
 
-class TestError(eqx.Module):
+class TestError(Readable):
     """Generalization error averaged over the test points, in labels squared.
 
     total = bias2 + variance, with bias2 = mean over x0 of (y0 - E f(x0))^2 and variance =
@@ -45,7 +46,7 @@ class TestError(eqx.Module):
         return cls(bias2 + variance, bias2, variance)
 
 
-class TheorySolution(eqx.Module):
+class TheorySolution(Readable):
     """What every theory returns: order parameters (in the subclass), how the solve ended,
     and the predictor. Subclasses define `predict`; `test_error` follows from it."""
 

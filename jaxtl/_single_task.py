@@ -94,6 +94,7 @@ class SingleTaskSolution(TheorySolution):
     eigenvalues: Float[Array, " P"]
     eigenvectors: Float[Array, "P P"]
     labels_eig: Float[Array, " P"]
+    _shown = ("Q", "converged", "result", "width", "temperature", "lambda0", "lambda1", "activation")
 
     @property
     def alpha(self) -> Float[Array, ""]:
@@ -150,8 +151,7 @@ def single_task(
     a batched solution object holds one copy of the P x P eigenvectors per point.
     """
     X, y = _checks.finite("X", X), _checks.finite("y", y)
-    if X.ndim != 2 or X.shape[0] < 1:
-        raise ValueError(f"X must have shape (P, N0) with P >= 1, got {X.shape}")
+    _checks.inputs("X", X)
     _checks.shape("y", y, X.shape[:1], "(P,)")
     width = _checks.positive("width", width, allow_inf=True)
     temperature = _checks.positive("temperature", temperature)

@@ -127,7 +127,7 @@ def _axis(name: str, value, kind: str) -> np.ndarray:
     if kind == "static":
         axis = list(value)
     else:
-        axis = np.asarray(value, float)
+        axis = np.asarray(_checks.real(name, value))
         if axis.ndim != 1:
             raise ValueError(f"{name} must be a number or a 1-D sequence of numbers, got shape {axis.shape}")
     if len(axis) == 0:

@@ -67,6 +67,7 @@ from . import _checks
 from ._activation import Activation, get_activation
 from ._kernel import gram, gram_diag
 from ._linalg import inv, positive_definite
+from ._repr import Readable
 from ._result import Prediction, TestError, TheorySolution
 from ._single_task import SingleTaskSolution, order_parameter, solve_single_task
 from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
@@ -220,7 +221,7 @@ def _gradient_and_jacobian(x, args):
     return gradient, jacobian
 
 
-class TransferBenefit(eqx.Module):
+class TransferBenefit(Readable):
     """The transfer benefit on a test set, in labels squared: error at gamma = 0 minus error at
     gamma (positive: transfer helps), split into two parts that add up to `total`:
 
@@ -266,6 +267,7 @@ class TransferSolution(TheorySolution):
     source: SingleTaskSolution
     prior_only: SingleTaskSolution
     labels: Float[Array, " Pt"]
+    _shown = ("Q_s", "Q_t", "Q_tt", "Q_st", "converged", "result", "width", "temperature", "coupling", "lambda0", "lambda1", "activation")
 
     @property
     def Q_s(self) -> Float[Array, ""]:
@@ -353,12 +355,11 @@ def transfer(
     lambda1) only and the target eigendecomposition on (Xt, gamma, lambda0): under `jax.vmap`
     over target labels they are computed once.
     """
-    Xs, ys = (_checks.finite(name, a) for name, a in zip(("Xs", "ys"), source))
-    Xt, yt = (_checks.finite(name, a) for name, a in zip(("Xt", "yt"), target))
-    for name, X, y in (("Xs", Xs, ys), ("Xt", Xt, yt)):
-        if X.ndim != 2 or X.shape[0] < 1:
-            raise ValueError(f"{name} must have shape (P, N0) with P >= 1, got {X.shape}")
-        _checks.shape("y" + name[1:], y, X.shape[:1], "(P,)")
+    Xs, ys = (_checks.finite(name, a) for name, a in zip(("Xs", "ys"), _checks.pair("source", source, "(Xs, ys)")))
+    Xt, yt = (_checks.finite(name, a) for name, a in zip(("Xt", "yt"), _checks.pair("target", target, "(Xt, yt)")))
+    for side, X, y in (("s", Xs, ys), ("t", Xt, yt)):
+        _checks.inputs("X" + side, X, "P" + side)
+        _checks.shape("y" + side, y, X.shape[:1], f"(P{side},)")
     _checks.shape("Xt", Xt, (Xt.shape[0], Xs.shape[1]), "(Pt, N0) with the N0 of Xs")
     width = _checks.positive("width", width, allow_inf=True)
     temperature = _checks.positive("temperature", temperature)

@@ -10,7 +10,6 @@ that hang from its samples.
 import dataclasses
 import pathlib
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
@@ -19,11 +18,12 @@ from . import _checks
 from ._activation import Activation
 from ._estimate import Estimate, jackknife, test_error
 from ._langevin import Langevin, Samples, sample
+from ._repr import Readable
 from ._result import TestError
 from ._task_pair import TaskPair
 
 
-class TransferSamples(eqx.Module):
+class TransferSamples(Readable):
     """What the transfer protocol measured.
 
     **Fields:**
@@ -41,6 +41,7 @@ class TransferSamples(eqx.Module):
     source: Samples
     target: Samples
     lambda1: float
+    _shown = ("Q_s", "Q_t", "Q_st", "Q_tt", "lambda1")
 
     def _per_source_sample(self, x: Float[Array, "target_chains ..."]) -> Float[Array, "chains samples targets ..."]:
         chains, samples = self.source.readout_norm.shape

@@ -259,11 +259,38 @@ def test_bad_arguments_are_value_errors():
         nets.sample(jax.random.key(0), X, y, width=2, temperature=0.1, coupling=1.0)
     with pytest.raises(ValueError, match="temperature"):
         nets.sample(jax.random.key(0), X, y, width=2, temperature=0.0)
+    with pytest.raises(ValueError, match="^temperature must be a real number, got '0.1'$"):
+        nets.sample(jax.random.key(0), X, y, width=2, temperature="0.1")
+    with pytest.raises(ValueError, match="^coupling must be a real number, got '1'$"):
+        nets.sample(jax.random.key(0), X, y, width=2, temperature=0.1, coupling="1")
+    with pytest.raises(ValueError, match=r"^X must have shape \(P, N0\) with N0 >= 1, got \(3, 0\)$"):
+        nets.sample(jax.random.key(0), X[:, :0], y, width=2, temperature=0.1)
+    with pytest.raises(ValueError, match=r"^Langevin\(burn_in=...\) must be an integer >= 0, got -1$"):
+        nets.Langevin(burn_in=-1)
     with pytest.raises(ValueError, match="thin"):
         nets.Langevin(thin=0)
     with pytest.raises(ValueError, match="n_chains"):
         pair = jaxtl.tasks.TaskPair(X, y, X, y, X, y)
         nets.transfer(jax.random.key(0), pair, width=2, temperature=0.1, coupling=1.0, target_sampler=nets.Langevin(n_chains=1))
+
+
+def test_repr_shows_the_numbers():
+    pair = transfer_pair()
+    tiny = nets.Langevin(n_chains=2, burn_in=10, n_samples=3, thin=2)
+    s = nets.sample(jax.random.key(21), pair.Xs, pair.ys, width=4, temperature=0.1, X_test=pair.X0, sampler=tiny)
+    Q = s.Q
+    assert repr(Q) == f"Estimate(mean={float(Q.mean):.4g}, stderr={float(Q.stderr):.4g})"
+    assert repr(s) == (
+        f"Samples(Q={Q!r}, diverged=[False, False], step_size={s.step_size:.4g}, curvature={float(s.curvature):.4g}, "
+        "mean_output=f64[2,20], readout_norm=[[" + ", ".join(f"{float(q):.4g}" for q in s.readout_norm[0]) + "], ["
+        + ", ".join(f"{float(q):.4g}" for q in s.readout_norm[1]) + "]])"
+    )
+    err = s.test_error(pair.y0)
+    assert repr(err) == f"Estimate(mean={err.mean!r}, stderr={err.stderr!r})"
+    assert repr(err.mean) == "TestError(" + ", ".join(f"{n}={float(getattr(err.mean, n)):.4g}" for n in ("total", "bias2", "variance")) + ")"
+    t = nets.transfer(jax.random.key(22), pair, width=4, temperature=0.1, coupling=1.0, source_sampler=tiny, target_sampler=tiny)
+    shown = ", ".join(f"{n}={getattr(t, n)!r}" for n in ("Q_s", "Q_t", "Q_st", "Q_tt"))
+    assert repr(t) == f"TransferSamples({shown}, lambda1=1)"
 
 
 def test_single_task_theory_and_langevin_agree_within_ten_percent():

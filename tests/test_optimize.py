@@ -78,12 +78,21 @@ def test_non_convergence_stops_with_a_warning():
         (dict(over=dict(coupling=(1.0, 10.0)), coupling=100.0), "coupling"),
         (dict(over=dict(gamma=(1.0, 10.0))), "gamma"),
         (dict(over={}), "over"),
+        (dict(steps=-3), "^steps must be an integer >= 0, got -3$"),
+        (dict(steps=2.0), "^steps must be an integer >= 0, got 2.0$"),
+        (dict(learning_rate=np.nan), r"^learning_rate must lie in \(0, \+inf\), got nan$"),
+        (dict(learning_rate=0.0), r"^learning_rate must lie in \(0, \+inf\), got 0.0$"),
+        (dict(learning_rate=-0.1), r"^learning_rate must lie in \(0, \+inf\), got -0.1$"),
+        (dict(learning_rate=np.inf), r"^learning_rate must lie in \(0, \+inf\), got inf$"),
+        (dict(temperature="0.05"), "^temperature must be a real number, got '0.05'$"),
+        (dict(coupling="1"), "^coupling must be a real number, got '1'$"),
+        (dict(rho="1"), "^rho must be a real number, got '1'$"),
     ],
 )
 def test_bad_arguments(change, match):
-    arguments = dict(over=dict(coupling=(1e-2, 1e3)), coupling=1.0, temperature=0.05, progress=False) | change
+    arguments = PROBLEM | dict(over=dict(coupling=(1e-2, 1e3)), coupling=1.0, temperature=0.05, progress=False) | change
     with pytest.raises(ValueError, match=match):
-        jaxtl.optimize(teacher_pair, **PROBLEM, **arguments)
+        jaxtl.optimize(teacher_pair, **arguments)
 
 
 def test_gradient_at_a_failed_point_is_nan_not_an_error():

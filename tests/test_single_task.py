@@ -150,6 +150,10 @@ def test_jit_equals_eager(data):
     (dict(lambda1=-1.0), "lambda1"),
     (dict(temperature=np.nan), "temperature"),
     (dict(activation="relu"), "activation must be one of"),
+    (dict(width="100"), "^width must be a real number, got '100'$"),
+    (dict(temperature="0.1"), "^temperature must be a real number, got '0.1'$"),
+    (dict(lambda0="1"), "^lambda0 must be a real number"),
+    (dict(lambda1=[1, "2"]), "^lambda1 must be a real number"),
 ])
 def test_bad_parameters_are_value_errors(data, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -162,6 +166,8 @@ def test_bad_data_are_value_errors(data):
         jaxtl.single_task(X, y[:-1], width=10.0, temperature=0.1)
     with pytest.raises(ValueError, match="X must have shape"):
         jaxtl.single_task(X[0], y[:1], width=10.0, temperature=0.1)
+    with pytest.raises(ValueError, match=r"^X must have shape \(P, N0\) with P >= 1 and N0 >= 1, got \(70, 0\)$"):
+        jaxtl.single_task(X[:, :0], y, width=10.0, temperature=0.1)
     with pytest.raises(ValueError, match="X must be finite"):
         jaxtl.single_task(np.where(X > 2, np.nan, X), y, width=10.0, temperature=0.1)
     with pytest.raises(ValueError, match="y must be finite"):
@@ -174,13 +180,32 @@ def test_bad_data_are_value_errors(data):
 
 
 def test_traced_bad_values_raise_at_run_time(data):
-    """Under vmap / filter_jit an EquinoxRuntimeError; under jax.jit JAX wraps it, same message."""
-    with pytest.raises(eqx.EquinoxRuntimeError, match="temperature must lie in"):
+    """As the README says: under vmap / filter_jit an EquinoxRuntimeError, under jax.jit JAX's
+    JaxRuntimeError, both RuntimeErrors whose message has the argument, its range, the bad
+    value and its batch index."""
+    X, y, _, _ = data
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"temperature must lie in \(0, \+inf\), got -0\.1 at batch index 1\n"):
         jax.vmap(lambda T: solve(data, temperature=T).Q)(jnp.array([0.1, -0.1]))
-    with pytest.raises(eqx.EquinoxRuntimeError, match="width must lie in"):
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"width must lie in \(0, \+inf\], got 0\.0\n"):
         eqx.filter_jit(lambda N1: solve(data, width=N1).Q)(0.0)
-    with pytest.raises(RuntimeError, match="lambda1 must lie in"):
-        jax.jit(lambda l1: solve(data, lambda1=l1).Q)(-1.0)
+    with pytest.raises(RuntimeError, match=r"temperature must lie in \(0, \+inf\), got -1\.0\n") as error:
+        jax.jit(lambda T: jaxtl.single_task(X, y, width=100.0, temperature=T).Q)(-1.0)
+    assert type(error.value) is jax.errors.JaxRuntimeError
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"X must be finite, got nan at batch index 1, entry \(2, 3\)\n"):
+        jax.vmap(lambda X: solve((X, y, None, None)).Q)(np.stack([X, np.where(X == X[2, 3], np.nan, X)]))
+
+
+def test_repr_shows_the_numbers(data):
+    X, y, X0, y0 = data
+    sol = solve(data, width=50.0, temperature=0.05)
+    err = sol.test_error(X0, y0)
+    assert repr(sol) == (
+        f"SingleTaskSolution(Q={float(sol.Q):.4g}, converged=True, width=50, temperature=0.05, lambda0=1, "
+        "lambda1=1, activation=Erf())"
+    )
+    assert repr(err) == f"TestError(total={float(err.total):.4g}, bias2={float(err.bias2):.4g}, variance={float(err.variance):.4g})"
+    batched = jax.vmap(lambda T: solve(data, temperature=T))(jnp.array([0.05, 0.1]))
+    assert "temperature=[0.05, 0.1]" in repr(batched) and "converged=[True, True]" in repr(batched)
 
 
 def test_failed_solve_is_reported_never_a_silent_nan():

@@ -125,6 +125,10 @@ def test_failed_points_are_kept_marked_and_hold_no_value():
         (dict(Pt=[10, 0]), "Pt"),
         (dict(alpha=0.5), "alpha"),
         (dict(activation="relu"), "activation"),
+        (dict(width="50"), "^width must be a real number, got '50'$"),
+        (dict(temperature=["0.05", "0.1"]), r"^temperature must be a real number, got \['0.05', '0.1'\]$"),
+        (dict(rho="1"), "^rho must be a real number, got '1'$"),
+        (dict(rho=[np.nan, 1.0]), "^rho must be finite, got nan at entry 0$"),
     ],
 )
 def test_bad_parameters(change, name):

@@ -206,6 +206,8 @@ def test_order_parameters_are_consistent():
         (dict(temperature=-0.1), "temperature"),
         (dict(lambda0=0.0), "lambda0"),
         (dict(activation="relu"), "activation"),
+        (dict(coupling="10"), "^coupling must be a real number, got '10'$"),
+        (dict(width="100"), "^width must be a real number, got '100'$"),
     ],
 )
 def test_bad_arguments_raise(kwargs, match):
@@ -221,13 +223,37 @@ def test_bad_shapes_raise():
         jaxtl.transfer((p.Xs, p.ys), (p.Xt, p.yt[:-1]), width=60.0, temperature=0.05, coupling=1.0)
     with pytest.raises(ValueError, match="ys"):
         jaxtl.transfer((p.Xs, p.ys.at[0].set(jnp.nan)), (p.Xt, p.yt), width=60.0, temperature=0.05, coupling=1.0)
+    with pytest.raises(ValueError, match=r"^Xs must have shape \(Ps, N0\) with Ps >= 1 and N0 >= 1, got \(80, 0\)$"):
+        jaxtl.transfer((p.Xs[:, :0], p.ys), (p.Xt[:, :0], p.yt), width=60.0, temperature=0.05, coupling=1.0)
+    with pytest.raises(ValueError, match=r"^Xt must have shape \(Pt, N0\) with Pt >= 1 and N0 >= 1, got \(0, 40\)$"):
+        jaxtl.transfer((p.Xs, p.ys), (p.Xt[:0], p.yt[:0]), width=60.0, temperature=0.05, coupling=1.0)
+
+
+def test_source_and_target_must_be_pairs():
+    p = pair()
+    with pytest.raises(ValueError, match=r"^source must be a pair \(Xs, ys\), got a tuple of length 3$"):
+        jaxtl.transfer((p.Xs, p.ys, p.y0), (p.Xt, p.yt), width=60.0, temperature=0.05, coupling=1.0)
+    with pytest.raises(ValueError, match=r"^target must be a pair \(Xt, yt\), got a value of type TaskPair$"):
+        jaxtl.transfer((p.Xs, p.ys), p, width=60.0, temperature=0.05, coupling=1.0)
 
 
 def test_traced_bad_coupling_raises_at_run_time():
     p = pair()
     f = eqx.filter_jit(lambda g: solve(p, coupling=g).Q_t)
-    with pytest.raises(eqx.EquinoxRuntimeError, match="coupling"):
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"coupling must lie in \[0, \+inf\], got -1\.0\n"):
         f(-1.0)
+
+
+def test_repr_shows_the_numbers():
+    p = pair()
+    sol = solve(p, coupling=10.0)
+    b = sol.benefit(p.X0, p.y0)
+    Q = ", ".join(f"{n}={float(getattr(sol, n)):.4g}" for n in ("Q_s", "Q_t", "Q_tt", "Q_st"))
+    assert repr(sol) == (
+        f"TransferSolution({Q}, converged=True, width=60, temperature=0.05, coupling=10, lambda0=1, lambda1=1, "
+        "activation=Erf())"
+    )
+    assert repr(b) == f"TransferBenefit(total={float(b.total):.4g}, prior={float(b.prior):.4g}, source={float(b.source):.4g})"
 
 
 def test_moments_limits_and_derivative():
