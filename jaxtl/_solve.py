@@ -35,6 +35,7 @@ class RESULTS(optx.RESULTS):  # pyright: ignore
     physical stationary point: ..." naming the condition violated). `jaxtl.RESULTS[sol.result]`
     is the message; `sol.converged` is `sol.result == jaxtl.RESULTS.successful`."""
 
+    not_a_root = "the solver stopped at a point where the gradient of the potential is not zero (|grad V| > 1e-6)"
     source_failed = "the source's single-task solve failed (its reason: `sol.source.result`)"
     prior_only_failed = "the prior-only reference solve of the target failed (its reason: `sol.prior_only.result`)"
     not_a_minimum = (
@@ -124,6 +125,11 @@ def stationary_point(
     )
     finite = jnp.all(jnp.isfinite(sol.value))
     result = RESULTS.where(finite, RESULTS.promote(sol.result), RESULTS.nonfinite)
+    # The stopping rule predicts the error from the last steps; check the gradient itself at
+    # the point returned, so that a point that is not a root is never reported as one.
+    g = gradient_and_jacobian(*jax.lax.stop_gradient((sol.value, args)))[0]
+    root = jnp.all(jnp.abs(g) <= _GRADIENT_TOLERANCE)
+    result = RESULTS.where((result == RESULTS.successful) & ~root, RESULTS.not_a_root, result)
     # A failed search has no value: NaN, so that nothing built on it (a transfer solve on a
     # failed source) is mistaken for a number, and cotangents stop here: reverse-mode
     # gradients are NaN there rather than NaN fed into (and raised by) an adjoint's linear solve.
@@ -151,6 +157,7 @@ def _newton_step(J, g):
     return jnp.stack([d * g[0] - b * g[1], a * g[1] - c * g[0]]) / (a * d - b * c)
 
 
+_GRADIENT_TOLERANCE = 1e-6  # max |grad V| accepted at a root (Newton's own tolerance is on x)
 _ARMIJO = 1e-4  # fraction of the predicted decrease of the merit a step must achieve
 _MIN_FRACTION = 2.0**-30  # give up (nonlinear_divergence) when the step is halved below this
 

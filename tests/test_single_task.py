@@ -200,7 +200,7 @@ def test_repr_shows_the_numbers(data):
     sol = solve(data, width=50.0, temperature=0.05)
     err = sol.test_error(X0, y0)
     assert repr(sol) == (
-        f"SingleTaskSolution(Q={float(sol.Q):.4g}, converged=True, width=50, temperature=0.05, lambda0=1, "
+        f"SingleTaskSolution(Q={float(sol.Q):.4g}, converged=True, result=successful, width=50, temperature=0.05, lambda0=1, "
         "lambda1=1, activation=Erf())"
     )
     assert repr(err) == f"TestError(total={float(err.total):.4g}, bias2={float(err.bias2):.4g}, variance={float(err.variance):.4g})"
@@ -224,6 +224,10 @@ def test_failed_solve_is_reported_never_a_silent_nan():
         return (x - a) * jnp.arctan(x - a) - jnp.log1p((x - a) ** 2) / 2
 
     ok = stationary_point(with_jacobian(V), jnp.array(5.5), jnp.array(0.5))
+    # A Jacobian far too large makes Newton's steps tiny where the gradient is not zero: the
+    # stopping rule alone would call that a root; the check of the gradient at the end does not.
+    stuck = stationary_point(lambda x, a: (a + 0 * x, jnp.asarray(1e12)), jnp.array(0.0), jnp.array(1e-3))
+    assert stuck.result == RESULTS.not_a_root and np.isnan(stuck.value)
     assert ok.result == RESULTS.successful and float(ok.value) == pytest.approx(0.5)
 
 

@@ -250,7 +250,7 @@ def test_repr_shows_the_numbers():
     b = sol.benefit(p.X0, p.y0)
     Q = ", ".join(f"{n}={float(getattr(sol, n)):.4g}" for n in ("Q_s", "Q_t", "Q_tt", "Q_st"))
     assert repr(sol) == (
-        f"TransferSolution({Q}, converged=True, width=60, temperature=0.05, coupling=10, lambda0=1, lambda1=1, "
+        f"TransferSolution({Q}, converged=True, result=successful, width=60, temperature=0.05, coupling=10, lambda0=1, lambda1=1, "
         "activation=Erf())"
     )
     assert repr(b) == f"TransferBenefit(total={float(b.total):.4g}, prior={float(b.prior):.4g}, source={float(b.source):.4g})"
