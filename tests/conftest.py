@@ -2,3 +2,44 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/helpers.py
+
+import pytest
+
+# The long physics checks (networks against theory, the notebooks, finite-difference gradients,
+# whole command-line jobs, multi-device sweeps): marked `slow`, left out of the default run
+# (`python -m pytest -q`, under 8 minutes) and run by `python -m pytest -q -m slow`.
+SLOW = (
+    "test_nets.py::test_transfer_theory_and_langevin_agree_within_ten_percent",
+    "test_nets.py::test_single_task_theory_and_langevin_agree_within_ten_percent",
+    "test_nets.py::test_transfer_without_coupling_is_single_task_on_the_target",
+    "test_nets.py::test_transfer_reuses_source_chains_sampled_once",
+    "test_nets.py::test_transfer_infinite_coupling_keeps_the_source_first_layer",
+    "test_nets.py::test_repr_shows_the_numbers",
+    "test_nets.py::test_checkpoints_progress_and_reproducibility",
+    "test_nets.py::test_diverging_step_size_is_reported",
+    "test_notebooks.py::",
+    "test_cli.py::test_compare_job_puts_theory_beside_networks",
+    "test_cli.py::test_sweep_job_writes_the_sweep_and_a_figure",
+    "test_cli.py::test_optimize_job_writes_the_trajectory",
+    "test_cli.py::test_main_job_at_its_defaults_prints_the_readme_table_and_no_alarm",
+    "test_cli.py::test_existing_outputs_are_kept_unless_forced",
+    "test_optimize.py::test_reaches_the_grid_optimum_with_ten_times_fewer_evaluations",
+    "test_optimize.py::test_gradient_step_is_the_derivative_of_the_objective",
+    "test_optimize.py::test_gradient_at_a_failed_point_is_nan_not_an_error",
+    "test_optimize.py::test_bounds_are_kept",
+    "test_transfer.py::test_gradients_match_finite_differences",
+    "test_transfer.py::test_gradient_with_respect_to_data",
+    "test_transfer.py::test_vmap_over_parameters_and_pairs_equals_loop",
+    "test_sweep.py::test_static_axes",
+    "test_sweep.py::test_sharded_over_four_devices_equals_one_device",
+    "test_sweep.py::test_chunks_and_axis_order",
+    "test_sweep.py::test_source_changed_by_a_swept_knob",
+    "test_sweep.py::test_task_pair_and_theory_axes",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.nodeid.split("/")[-1]
+        if any(name.startswith(s) for s in SLOW):
+            item.add_marker(pytest.mark.slow)
