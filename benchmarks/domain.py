@@ -53,8 +53,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import jaxtl  # noqa: E402
-from jaxtl import _transfer, nets  # noqa: E402
-from jaxtl._activation import get_activation  # noqa: E402
+from jaxtl import nets  # noqa: E402
+from jaxtl.theory import _transfer  # noqa: E402
+from jaxtl.theory._activation import get_activation  # noqa: E402
 from jaxtl._problem import STATUS  # noqa: E402
 
 PROBLEM = dict(Ps=300, Pt=80, P0=400, N0=100, rho=1.0, gain=2.0, noise=0.1)

@@ -60,10 +60,10 @@ def warm_grid_function():
     """The same grid, gamma by gamma in a `lax.scan` whose carry is each rho's solution: Newton
     starts from the solution at the previous gamma (jaxtl's internal `start`, a cold start where
     that one did not converge). Same equations, same tolerance, fewer Newton steps."""
-    from jaxtl._checks import activation
-    from jaxtl._transfer import _solve
+    from jaxtl.kernels import get_activation
+    from jaxtl.theory._transfer import _solve
 
-    act = activation("activation", "erf")
+    act = get_activation("erf")
     scalar = lambda v: jnp.asarray(v, float)
 
     def point(Xs, ys, Xt, yt, X0, y0, gamma, start):

@@ -28,15 +28,15 @@ from . import kernels as kernels  # noqa: E402
 from . import nets as nets  # noqa: E402
 from . import plot as plot  # noqa: E402
 from . import tasks as tasks  # noqa: E402
-from ._result import Prediction as Prediction, TestError as TestError  # noqa: E402
-from ._solve import RESULTS as RESULTS  # noqa: E402
-from ._single_task import (  # noqa: E402
+from .theory._result import Prediction as Prediction, TestError as TestError  # noqa: E402
+from .theory._solve import RESULTS as RESULTS  # noqa: E402
+from .theory._single_task import (  # noqa: E402
     SingleTaskSolution as SingleTaskSolution,
     single_task as single_task,
 )
 from ._optimize import optimize as optimize  # noqa: E402
 from ._sweep import sweep as sweep  # noqa: E402
-from ._transfer import (  # noqa: E402
+from .theory._transfer import (  # noqa: E402
     TransferBenefit as TransferBenefit,
     TransferSolution as TransferSolution,
     transfer as transfer,

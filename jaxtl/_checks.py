@@ -20,7 +20,6 @@ import numpy as np
 from equinox.internal import unvmap_any
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from ._activation import Activation, get_activation
 
 _SHOWN = 3  # offending entries a message lists
 
@@ -165,11 +164,3 @@ def count(name: str, n, minimum: int = 1) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
     return int(n)
-
-
-def activation(name: str, value) -> Activation:
-    """Resolve an activation argument by `get_activation`, naming the argument if it is unknown."""
-    try:
-        return get_activation(value)
-    except ValueError as error:
-        raise ValueError(f"{name}: {error}") from None

@@ -15,7 +15,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from tqdm.auto import tqdm
 
 from . import _checks, _problem
-from ._task_pair import TaskPair
+from .tasks._task_pair import TaskPair
 
 OBJECTIVES = {"benefit": True, "benefit_source": True, "test_error": False}  # name: maximize?
 

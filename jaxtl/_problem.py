@@ -30,10 +30,11 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from . import _checks
-from ._task_pair import TaskPair
-from ._single_task import SingleTaskSolution, solve_single_task
-from ._solve import RESULTS
-from ._transfer import benefit_given_error, solve_target
+from .tasks._task_pair import TaskPair
+from .theory._activation import get_activation
+from .theory._single_task import SingleTaskSolution, solve_single_task
+from .theory._solve import RESULTS
+from .theory._transfer import benefit_given_error, solve_target
 
 NUMBERS = (int, float, np.integer, np.floating)
 THEORY = ("width", "temperature", "coupling", "lambda0", "lambda1")
@@ -196,7 +197,7 @@ def solve_source(task, static, key, data, numbers) -> SingleTaskSolution:
     the source data and on width, temperature, lambda0, lambda1 and activation only."""
     pair = _pair(task, static, key, data, numbers)
     theory = [numbers[n] for n in ("width", "temperature", "lambda0", "lambda1")]
-    return solve_single_task(pair.Xs, pair.ys, *theory, _checks.activation("activation", static["activation"]), False)
+    return solve_single_task(pair.Xs, pair.ys, *theory, get_activation(static["activation"], "activation"), False)
 
 
 def _pair(task, static, key, data, numbers) -> TaskPair:

@@ -15,7 +15,8 @@ from jaxtyping import PRNGKeyArray
 from tqdm.auto import tqdm
 
 from . import _checks, _problem
-from ._task_pair import TaskPair
+from .tasks._task_pair import TaskPair
+from .theory._activation import get_activation
 
 _MEMORY = 2**31  # bytes per device a chunk may use, by the estimate of `_chunk_size`
 # At most this many points per device by default: at Ps = 1000, Pt = 200 a chunk of 32 points
@@ -149,7 +150,7 @@ def _check(task, kind, axes, fixed) -> None:
         if not any(kind[n] == "static" for n in axes):
             _problem.pair_arguments(task, first)
     for v in axes.get("activation", [fixed.get("activation")]):
-        _checks.activation("activation", v)
+        get_activation(v, "activation")
 
 
 def _coordinate(axis) -> np.ndarray:

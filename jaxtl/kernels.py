@@ -4,11 +4,11 @@
 kernels from it with the weight moments it needs.
 """
 
-from ._activation import (
+from .theory._activation import (
     Activation as Activation,
     Erf as Erf,
     Identity as Identity,
     Tanh as Tanh,
     get_activation as get_activation,
 )
-from ._kernel import gram as gram, gram_diag as gram_diag, nngp as nngp
+from .theory._kernel import gram as gram, gram_diag as gram_diag, nngp as nngp

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.collections import LineCollection
 
-from ._solve import NO_PHYSICAL_ROOT
+from .theory._solve import NO_PHYSICAL_ROOT
 
 __all__ = ["benefit_map", "error_vs_alpha", "trajectory"]
 

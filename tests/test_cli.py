@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import jaxtl
-from jaxtl import _jobs
-from jaxtl._cli import main
+from jaxtl.cli import _jobs
+from jaxtl.cli._main import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -149,7 +149,7 @@ def test_optimize_job_writes_the_trajectory(tmp_path, capsys):
 def test_compare_job_puts_theory_beside_networks(tmp_path, capsys, monkeypatch):
     import xarray as xr
 
-    from jaxtl import _transfer_sampling
+    from jaxtl.nets import _transfer_sampling
 
     runs = []  # keep_params of every Langevin run: True for the source chains
 
@@ -182,7 +182,7 @@ def test_compare_job_puts_theory_beside_networks(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("job", ["sweep", "optimize", "compare"])
 def test_examples_are_complete_valid_configs(tmp_path, capsys, monkeypatch, job):
-    from jaxtl import _config
+    from jaxtl.cli import _config
 
     monkeypatch.chdir(tmp_path)  # the example's output is in the working directory
     assert main([job, "--example"]) == 0
@@ -253,7 +253,7 @@ def test_output_must_be_a_file_in_a_folder(tmp_path, capsys, monkeypatch, output
 
 
 def test_output_folder_must_be_writable(tmp_path, capsys, monkeypatch):
-    from jaxtl import _config
+    from jaxtl.cli import _config
 
     monkeypatch.setitem(_jobs._JOBS, "sweep", never)
     monkeypatch.setattr(_config.os, "access", lambda path, mode: pathlib.Path(path) != tmp_path)

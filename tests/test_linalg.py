@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtl._linalg import eigh, inv
+from jaxtl.theory._linalg import eigh, inv
 
 
 def spd(n, seed, batch=()):

@@ -6,8 +6,8 @@ import pytest
 
 import helpers
 import jaxtl
-from jaxtl._single_task import _action, _action_gradient, _action_gradient_and_curvature
-from jaxtl._solve import RESULTS, raise_if_failed, stationary_point
+from jaxtl.theory._single_task import _action, _action_gradient, _action_gradient_and_curvature
+from jaxtl.theory._solve import RESULTS, raise_if_failed, stationary_point
 
 CASES = [  # (activation, P, N0, width, temperature, lambda0, lambda1)
     ("erf", 80, 40, 60.0, 0.05, 1.0, 1.0),

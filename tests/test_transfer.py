@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import jaxtl
-from jaxtl._transfer import (
+from jaxtl.theory._transfer import (
     _gradient_and_jacobian,
     _inverse,
     _moments,
@@ -314,12 +314,12 @@ def test_an_unphysical_root_is_a_failure_with_its_own_message():
     args = [jnp.asarray(v, float) for v in (50.0, 0.05, 10.0, 1.0, 1.0)]
     start = jnp.array([np.log(-5.6503 + 6.0228), -6.0228])  # (log(Q_t - Q_tt), Q_tt)
     act = jaxtl.kernels.get_activation("erf")
-    sol = jaxtl._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, *args, act, False, start)
+    sol = jaxtl.theory._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, *args, act, False, start)
     assert sol.Q_tt < 0 and sol.result == jaxtl.RESULTS.overlap_not_psd and not sol.converged
     assert jaxtl.RESULTS[sol.result].startswith("no physical stationary point: the overlaps violate")
     assert np.isnan(sol.test_error(p.X0, p.y0).total) and np.isnan(sol.benefit(p.X0, p.y0).total)
     with pytest.raises(eqx.EquinoxRuntimeError, match="jaxtl.transfer: no physical stationary point"):
-        jaxtl._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, *args, act, True, start)
+        jaxtl.theory._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, *args, act, True, start)
 
 
 def test_every_converged_point_is_physical():

@@ -152,12 +152,13 @@ def _tanh_kernel_jvp(order, primals, tangents):
 _NAMES = {"erf": Erf, "identity": Identity, "linear": Identity, "tanh": Tanh}
 
 
-def get_activation(activation: "str | Activation") -> Activation:
-    """Resolve an activation given by name ("erf", "identity" or "linear", "tanh") or object."""
+def get_activation(activation: "str | Activation", name: str = "activation") -> Activation:
+    """Resolve an activation given by name ("erf", "identity" or "linear", "tanh") or object;
+    a ValueError naming the argument `name` (e.g. "readout") if it is neither."""
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str) and activation.lower() in _NAMES:
         return _NAMES[activation.lower()]()
     raise ValueError(
-        f"activation must be one of {sorted(_NAMES)} or a jaxtl.kernels.Activation, got {activation!r}"
+        f"{name} must be one of {sorted(_NAMES)} or a jaxtl.kernels.Activation, got {activation!r}"
     )

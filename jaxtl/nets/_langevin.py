@@ -24,12 +24,12 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 from tqdm.auto import tqdm
 
-from . import _checks
-from ._activation import Activation
+from .. import _checks
+from ..theory._activation import Activation
 from ._estimate import Estimate, jackknife, prediction, test_error
 from ._network import Network
-from ._repr import Readable
-from ._result import Prediction, TestError
+from .._repr import Readable
+from ..theory._result import Prediction, TestError
 
 # Default step: this fraction of 1 / (largest curvature of U at the initial chains). For a
 # direction of curvature a, the sampled variance is T / (a (1 - eta a / 2)): at most 5.3% too

@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from . import _checks
-from ._repr import Readable
+from .. import _checks
+from .._repr import Readable
 from ._solve import RESULTS
 
 

@@ -6,7 +6,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from . import _checks
+from .. import _checks
 
 
 class TaskPair(eqx.Module):

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, DTypeLike, Float, PRNGKeyArray
 
-from . import _checks
-from ._activation import Activation, get_activation
+from .. import _checks
+from ..theory._activation import Activation, get_activation
 
 
 class Network(eqx.Module):

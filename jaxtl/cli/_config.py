@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _problem, tasks
-from ._optimize import OBJECTIVES
+from .. import _problem, tasks
+from .._optimize import OBJECTIVES
 
 TASKS = {"teacher_pair": tasks.teacher_pair, "hidden_manifold_pair": tasks.hidden_manifold_pair,
          "digits_pair": tasks.digits_pair}  # fmt: skip

@@ -15,8 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks, _jobs, tasks
-from ._single_task import single_task
+from .. import _checks, tasks
+
+from . import _jobs
+from ..theory._single_task import single_task
 
 _DEFAULT_WIDTHS = "25,50,100,200,400,800,1600,3200"
 

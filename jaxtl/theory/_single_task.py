@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from . import _checks
+from .. import _checks
 from ._activation import Activation, get_activation
 from ._kernel import gram_diag, nngp
 from ._linalg import eigh

@@ -14,13 +14,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from . import _checks
-from ._activation import Activation
+from .. import _checks
+from ..theory._activation import Activation
 from ._estimate import Estimate, jackknife, test_error
 from ._langevin import Langevin, Samples, sample
-from ._repr import Readable
-from ._result import TestError
-from ._task_pair import TaskPair
+from .._repr import Readable
+from ..theory._result import TestError
+from ..tasks._task_pair import TaskPair
 
 
 class TransferSamples(Readable):

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PyTree
 
-from ._repr import Readable
-from ._result import Prediction, TestError
+from .._repr import Readable
+from ..theory._result import Prediction, TestError
 
 _T = TypeVar("_T")
 

@@ -10,7 +10,7 @@ import sklearn.datasets
 import sklearn.preprocessing
 from jaxtyping import PRNGKeyArray
 
-from . import _checks
+from .. import _checks
 from ._overlap import input_overlap
 from ._task_pair import TaskPair
 

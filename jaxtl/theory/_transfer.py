@@ -63,11 +63,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from . import _checks
+from .. import _checks
 from ._activation import Activation, get_activation
 from ._kernel import gram, gram_diag
 from ._linalg import inv, positive_definite
-from ._repr import Readable
+from .._repr import Readable
 from ._result import Prediction, TestError, TheorySolution
 from ._single_task import SingleTaskSolution, order_parameter, solve_single_task
 from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
@@ -366,7 +366,7 @@ def transfer(
     coupling = _checks.interval("coupling", coupling, 0.0, jnp.inf, allow_inf=True)
     lambda0 = _checks.positive("lambda0", lambda0)
     lambda1 = _checks.positive("lambda1", lambda1)
-    act = _checks.activation("activation", activation)
+    act = get_activation(activation, "activation")
     return _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw)
 
 

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from . import _checks
-from ._activation import Activation
+from .. import _checks
+from ..theory._activation import Activation, get_activation
 from ._overlap import cosine, input_overlap
 from ._task_pair import TaskPair
 from ._teacher import teacher_labels
@@ -98,8 +98,8 @@ def hidden_manifold_pair(
     delta_F = _checks.interval("feature_perturbation", feature_perturbation, 0.0, jnp.inf)
     f = _checks.interval("replaced_fraction", replaced_fraction, 0.0, 1.0)
     delta_theta = _checks.interval("teacher_perturbation", teacher_perturbation, 0.0, jnp.inf)
-    activation = _checks.activation("activation", activation)
-    readout = _checks.activation("readout", readout)
+    activation = get_activation(activation, "activation")
+    readout = get_activation(readout, "readout")
     gain = _checks.positive("gain", gain)
     noise = _checks.interval("noise", noise, 0.0, jnp.inf)
 

@@ -21,11 +21,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from . import _config, _problem, nets, plot  # noqa: E402
-from ._optimize import optimize  # noqa: E402
-from ._solve import NO_PHYSICAL_ROOT  # noqa: E402
-from ._sweep import sweep  # noqa: E402
-from ._transfer import transfer  # noqa: E402
+from . import _config  # noqa: E402
+
+from .. import _problem, nets, plot  # noqa: E402
+from .._optimize import optimize  # noqa: E402
+from ..theory._solve import NO_PHYSICAL_ROOT  # noqa: E402
+from .._sweep import sweep  # noqa: E402
+from ..theory._transfer import transfer  # noqa: E402
 
 JOBS = ("sweep", "optimize", "compare")
 
@@ -71,7 +73,7 @@ def _version() -> str:
     try:
         return importlib.metadata.version("jaxtl")
     except importlib.metadata.PackageNotFoundError:
-        from . import __version__
+        from .. import __version__
 
         return __version__
 

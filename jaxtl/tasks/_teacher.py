@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from . import _checks
-from ._activation import Activation
+from .. import _checks
+from ..theory._activation import Activation, get_activation
 from ._overlap import cosine, input_overlap
 from ._task_pair import TaskPair
 
@@ -80,7 +80,7 @@ def teacher_pair(
     """
     Ps, Pt, P0, N0 = (_checks.count(n, v) for n, v in (("Ps", Ps), ("Pt", Pt), ("P0", P0), ("N0", N0)))
     rho = _checks.interval("rho", rho, -1.0, 1.0)
-    readout = _checks.activation("readout", readout)
+    readout = get_activation(readout, "readout")
     gain = _checks.positive("gain", gain)
     noise = _checks.interval("noise", noise, 0.0, jnp.inf)
     shift = _checks.finite("shift", shift)

@@ -11,11 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
-from ._activation import Activation
+from ..theory._activation import Activation
 from ._langevin import Langevin, Samples, sample
-from ._repr import Readable
-from ._result import TheorySolution
-from ._single_task import single_task
+from .._repr import Readable
+from ..theory._result import TheorySolution
+from ..theory._single_task import single_task
 from ._transfer_sampling import TransferSamples
 
 # A theory value this small is zero up to rounding (Q_st, Q_tt without coupling): the

@@ -1,0 +1,1 @@
+"""The theories: kernels, the stationary-point solver, and one module per theory."""
