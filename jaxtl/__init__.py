@@ -28,6 +28,7 @@ from . import kernels as kernels  # noqa: E402
 from . import nets as nets  # noqa: E402
 from . import plot as plot  # noqa: E402
 from . import tasks as tasks  # noqa: E402
+from . import theory as theory  # noqa: E402
 from .theory._result import Prediction as Prediction, TestError as TestError  # noqa: E402
 from .theory._solve import RESULTS as RESULTS  # noqa: E402
 from .theory._single_task import (  # noqa: E402

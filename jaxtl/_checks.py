@@ -109,12 +109,26 @@ def real(name: str, x) -> Float[Array, "*s"]:
     return x_array.astype(float)
 
 
+def within(
+    name: str, x: Float[ArrayLike, "*s"], low: float, high: float, *, closed: "tuple[bool, bool]" = (True, True)
+) -> Float[Array, "*s"]:
+    """`x` as a float array, checked to lie between `low` and `high` (either may be infinite),
+    each end included if `closed` says so: (0, +inf] is `within(name, x, 0, inf, closed=(False,
+    True))`. NaN lies nowhere."""
+    x = real(name, x)
+    above = (x >= low) if closed[0] else (x > low)
+    below = (x <= high) if closed[1] else (x < high)
+    ends = f"{'[' if closed[0] else '('}{_end(low)}, {_end(high)}{']' if closed[1] else ')'}"
+    return _check(x, ~(above & below), f"{name} must lie in {ends}")
+
+
+def _end(value: float) -> str:
+    return "+inf" if value == np.inf else "-inf" if value == -np.inf else f"{value:g}"
+
+
 def positive(name: str, x: Float[ArrayLike, "*s"], *, allow_inf: bool = False) -> Float[Array, "*s"]:
     """`x` as a float array, checked to be > 0 (and finite unless `allow_inf`)."""
-    x = real(name, x)
-    upper = "+inf]" if allow_inf else "+inf)"
-    bad = ~(x > 0) | (False if allow_inf else jnp.isinf(x))
-    return _check(x, bad, f"{name} must lie in (0, {upper}")
+    return within(name, x, 0.0, np.inf, closed=(False, allow_inf))
 
 
 def finite(name: str, x: Float[ArrayLike, "*s"]) -> Float[Array, "*s"]:
@@ -128,10 +142,7 @@ def interval(
 ) -> Float[Array, "*s"]:
     """`x` as a float array, checked to lie in the closed interval [low, high] (open at +inf
     unless `allow_inf`)."""
-    x = real(name, x)
-    upper = ("+inf]" if allow_inf else "+inf)") if high == np.inf else f"{high:g}]"
-    bad = ~((x >= low) & (x <= high)) | (False if allow_inf else jnp.isinf(x))
-    return _check(x, bad, f"{name} must lie in [{low:g}, {upper}")
+    return within(name, x, low, high, closed=(True, high != np.inf or allow_inf))
 
 
 def shape(name: str, x: Array, expected: tuple, meaning: str) -> None:

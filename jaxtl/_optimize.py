@@ -1,5 +1,5 @@
-"""Gradient-based search of the parameters that maximize the transfer benefit (or minimize the
-target error), with optax and the implicit gradients of the theory."""
+"""Gradient-based search of the parameters that maximize or minimize an output of a theory (the
+transfer benefit, the target error), with optax and the implicit gradients of the theory."""
 
 import functools
 import warnings
@@ -16,9 +16,6 @@ from tqdm.auto import tqdm
 
 from . import _checks, _problem
 from .tasks._task_pair import TaskPair
-
-OBJECTIVES = {"benefit": True, "benefit_source": True, "test_error": False}  # name: maximize?
-
 
 class Bounds(eqx.Module):
     """A parameter in [low, high] as a smooth function of an unconstrained u (the optimizer's
@@ -65,7 +62,8 @@ def optimize(
     task,
     *,
     over: Mapping[str, "tuple[float, float]"],
-    objective: str = "benefit",
+    theory: "str | Theory" = "transfer",
+    objective: "str | None" = None,
     key: "PRNGKeyArray | None" = None,
     steps: int = 50,
     learning_rate: float = 0.1,
@@ -73,21 +71,26 @@ def optimize(
     progress: bool = True,
     **parameters,
 ) -> xr.Dataset:
-    """Maximize the transfer benefit (or minimize the target test error) of the transfer theory
-    over continuous parameters, by gradient steps with the theory's implicit gradients.
+    """Maximize the transfer benefit (or minimize the target test error, or any output of a
+    theory with a direction) over continuous parameters, by gradient steps with the theory's
+    implicit gradients.
 
     **Arguments:**
-    - `task`, `key`, `**parameters`: the problem, as in `jaxtl.sweep` (every parameter a
-      single value; those named in `over` give the starting point and may be left out).
+    - `task`, `theory`, `key`, `**parameters`: the problem, as in `jaxtl.sweep` (every
+      parameter a single value; those named in `over` give the starting point and may be
+      left out).
     - `over`: {name: (low, high)}: the parameters to optimize and their bounds, e.g.
       `{"coupling": (1e-2, 1e3), "temperature": (1e-3, 1.0)}`; any theory parameter (width,
       temperature, coupling, lambda0, lambda1) or numeric knob of the generator (rho,
       feature_perturbation, ...). Bounds are kept by reparametrization (`Bounds`): a positive
       finite range is searched on a log scale. The default start is the middle of the range
       (geometric middle on a log scale; low + 1 for a range with no upper end).
-    - `objective`: "benefit" (maximized; error at gamma = 0 minus error at gamma),
-      "benefit_source" (maximized; the part carried by the source, see
-      `jaxtl.TransferBenefit`) or "test_error" (minimized).
+    - `objective`: an output of the theory that has a direction (`Output.better`), maximized
+      if "higher" and minimized if "lower"; by default the theory's `objective`. For the
+      transfer theory "benefit" (the default, maximized; error at gamma = 0 minus error at
+      gamma), "benefit_prior", "benefit_source" (maximized; the part carried by the source,
+      see `jaxtl.TransferBenefit`), "test_error", "bias2" or "variance" (minimized); for the
+      single-task theory "test_error" (the default), "bias2", "variance".
     - `steps`: gradient steps, an integer >= 0; the theory is solved (value and gradient)
       `steps + 1` times.
     - `learning_rate`: of the default optimizer, `optax.adam`, in (0, inf): a step in the
@@ -98,17 +101,21 @@ def optimize(
     **Returns:** an `xarray.Dataset` along `step` = 0, ..., steps: the value of each optimized
     parameter, `objective`, and every output of `jaxtl.sweep` (order parameters, test error
     and its parts, benefit and its parts, `converged`) at that step; fixed parameters as
-    coordinates; `attrs` "objective", "maximize", "evaluations" (theory solves, each with its
-    gradient) and "bounds". The best point is `ds.isel(step=int(ds.objective.argmax("step")))`
+    coordinates; `attrs` "over" (the optimized parameters, separated by spaces), "objective",
+    "maximize", "evaluations" (theory solves, each with its gradient) and "bounds". The best point is `ds.isel(step=int(ds.objective.argmax("step")))`
     (argmin for the error).
 
     If a solve fails (no physical stationary point, no convergence, or a gradient that is not
     finite), the search stops there with a warning naming the reason; the last step is then
     marked `converged = False` and holds NaN values: no unphysical value is ever a step.
     """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    maximize = OBJECTIVES[objective]
+    theory, values, kind = _problem.resolve(task, theory, {**{n: 0.0 for n in over}, **parameters})
+    objectives = _problem.objectives(theory)
+    if objective is None:
+        objective = theory.objective or (next(iter(objectives)) if len(objectives) == 1 else None)
+    if objective not in objectives:
+        raise ValueError(f"objective must be one of {', '.join(objectives)} for the {theory.name} theory, got {objective!r}")
+    maximize = objectives[objective]
     steps = _checks.count("steps", steps, minimum=0)
     if optimizer is None:
         optimizer = optax.adam(_checks.positive("learning_rate", learning_rate))
@@ -116,7 +123,6 @@ def optimize(
     if not over:
         raise ValueError("over must name at least one parameter to optimize")
     bounds = {n: _bounds(n, b) for n, b in over.items()}
-    values, kind = _problem.resolve(task, {**{n: 0.0 for n in over}, **parameters})
     for n in over:
         if kind[n] == "static":
             raise ValueError(f"over: {n!r} is not a continuous parameter (sizes and options cannot be optimized)")
@@ -130,17 +136,11 @@ def optimize(
     for n in over:
         values[n] = float(bounds[n].value(jnp.asarray(start[n])))
     fixed = {n: v for n, v in values.items() if n not in over}
-    for n, b in bounds.items():
-        ends = [v for v in (b.low, b.high) if np.isfinite(v)]
-        _problem.check_numbers(task, n, np.asarray(ends), values)
-    for n in values:
-        if kind[n] != "static":
-            _problem.check_numbers(task, n, np.asarray([values[n]]), values)
+    ends = {n: np.asarray([values[n]] + [v for v in (b.low, b.high) if np.isfinite(v)]) for n, b in bounds.items()}
+    _problem.check(task, theory, kind, values | ends)
     static = {n: v for n, v in fixed.items() if kind[n] == "static"}
-    if not isinstance(task, TaskPair):
-        _problem.pair_arguments(task, values)
     numbers = {n: jnp.asarray(v, float) for n, v in fixed.items() if kind[n] != "static"}
-    point = _problem.point_function(task, static)
+    point = _problem.point_function(task, theory, static)
     data = task if isinstance(task, TaskPair) else None
     sign = -1.0 if maximize else 1.0
 
@@ -165,9 +165,9 @@ def optimize(
     columns = {n: ("step", np.array([r[n] for r in rows])) for n in rows[0]}
     columns["objective"] = ("step", np.array([float(r[objective]) for r in rows]))
     ds = xr.Dataset(columns, coords={"step": np.arange(len(rows))})
-    ds.attrs.update(objective=objective, maximize=int(maximize), evaluations=len(rows),
+    ds.attrs.update(over=" ".join(over), objective=objective, maximize=int(maximize), evaluations=len(rows),
                     bounds=str({n: (b.low, b.high) for n, b in bounds.items()}))
-    return _problem.label(ds, task, fixed, kind)
+    return _problem.label(ds, task, theory, fixed, kind)
 
 
 @eqx.filter_jit

@@ -1,4 +1,4 @@
-"""Sweeps: the transfer theory over a grid of parameters, vmapped in chunks, sharded over devices."""
+"""Sweeps: a theory over a grid of parameters, vmapped in chunks, sharded over devices."""
 
 import itertools
 import math
@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from . import _checks, _problem
 from .tasks._task_pair import TaskPair
-from .theory._activation import get_activation
+from .theory import Theory
 
 _MEMORY = 2**31  # bytes per device a chunk may use, by the estimate of `_chunk_size`
 # At most this many points per device by default: at Ps = 1000, Pt = 200 a chunk of 32 points
@@ -27,26 +27,32 @@ _MAX_CHUNK = 32
 def sweep(
     task,
     *,
+    theory: "str | Theory" = "transfer",
     key: "PRNGKeyArray | None" = None,
     chunk_size: "int | None" = None,
     devices: "Sequence[jax.Device] | None" = None,
     progress: bool = True,
     **parameters,
 ) -> xr.Dataset:
-    """The transfer theory (`jaxtl.transfer`) on every point of a grid of parameters.
+    """A theory (by default the transfer theory, `jaxtl.transfer`) on every point of a grid of
+    parameters.
 
     **Arguments:**
     - `task`: a task generator, e.g. `jaxtl.tasks.teacher_pair`, `hidden_manifold_pair`,
       `digits_pair` or any function `(key, **kwargs) -> TaskPair`; or a fixed `TaskPair`
       (then only the theory's parameters can be swept).
+    - `theory`: "transfer" (default), "single_task" (trained on the pair's target side, the
+      coupling gamma = 0 of the transfer theory), or any `jaxtl.theory.Theory`
+      (`jaxtl.theory.THEORIES` lists the built-in ones; a theory's `parameters` and `outputs`
+      say what it takes and gives).
     - `key`: the generator's `jax.random` key (default `jax.random.key(0)`): every point
       uses the same key, so points differ by their parameters only.
-    - `**parameters`: values of the generator's arguments and of the theory's (`width`,
-      `temperature`, `coupling` required; `lambda0` = `lambda1` = 1 and `activation` = "erf" by
-      default), and `alpha` = Pt / width in place of `Pt`. A number fixes a parameter; a 1-D
-      array or list makes it a grid axis. Numbers (theory parameters, and generator arguments
-      with a numeric default such as `rho`, `gain`, `noise`, `feature_perturbation`) are
-      vmapped; sizes and options (`Ps`, `Pt`, `alpha`, `readout`, `activation`, ...; the width
+    - `**parameters`: values of the generator's arguments and of the theory's (for the
+      transfer theory `width`, `temperature`, `coupling` required; `lambda0` = `lambda1` = 1
+      and `activation` = "erf" by default), and `alpha` = Pt / width in place of `Pt`. A
+      number fixes a parameter; a 1-D array or list makes it a grid axis. Numbers (theory
+      parameters, and generator arguments with a numeric default such as `rho`, `gain`,
+      `noise`, `feature_perturbation`) are vmapped; sizes and options (`Ps`, `Pt`, `alpha`, `readout`, `activation`, ...; the width
       too when `alpha` is given) are swept by a list, one compiled program per value.
     - `chunk_size`: points per device solved at once (default: the most that fit in about
       2 GiB per device by a rough estimate, at most 32). A chunk is a block of the grid,
@@ -59,15 +65,16 @@ def sweep(
 
     **Returns:** an `xarray.Dataset` with one dimension per axis (in the order given), every
     axis a coordinate and every fixed number a scalar coordinate (strings and options in
-    `attrs`; with `alpha`, the Pt of each point as a coordinate). Variables per point: `Q_s`,
+    `attrs`; with `alpha`, the Pt of each point as a coordinate). Variables per point: the
+    theory's outputs (each with its `long_name` and `units`; for the transfer theory `Q_s`,
     `Q_t`, `Q_tt`, `Q_st` (order parameters), `test_error`, `bias2`, `variance` (target test
     error on the pair's test set, labels squared), `benefit`, `benefit_prior`,
-    `benefit_source` (`jaxtl.TransferBenefit`), `converged` (bool: the source, prior-only and
-    target solves all succeeded and the target's root is physical), `status` (the outcome's
-    code in `jaxtl.RESULTS`, its names in the attribute `flag_meanings`: why a point failed,
-    e.g. `overlap_not_psd` for a root with Q_st^2 > Q_s Q_tt) and `num_steps` (evaluations of
-    the target solve). Points that failed are kept, marked, with NaN in every value: nothing
-    unphysical enters a map, a minimum or a maximum.
+    `benefit_source` (`jaxtl.TransferBenefit`)), then `converged` (bool: every solve
+    succeeded and its root is physical), `status` (the outcome's code in `jaxtl.RESULTS`, its
+    names in the attribute `flag_meanings`: why a point failed, e.g. `overlap_not_psd` for a
+    transfer root with Q_st^2 > Q_s Q_tt) and `num_steps` (solver evaluations). Points that
+    failed are kept, marked, with NaN in every value: nothing unphysical enters a map, a
+    minimum or a maximum.
 
     A bad parameter raises a `ValueError` naming it before anything is compiled.
     """
@@ -75,10 +82,10 @@ def sweep(
     devices = list(jax.devices() if devices is None else devices)
     if not devices:
         raise ValueError("devices must name at least one device")
-    values, kind = _problem.resolve(task, parameters)
+    theory, values, kind = _problem.resolve(task, theory, parameters)
     axes = {n: _axis(n, v, kind[n]) for n, v in values.items() if _is_axis(v, kind[n])}
     fixed = {n: v for n, v in values.items() if n not in axes}
-    _check(task, kind, axes, fixed)
+    _problem.check(task, theory, kind, fixed | axes)
     if chunk_size is not None:
         chunk_size = _checks.count("chunk_size", chunk_size)
 
@@ -94,18 +101,18 @@ def sweep(
     with tqdm(total=n_points, disable=not progress, desc="jaxtl.sweep", unit="point") as bar:
         for combo in itertools.product(*(axes[n] for n in static_axes)):
             static = {n: v for n, v in fixed.items() if kind[n] == "static"} | dict(zip(static_axes, combo))
-            point = _problem.point_function(task, static)
+            point = _problem.point_function(task, theory, static)
             data = task if isinstance(task, TaskPair) else None
-            chunk = chunk_size or _chunk_size(task, key, static, number_axes)
+            chunk = chunk_size or _chunk_size(task, theory, key, static, number_axes)
             out = _run(point, key, data, {n: axes[n] for n in nest}, numbers, chunk, devices, bar)
             blocks.append({n: np.transpose(v, order).ravel() for n, v in out.items()})
-            if "alpha" in static:
-                sizes.append(_problem.target_size(static["alpha"], static["width"]))
+            if point.size is not None:
+                sizes.append(point.size)
 
     shape = tuple(len(axes[n]) for n in static_axes + number_axes)
     data_vars = {
         name: (static_axes + number_axes, np.stack([b[name] for b in blocks]).reshape(shape))
-        for name in _problem.OUTPUTS
+        for name in _problem.output_names(theory)
     }
     ds = xr.Dataset(data_vars, coords={n: _coordinate(axes[n]) for n in axes})
     ds = ds.transpose(*axes)
@@ -113,8 +120,8 @@ def sweep(
         pt_dims = [n for n in static_axes if n in ("alpha", "width")]
         pt = np.array(sizes).reshape([len(axes[n]) for n in static_axes])
         other = tuple(i for i, n in enumerate(static_axes) if n not in pt_dims)
-        ds = ds.assign_coords(Pt=(pt_dims, pt.max(axis=other) if other else pt))
-    return _problem.label(ds, task, fixed, kind)
+        ds = ds.assign_coords({theory.size: (pt_dims, pt.max(axis=other) if other else pt)})
+    return _problem.label(ds, task, theory, fixed, kind)
 
 
 def _is_axis(value, kind: str) -> bool:
@@ -136,23 +143,6 @@ def _axis(name: str, value, kind: str) -> np.ndarray:
     return axis
 
 
-def _check(task, kind, axes, fixed) -> None:
-    """Every value of every parameter, checked eagerly; the pair built once per static value."""
-    first = fixed | {n: v[0] for n, v in axes.items()}
-    for n in [*axes, *fixed]:
-        if kind[n] != "static":
-            _problem.check_numbers(task, n, axes.get(n, fixed.get(n)), first)
-    if not isinstance(task, TaskPair):
-        for n, values in axes.items():
-            if kind[n] == "static" and n != "activation":
-                for v in values:
-                    _problem.pair_arguments(task, first | {n: v})
-        if not any(kind[n] == "static" for n in axes):
-            _problem.pair_arguments(task, first)
-    for v in axes.get("activation", [fixed.get("activation")]):
-        get_activation(v, "activation")
-
-
 def _coordinate(axis) -> np.ndarray:
     if isinstance(axis, np.ndarray):
         return axis
@@ -161,15 +151,13 @@ def _coordinate(axis) -> np.ndarray:
     return np.asarray([str(v) for v in axis])
 
 
-def _chunk_size(task, key, static, number_axes) -> int:
+def _chunk_size(task, theory, key, static, number_axes) -> int:
     """Points per device whose vmapped solve should fit in `_MEMORY`: a rough count of the
     Pt x Pt, Pt x P0 and Pt x Ps arrays one point keeps (and Ps x Ps if lambda0 varies)."""
     if isinstance(task, TaskPair):
         shapes = task
     else:
-        arguments = {n: v for n, v in static.items() if n in _problem.generator_arguments(task)}
-        if "alpha" in static:
-            arguments["Pt"] = _problem.target_size(static["alpha"], static["width"])
+        arguments = _problem.pair_arguments(task, theory, static, build=False)
         shapes = jax.eval_shape(lambda k: task(k, **arguments), key)
     Ps, Pt, P0 = shapes.Xs.shape[0], shapes.Xt.shape[0], shapes.X0.shape[0]
     per_point = 8 * (40 * Pt**2 + 8 * Pt * P0 + 4 * Pt * Ps + (10 * Ps**2 if "lambda0" in number_axes else 0))
@@ -182,16 +170,16 @@ def _run(point, key, data, axes, numbers, chunk, devices, bar) -> "dict[str, np.
 
     A block is a sub-grid, solved by nested `jax.vmap`s, one per axis, so that what depends on
     the outer axes only (the kernels and the source-target products of one coupling) is
-    computed once per block, not once per point; the source's solve, when no swept number
-    changes it, once for the whole grid. Returns each output flattened over the grid."""
+    computed once per block, not once per point; the theory's shared part (the source's solve),
+    when no swept number changes it, once for the whole grid. Returns each output flattened over the grid."""
     axes = axes | {"_": np.zeros(1)}  # never empty
     names, sizes = list(axes), [len(v) for v in axes.values()]
     block = _block_shape(sizes, chunk)
     first = {n: jnp.asarray(v[0], float) for n, v in axes.items() if n != "_"}
     numbers = {n: jnp.asarray(v, float) for n, v in numbers.items()}
-    source = None
-    if _shares_source(point, key, data, numbers, {n: jnp.asarray(v, float) for n, v in axes.items()}):
-        source = _source(point, key, data, numbers | first)
+    shared = None
+    if _shares(point, key, data, numbers, {n: jnp.asarray(v, float) for n, v in axes.items()}):
+        shared = _shared(point, key, data, numbers | first)
     mesh = Mesh(np.asarray(devices), ("points",))
     sharding = NamedSharding(mesh, PartitionSpec("points"))
     grid = {}
@@ -201,7 +189,7 @@ def _run(point, key, data, axes, numbers, chunk, devices, bar) -> "dict[str, np.
         group += [group[-1]] * (len(devices) - len(group))  # pad with copies
         index = [[np.minimum(c + np.arange(b), n - 1) for c, b, n in zip(corner, block, sizes)] for corner in group]
         values = [_shard(np.stack([axes[n][i[a]] for i in index]), sharding) for a, n in enumerate(names)]
-        out = _solve(point, key, data, numbers, source, tuple(names), mesh, values)
+        out = _solve(point, key, data, numbers, shared, tuple(names), mesh, values)
         if jax.process_count() > 1:
             out = multihost_utils.process_allgather(out, tiled=True)
         out = {n: np.asarray(v) for n, v in out.items()}
@@ -225,38 +213,39 @@ def _block_shape(sizes: Sequence[int], chunk: int) -> "tuple[int, ...]":
     return tuple(reversed(block))
 
 
-def _shares_source(point, key, data, numbers, axes) -> bool:
-    """Whether the source's solve is the same at every point of the grid: traced (nothing is
-    computed) with the swept numbers mapped, its output must not depend on them."""
-    def source(values):
-        return point.source(key, data, numbers | {n: v for n, v in values.items() if n != "_"})
+def _shares(point, key, data, numbers, axes) -> bool:
+    """Whether the theory's shared part (`Theory.shared`) is the same at every point of the
+    grid: traced (nothing is computed) with the swept numbers mapped, its output must not
+    depend on them."""
+    def shared(values):
+        return point.shared(key, data, numbers | {n: v for n, v in values.items() if n != "_"})
 
     try:
-        jax.eval_shape(jax.vmap(source, out_axes=None), {n: v[:1] for n, v in axes.items()})
+        jax.eval_shape(jax.vmap(shared, out_axes=None), {n: v[:1] for n, v in axes.items()})
     except ValueError:  # "vmap has mapped output but out_axes is None"
         return False
     return True
 
 
 @eqx.filter_jit
-def _source(point, key, data, numbers):
-    return point.source(key, data, numbers)
+def _shared(point, key, data, numbers):
+    return point.shared(key, data, numbers)
 
 
 @eqx.filter_jit
-def _solve(point, key, data, numbers, source, names, mesh, values):
+def _solve(point, key, data, numbers, shared, names, mesh, values):
     """`point` on a batch of blocks, one block per device of `mesh`: `values[a]`, the values
     of `names[a]`, has shape (blocks, block length along that axis).
 
     Each device solves its own blocks in its own loop (`jax.shard_map`): no collective inside
     the Newton iterations, whose stopping test would otherwise reduce over every device."""
-    arrays, rest = eqx.partition((key, data, numbers, source), eqx.is_array)
+    arrays, rest = eqx.partition((key, data, numbers, shared), eqx.is_array)
 
     def on_device(arrays, *values):
-        key, data, numbers, source = eqx.combine(arrays, rest)
+        key, data, numbers, shared = eqx.combine(arrays, rest)
 
         def at(*values):
-            return point.solve(key, data, numbers | {n: v for n, v in zip(names, values) if n != "_"}, source)
+            return point.solve(key, data, numbers | {n: v for n, v in zip(names, values) if n != "_"}, shared)
 
         return jax.vmap(_grid_map(at, len(names)))(*values)
 

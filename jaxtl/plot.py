@@ -28,13 +28,10 @@ from .theory._solve import NO_PHYSICAL_ROOT
 
 __all__ = ["benefit_map", "error_vs_alpha", "trajectory"]
 
-# Axis labels of the sweepable parameters (jaxtl.sweep's names).
-_PARAMETERS = {
-    "width": "width N1",
-    "temperature": "temperature T",
-    "coupling": "coupling γ",
-    "lambda0": "first-layer prior precision λ0",
-    "lambda1": "readout prior precision λ1",
+# Axis labels of the task generators' parameters. A theory's parameters and outputs carry
+# their own labels (`long_name`, `units`: from the theory's declaration, set by jaxtl.sweep and
+# jaxtl.optimize).
+_TASK_PARAMETERS = {
     "Ps": "source training set size Ps",
     "Pt": "target training set size Pt",
     "alpha": "load α = P / N1",
@@ -48,40 +45,26 @@ _PARAMETERS = {
     "step": "optimizer step",
 }
 
-# Colour-bar / y-axis labels of the result variables.
-_VARIABLES = {
-    "Q_s": "source order parameter Q_s",
-    "Q_t": "target order parameter Q_t",
-    "Q_tt": "target replica overlap Q_tt",
-    "Q_st": "source-target overlap Q_st",
-    "test_error": "test error (labels²)",
-    "bias2": "bias² (labels²)",
-    "variance": "variance (labels²)",
-    "benefit": "benefit = error(γ=0) − error(γ) (labels²)",
-    "benefit_prior": "prior part of the benefit (labels²)",
-    "benefit_source": "source part of the benefit (labels²)",
-    "objective": "objective",
-    "num_steps": "Newton steps",
-}
-
-# Variables of a trajectory that are not optimized parameters: the objective and every output
-# of jaxtl.sweep, which jaxtl.optimize records at each step.
-_TRAJECTORY_OUTPUTS = ("objective", "converged", "num_steps", *_VARIABLES)
-
 
 def _is_benefit(var):
     return str(var).startswith("benefit")
 
 
-def _parameter_label(name):
-    return _PARAMETERS.get(name, str(name))
+def _parameter_label(name, ds=None):
+    """The label of a parameter axis: its coordinate's "long_name" (a theory's parameter), else
+    the task's name for it, else its name."""
+    if ds is not None and name in ds.coords and "long_name" in ds[name].attrs:
+        return str(ds[name].attrs["long_name"])
+    return _TASK_PARAMETERS.get(name, str(name))
 
 
 def _variable_label(name, da=None):
-    """The label of a variable: ours (with units), else its "long_name" attribute, else its name."""
-    if name in _VARIABLES:
-        return _VARIABLES[name]
-    return str(da.attrs.get("long_name", name)) if da is not None else str(name)
+    """The label of a variable: its "long_name" attribute with its "units" (unless
+    dimensionless), else its name."""
+    attrs = da.attrs if da is not None else {}
+    label = str(attrs.get("long_name", name))
+    units = attrs.get("units", "1")
+    return label if units == "1" else f"{label} ({units})"
 
 
 def _new_axes(ax):
@@ -314,7 +297,7 @@ def benefit_map(ds, var="benefit", *, x=None, y=None, ax=None):
     handles += _mark_failures(ax, ds, x, y, xs, ys)
     if handles:
         ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.8)
-    ax.set(xlabel=_parameter_label(x), ylabel=_parameter_label(y))
+    ax.set(xlabel=_parameter_label(x, da), ylabel=_parameter_label(y, da))
     ax.set_title(_title(ds, (x, y)), fontsize="small")
     return ax
 
@@ -444,7 +427,7 @@ def error_vs_alpha(theory, networks=None, *, x="alpha", var="test_error", ax=Non
             e = stderr if value is None else stderr.sel({net_hue: value})
             ax.errorbar(net_xs, m.values, yerr=e.values, fmt="o", color=color, ms=4, capsize=3,
                         label=network_label if j == 0 else None, gid="networks")
-    ax.set(xlabel=_parameter_label(x), ylabel=_variable_label(var, da))
+    ax.set(xlabel=_parameter_label(x, da), ylabel=_variable_label(var, da))
     ax.legend(fontsize="small")
     title = _title(theory, keep)
     if title:
@@ -464,7 +447,9 @@ def _trajectory_parameters(traj):
         raise ValueError("expected a jaxtl.optimize trajectory: an xarray.Dataset with dimension 'step'")
     if "objective" not in traj.data_vars:
         raise ValueError(f"the trajectory has no 'objective' variable; it has: {', '.join(map(str, traj.data_vars))}")
-    return [str(v) for v in traj.data_vars if v not in _TRAJECTORY_OUTPUTS and traj[v].dims == ("step",)]
+    if "over" not in traj.attrs:
+        raise ValueError("the trajectory has no attribute 'over' naming its optimized parameters")
+    return str(traj.attrs["over"]).split()
 
 
 def _mark_ends(ax, xs, ys):
@@ -490,10 +475,9 @@ def trajectory(traj, grid=None, *, ax=None):
     **Arguments:**
     - `traj`: an `xarray.Dataset` with dimension "step" (0..n): one variable per optimized
       parameter (its value at each step, e.g. "coupling"), "objective" (the objective's value),
-      "test_error", "benefit" (labels squared), "converged" (bool), and possibly the other
-      outputs of `jaxtl.sweep` (Q_s, ..., benefit_source, num_steps; not taken for
-      parameters); attributes "objective" ("benefit", "benefit_source" or "test_error"),
-      "maximize" (bool), "evaluations" (number of theory evaluations).
+      "converged" (bool), and the theory's other outputs; attributes "over" (the optimized
+      parameters' names, separated by spaces), "objective" (the output optimized, e.g.
+      "benefit" or "test_error"), "maximize" (bool), "evaluations" (theory evaluations).
     - `grid`: optional `jaxtl.sweep` result over the trajectory's optimized parameters (one or
       two; other dimensions of length 1), holding the objective variable.
     - `ax`: the matplotlib Axes to draw into (default: a new figure).
@@ -520,7 +504,7 @@ def trajectory(traj, grid=None, *, ax=None):
             if bad.any():
                 _mark_failed_steps(ax, steps, bad, "k", "not converged (no value)")
                 ax.legend(fontsize="small")
-        ax.set(xlabel=_parameter_label("step"), ylabel=_variable_label(objective))
+        ax.set(xlabel=_parameter_label("step"), ylabel=_variable_label(objective, traj.get(objective)))
         ax.set_title(summary, fontsize="small")
         return ax
 
@@ -549,7 +533,7 @@ def trajectory(traj, grid=None, *, ax=None):
         xs = np.asarray(traj[x].values, float)
         ax.plot(xs, values, "-o", color="C1", ms=3, lw=1, gid="trajectory", label="trajectory", zorder=3)
         _mark_ends(ax, xs, values)
-        ax.set(xlabel=_parameter_label(x), ylabel=_variable_label(objective))
+        ax.set(xlabel=_parameter_label(x, traj), ylabel=_variable_label(objective, traj.get(objective)))
         ax.set_title(_title(grid, (x,)))
     ax.legend(fontsize="small", loc="best")
     ax.set_title("\n".join(t for t in (summary, ax.get_title()) if t), fontsize="small")

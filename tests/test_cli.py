@@ -116,6 +116,20 @@ def test_sweep_job_writes_the_sweep_and_a_figure(tmp_path, capsys):
     assert "9 points, 9 converged" in capsys.readouterr().out
 
 
+def test_sweep_job_runs_the_theory_the_config_names(tmp_path, capsys):
+    import xarray as xr
+
+    out = tmp_path / "widths"
+    config = 'theory = "single_task"\n' + SMALL.format(output=out, width="[20.0, 40.0]")
+    assert main(["sweep", write(tmp_path, config + '[sweep]\nvariable = "Q"\n'), "--no-progress"]) == 0
+    ds = xr.load_dataset(out.with_suffix(".nc"))
+    expected = jaxtl.sweep(jaxtl.tasks.teacher_pair, theory="single_task", key=jax.random.key(2), Ps=40, Pt=15, P0=30,
+                           N0=10, width=[20.0, 40.0], temperature=0.1, progress=False)
+    assert ds.attrs["theory"] == "single_task"
+    np.testing.assert_allclose(ds.Q.values, expected.Q.values, rtol=1e-12)
+    assert "2 points, 2 converged" in capsys.readouterr().out
+
+
 def test_sweep_summary_counts_failures_and_takes_no_value_from_them():
     """Failed points are counted by kind and their values (here made huge on purpose, as an
     unphysical root's would be) never enter the minimum or the maximum."""
@@ -229,11 +243,19 @@ def never(*args, **kwargs):
     ("compare", "coupling = [0.0, -1.0]\n", "coupling must lie in"),
     ("compare", 'coupling = 1.0\nactivation = ["erf", "tanh"]\n', "activation cannot be a list"),
     ("compare", "coupling = 1.0\n[compare]\ntarget_chains = 1\n", "compare.target_chains must be an integer >= 2"),
+    ("sweep", 'theory = "mean_field"\ncoupling = 1.0\n', "theory must be one of transfer, single_task"),
+    ("sweep", 'theory = "single_task"\ncoupling = 1.0\n', "unknown parameter 'coupling' for the single_task theory"),
+    ("optimize", 'theory = "single_task"\n[optimize]\nover = {temperature = [0.01, 1.0]}\n',
+     "optimize.objective must be one of test_error, bias2, variance"),
+    ("compare", 'theory = "single_task"\n', 'theory must be "transfer"'),
 ])
 def test_bad_configs_name_the_key_before_the_job_runs(tmp_path, capsys, monkeypatch, job, extra, match):
     """Every value is checked when the configuration is read: the job never starts."""
     monkeypatch.setitem(_jobs._JOBS, job, never)
     text = SMALL.format(output=tmp_path / "x", width=20.0).replace("width = 20.0\n", "" if "width" in extra else "width = 20.0\n")
+    if extra.startswith("theory"):  # a top-level key, before [parameters]
+        top, extra = extra.split("\n", 1)
+        text = top + "\n" + text
     path = write(tmp_path, extra + text if extra.startswith("colour") else text + extra)
     assert main([job, path]) == 2
     err = capsys.readouterr().err

@@ -109,3 +109,17 @@ def test_gradient_at_a_failed_point_is_nan_not_an_error():
         grads, converged = jax.vmap(derivative(error, has_aux=True), (None, 0))(100.0, jnp.array([1.0, 1e200]))
         np.testing.assert_array_equal(converged, [True, False])
         assert np.isfinite(grads[0]) and np.isnan(grads[1])
+
+
+def test_single_task_through_the_same_path():
+    """The single-task theory's test error, minimized over T: every step is the value a sweep
+    of the same theory gives at that T."""
+    sizes = dict(Ps=60, Pt=20, P0=40, N0=20, width=50.0)
+    path = jaxtl.optimize(teacher_pair, theory="single_task", **sizes, over={"temperature": (1e-3, 1.0)}, steps=4,
+                          progress=False)
+    assert path.attrs["objective"] == "test_error" and path.attrs["maximize"] == 0 and path.attrs["over"] == "temperature"
+    assert float(path.objective[-1]) < float(path.objective[0])
+    grid = jaxtl.sweep(teacher_pair, theory="single_task", **sizes, temperature=path.temperature.values, progress=False)
+    np.testing.assert_allclose(path.objective.values, grid.test_error.values, rtol=1e-10)
+    with pytest.raises(ValueError, match="objective must be one of test_error, bias2, variance for the single_task"):
+        jaxtl.optimize(teacher_pair, theory="single_task", **sizes, over={"temperature": (1e-3, 1.0)}, objective="benefit")

@@ -10,9 +10,11 @@ import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 from matplotlib.collections import QuadMesh  # noqa: E402
 
-from jaxtl import plot  # noqa: E402
+import jaxtl  # noqa: E402
+from jaxtl import _problem, plot  # noqa: E402
+from jaxtl.tasks import teacher_pair  # noqa: E402
 
-VARIABLES = ("Q_s", "Q_t", "Q_tt", "Q_st", "test_error", "bias2", "variance", "benefit", "benefit_prior", "benefit_source")
+VARIABLES = tuple(o.name for o in jaxtl.theory.THEORIES["transfer"].outputs)
 
 
 @pytest.fixture(autouse=True)
@@ -32,8 +34,9 @@ def sweep(coords, benefit, converged=None, **fixed):
     data["converged"] = (dims, np.ones(benefit.shape, bool) if converged is None else converged)
     data["num_steps"] = (dims, np.full(benefit.shape, 5))
     fixed = {k: v for k, v in {"width": 200.0, "temperature": 0.05, **fixed}.items() if k not in coords}
-    return xr.Dataset(data, coords={**{k: np.asarray(v, float) for k, v in coords.items()}, **fixed},
-                      attrs={"task": "teacher_pair", "activation": "erf"})
+    ds = xr.Dataset(data, coords={**{k: np.asarray(v, float) for k, v in coords.items()}, **fixed},
+                    attrs={"activation": "erf"})
+    return _problem.label(ds, teacher_pair, jaxtl.theory.THEORIES["transfer"], {}, {})  # names and units, as jaxtl.sweep
 
 
 def gids(artists, gid):
@@ -275,7 +278,8 @@ def trajectory_dataset(params, objective="benefit", steps=8):
     for name in ("Q_s", "Q_t", "Q_tt", "Q_st", "bias2", "variance", "benefit_prior", "benefit_source", "num_steps"):
         data[name] = ("step", np.ones(steps))  # jaxtl.optimize records every sweep output too
     return xr.Dataset(data, coords={"step": np.arange(steps)},
-                      attrs={"objective": objective, "maximize": objective == "benefit", "evaluations": 24})
+                      attrs={"over": " ".join(params), "objective": objective, "maximize": objective == "benefit",
+                             "evaluations": 24})
 
 
 def test_trajectory_over_a_two_parameter_grid():

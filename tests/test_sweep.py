@@ -159,3 +159,56 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path: pathlib.Path):
     single = jaxtl.sweep(teacher_pair, **SIZES, **THEORY, coupling=[0.3, 3.0, 30.0], rho=[0.0, 0.5, 1.0],
                          devices=jax.devices()[:1], progress=False)
     xr.testing.assert_allclose(sharded, single, rtol=1e-12, atol=1e-15)
+
+
+# The protocol: the single-task theory and a theory defined here go through the same code path.
+
+
+def test_single_task_through_the_sweep_is_the_transfer_theory_at_zero_coupling(grid):
+    ds = jaxtl.sweep(teacher_pair, theory="single_task", **SIZES, **THEORY, rho=[0.0, 0.6], progress=False)
+    assert ds.attrs["theory"] == "single_task" and list(ds.data_vars)[:4] == ["Q", "test_error", "bias2", "variance"]
+    assert "coupling" not in ds.coords and bool(ds.converged.all())
+    transfer = jaxtl.sweep(teacher_pair, **SIZES, **THEORY, coupling=0.0, rho=[0.0, 0.6], progress=False)
+    np.testing.assert_allclose(ds.test_error, transfer.test_error, rtol=1e-12)
+    pair = teacher_pair(jax.random.key(0), **SIZES, rho=0.6)
+    sol = jaxtl.single_task(pair.Xt, pair.yt, **THEORY)
+    np.testing.assert_allclose(float(ds.Q.sel(rho=0.6)), float(sol.Q), rtol=1e-12)
+    assert ds.test_error.attrs == {"long_name": "test error", "units": "labels^2"}
+    with pytest.raises(ValueError, match="unknown parameter 'coupling' for the single_task theory"):
+        jaxtl.sweep(teacher_pair, theory="single_task", **SIZES, **THEORY, coupling=1.0, progress=False)
+    with pytest.raises(ValueError, match="theory must be one of 'transfer', 'single_task'"):
+        jaxtl.sweep(teacher_pair, theory="mean_field", **SIZES, **THEORY, progress=False)
+
+
+class Quadratic(jaxtl.theory.Theory):
+    """A toy theory, V(Q) = Q^2 / 2 - h m Q with m = mean(ys^2), the source's label power (what
+    points share): stationary at Q* = h m, physical only where Q* >= 0."""
+
+    name = "quadratic"
+    parameters = (jaxtl.theory.Number("field", "[-10, 10]", "field h"),)
+    outputs = (jaxtl.theory.Output("Q", "order parameter Q*", "1", "higher"),)
+
+    def shared(self, pair, parameters):
+        return jax.numpy.mean(pair.ys**2)
+
+    def evaluate(self, pair, parameters, shared):
+        Q = parameters["field"] * shared
+        result = jaxtl.RESULTS.where(Q >= 0, jaxtl.RESULTS.successful, jaxtl.RESULTS.not_a_minimum)
+        return jaxtl.theory.Evaluation({"Q": Q}, result, 1)
+
+
+def test_a_new_theory_needs_no_edit_of_jaxtl():
+    ds = jaxtl.sweep(teacher_pair, theory=Quadratic(), **SIZES, field=[-1.0, 0.5, 2.0], gain=[1.0, 3.0], progress=False)
+    assert ds.Q.dims == ("field", "gain") and ds.attrs["theory"] == "quadratic"
+    for gain in (1.0, 3.0):
+        ys = np.asarray(teacher_pair(jax.random.key(0), **SIZES, gain=gain).ys)
+        np.testing.assert_allclose(ds.Q.sel(gain=gain)[1:], np.array([0.5, 2.0]) * np.mean(ys**2), rtol=1e-12)
+    assert not ds.converged.sel(field=-1.0).any() and np.isnan(ds.Q.sel(field=-1.0)).all()
+    meanings = ds.status.attrs["flag_meanings"].split()
+    assert {meanings[int(s)] for s in ds.status.sel(field=-1.0)} == {"not_a_minimum"}
+    assert ds.field.attrs["long_name"] == "field h" and ds.Q.attrs["long_name"] == "order parameter Q*"
+    with pytest.raises(ValueError, match=r"field must lie in \[-10, 10\], got 20.0"):
+        jaxtl.sweep(teacher_pair, theory=Quadratic(), **SIZES, field=[1.0, 20.0], progress=False)
+    path = jaxtl.optimize(teacher_pair, theory=Quadratic(), **SIZES, over={"field": (0.0, 5.0)}, steps=30,
+                          learning_rate=0.3, progress=False)
+    assert path.attrs["objective"] == "Q" and float(path.field[-1]) > 4.5  # Q grows with h: pushed to the bound

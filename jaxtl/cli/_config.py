@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _problem, tasks
-from .._optimize import OBJECTIVES
+from .. import _problem, tasks, theory
 
 TASKS = {"teacher_pair": tasks.teacher_pair, "hidden_manifold_pair": tasks.hidden_manifold_pair,
          "digits_pair": tasks.digits_pair}  # fmt: skip
@@ -27,20 +26,23 @@ _COMMON = """\
 # built with jax.random.key(seed).
 task = "teacher_pair"
 seed = 0
+# The theory: "transfer" (source and target coupled by gamma) or "single_task" (the target
+# alone{only}).
+theory = "transfer"
 # Results go to <output>.nc (netCDF, an xarray Dataset) and <output>.png (a figure), the
 # suffixes appended to the name as given; existing files are kept (the job stops before it
 # computes) unless the command line says --force.
 output = "{output}"
 
-# The generator's arguments and the theory's (jaxtl.transfer): width (N1), temperature (T),
-# coupling (gamma; inf allowed), lambda0 = 1, lambda1 = 1, activation = "erf" by default;
+# The generator's arguments and the theory's: width (N1), temperature (T), coupling (gamma;
+# inf allowed; transfer only), lambda0 = 1, lambda1 = 1, activation = "erf" by default;
 # alpha = Pt / width may replace Pt. {axes}
 [parameters]
 """
 
 EXAMPLES = {
     "sweep": _COMMON.format(
-        output="jaxtl_sweep",
+        output="jaxtl_sweep", only="",
         axes="A value given as a list, or as\n# {linspace = [start, stop, num]} or "
         "{logspace = [start_exponent, stop_exponent, num]}, is a grid axis.",
     )
@@ -57,11 +59,11 @@ temperature = 0.05
 coupling = {logspace = [-2, 2, 21]}
 
 [sweep]
-chunk_size = 0          # points per device solved at once; 0: automatic (at most 16, about 2 GiB)
-variable = "benefit"    # what the figure shows (any output of jaxtl.sweep)
+chunk_size = 0          # points per device solved at once; 0: automatic (at most 32, about 2 GiB)
+variable = "benefit"    # what the figure shows (any output of the theory)
 """,
     "optimize": _COMMON.format(
-        output="jaxtl_optimize",
+        output="jaxtl_optimize", only="",
         axes="The parameters optimized (see\n# [optimize]) start here, or mid-range if left out.",
     )
     + """\
@@ -78,12 +80,13 @@ coupling = 1.0
 
 [optimize]
 over = {coupling = [0.01, 1000.0], temperature = [0.001, 1.0]}   # parameter = [low, high]
-objective = "benefit"   # benefit or benefit_source (maximized), test_error (minimized)
+objective = "benefit"   # transfer: benefit, benefit_prior, benefit_source (maximized), test_error,
+                        # bias2, variance (minimized); single_task: test_error, bias2, variance
 steps = 50              # gradient steps (steps + 1 theory solves)
 learning_rate = 0.1     # Adam, in the unconstrained coordinates (log scale for positive ranges)
 """,
     "compare": _COMMON.format(
-        output="jaxtl_compare",
+        output="jaxtl_compare", only="; compare runs the transfer theory only",
         axes="At most one parameter may be a list:\n# the theory and the networks at each of its "
         "values. The networks' width is an integer.",
     )
@@ -153,8 +156,10 @@ def load(path: "str | pathlib.Path", job: str, *, force: bool = False) -> "dict[
             out[key] = _typed(path, key, given, value)
     if out["task"] not in TASKS:
         raise ConfigError(f"{path}: task must be one of {', '.join(TASKS)}, got {out['task']!r}")
+    if out["theory"] not in theory.THEORIES:
+        raise ConfigError(f"{path}: theory must be one of {', '.join(theory.THEORIES)}, got {out['theory']!r}")
     try:
-        _check_parameters(TASKS[out["task"]], out["parameters"])
+        _check_parameters(TASKS[out["task"]], theory.THEORIES[out["theory"]], out["parameters"])
         _SETTINGS_CHECKS[job](out)
     except ValueError as error:
         raise ConfigError(f"{path}: {error}") from None
@@ -178,15 +183,13 @@ def compare_points(task, parameters: "dict[str, Any]") -> "tuple[str | None, lis
         raise ValueError(f"compare takes at most one list in [parameters], got {', '.join(lists)}")
     axis = lists[0] if lists else None
     values = parameters[axis] if lists else [None]
-    kind = _problem.kinds(task, parameters)
+    kind = _problem.kinds(task, theory.THEORIES["transfer"], parameters)
     if axis is not None and kind[axis] == "static" and axis not in ("alpha", "Pt", "Ps"):
         raise ValueError(f"compare: {axis} cannot be a list here")
     points = []
     for value in values:
-        point, _ = _problem.resolve(task, parameters | ({axis: value} if lists else {}))
-        for n in point:
-            if kind.get(n, "static") != "static":
-                _problem.check_numbers(task, n, np.asarray([point[n]]), point)
+        transfer, point, kind = _problem.resolve(task, "transfer", parameters | ({axis: value} if lists else {}))
+        _problem.check(task, transfer, kind, point)
         width = point["width"]
         if not float(width).is_integer() or width < 1:
             raise ValueError(f"parameters.width must be a whole number of hidden units for the networks, got {width}")
@@ -209,15 +212,16 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_parameters(task, parameters: "dict[str, Any]") -> None:
-    """Every parameter known to the task (`_problem.kinds`) and of its type: a number (or a
-    list of numbers) for the theory's parameters, alpha, the generator's sizes and knobs; a
-    string (or a list of them) for the options whose default is one (activation, readout)."""
-    _problem.kinds(task, parameters)
-    arguments = _problem.generator_arguments(task)
+def _check_parameters(task, theory, parameters: "dict[str, Any]") -> None:
+    """Every parameter known to the theory and the task (`_problem.kinds`) and of its type: a
+    number (or a list of numbers) for the theory's numbers, alpha, the generator's sizes and
+    knobs; a string (or a list of them) for the options whose default is one (activation,
+    readout)."""
+    _problem.kinds(task, theory, parameters)
+    arguments, own = _problem.generator_arguments(task), _problem.declared(theory)
     for name, value in parameters.items():
-        if name in _problem.THEORY_DEFAULTS:
-            default = _problem.THEORY_DEFAULTS[name]
+        if name in own:
+            default = own[name].default if own[name].default is not None else 0.0
         elif name in arguments:
             default = arguments[name].default
         else:  # the theory's required numbers, and alpha
@@ -234,9 +238,9 @@ def _check_parameters(task, parameters: "dict[str, Any]") -> None:
 
 def _check_sweep(config) -> None:
     """[sweep]: the figure's variable is an output of the sweep; chunk_size >= 0."""
-    variable = config["sweep"]["variable"]
-    if variable not in _problem.OUTPUTS:
-        raise ValueError(f"sweep.variable must be one of {', '.join(_problem.OUTPUTS)}, got {variable!r}")
+    variable, names = config["sweep"]["variable"], _problem.output_names(theory.THEORIES[config["theory"]])
+    if variable not in names:
+        raise ValueError(f"sweep.variable must be one of {', '.join(names)}, got {variable!r}")
     if config["sweep"]["chunk_size"] < 0:
         raise ValueError(f"sweep.chunk_size must be >= 0 (0: automatic), got {config['sweep']['chunk_size']}")
 
@@ -244,16 +248,19 @@ def _check_sweep(config) -> None:
 def _check_optimize(config) -> None:
     """[optimize]: a known objective; each bound pair is two numbers (`jaxtl.optimize` checks
     the rest)."""
-    objective = config["optimize"]["objective"]
-    if objective not in OBJECTIVES:
-        raise ValueError(f"optimize.objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    objective, objectives = config["optimize"]["objective"], _problem.objectives(theory.THEORIES[config["theory"]])
+    if objective not in objectives:
+        raise ValueError(f"optimize.objective must be one of {', '.join(objectives)}, got {objective!r}")
     for name, bounds in config["optimize"]["over"].items():
         if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds)):
             raise ValueError(f"optimize.over.{name} must be [low, high], two numbers, got {bounds!r}")
 
 
 def _check_compare(config) -> None:
-    """[compare]: the samplers' counts in range; every point of [parameters] (`compare_points`)."""
+    """[compare]: the transfer theory; the samplers' counts in range; every point of
+    [parameters] (`compare_points`)."""
+    if config["theory"] != "transfer":
+        raise ValueError(f"compare runs the transfer theory against networks: theory must be \"transfer\", got {config['theory']!r}")
     settings = config["compare"]
     for name, value in settings.items():
         lowest = 0 if name.endswith("burn_in") else 2 if name == "target_chains" else 1

@@ -25,6 +25,7 @@ from . import _config  # noqa: E402
 
 from .. import _problem, nets, plot  # noqa: E402
 from .._optimize import optimize  # noqa: E402
+from ..theory import THEORIES  # noqa: E402
 from ..theory._solve import NO_PHYSICAL_ROOT  # noqa: E402
 from .._sweep import sweep  # noqa: E402
 from ..theory._transfer import transfer  # noqa: E402
@@ -80,7 +81,7 @@ def _version() -> str:
 
 def _sweep(config, progress):
     task = _config.TASKS[config["task"]]
-    ds = sweep(task, key=jax.random.key(config["seed"]), chunk_size=config["sweep"]["chunk_size"] or None,
+    ds = sweep(task, theory=config["theory"], key=jax.random.key(config["seed"]), chunk_size=config["sweep"]["chunk_size"] or None,
                progress=progress, **config["parameters"])
     variable = config["sweep"]["variable"]
     print(summary(ds, variable))
@@ -120,7 +121,7 @@ def _optimize(config, progress):
     settings = config["optimize"]
     over = {n: tuple(b) for n, b in settings["over"].items()}
     parameters = {n: v for n, v in config["parameters"].items() if n not in over or np.ndim(v) == 0}
-    ds = optimize(task, key=jax.random.key(config["seed"]), over=over, objective=settings["objective"],
+    ds = optimize(task, theory=config["theory"], key=jax.random.key(config["seed"]), over=over, objective=settings["objective"],
                   steps=settings["steps"], learning_rate=settings["learning_rate"], progress=progress, **parameters)
     best = ds.isel(step=int(ds.objective.argmax("step") if ds.attrs["maximize"] else ds.objective.argmin("step")))
     where = ", ".join(f"{n} = {float(best[n]):.6g}" for n in over)
@@ -142,9 +143,9 @@ def _compare(config, progress):
     key_task, key_nets = jax.random.split(jax.random.key(config["seed"]))
     source, rows = None, []
     for point in points:
-        pair = task(key_task, **_problem.pair_arguments(task, point))
-        theory = transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), **{n: point[n] for n in _problem.THEORY},
-                          activation=point["activation"])
+        pair = task(key_task, **_problem.pair_arguments(task, THEORIES["transfer"], point))
+        theory = transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt),
+                          **{p.name: point[p.name] for p in THEORIES["transfer"].parameters})
         if settings["float32"]:
             pair = eqx.tree_at(lambda p: (p.Xs, p.Xt, p.X0), pair, (pair.Xs.astype(jnp.float32),
                                pair.Xt.astype(jnp.float32), pair.X0.astype(jnp.float32)))
@@ -197,7 +198,7 @@ def compare_figure(ds: xr.Dataset, axis: str):
 
 _JOBS = {"sweep": _sweep, "optimize": _optimize, "compare": _compare}
 DESCRIPTIONS = {
-    "sweep": "the transfer theory over a grid of parameters (jaxtl.sweep)",
+    "sweep": "a theory over a grid of parameters (jaxtl.sweep)",
     "optimize": "gradient-based search of the best parameters (jaxtl.optimize)",
     "compare": "the transfer theory against Langevin-sampled networks (jaxtl.nets)",
 }

@@ -1,1 +1,33 @@
-"""The theories: kernels, the stationary-point solver, and one module per theory."""
+"""The theories, and the protocol they follow.
+
+Each theory is one module here: the kernels (`_kernel`), the one stationary-point solver
+(`_solve`), and the theories built on them, `_single_task` and `_transfer`. `README.md` in
+this folder writes down the equations each module implements.
+
+A theory is a `Theory`: it declares its parameters (`Number`, `Option`), its outputs (`Output`)
+and evaluates a point (`Evaluation`); `jaxtl.sweep`, `jaxtl.optimize`, the command line and
+`jaxtl.plot` serve any theory through that protocol (`_protocol`'s docstring has a complete
+example). `THEORIES` names the built-in ones.
+"""
+
+from ._protocol import (
+    Evaluation as Evaluation,
+    Number as Number,
+    Option as Option,
+    Output as Output,
+    Theory as Theory,
+)
+from ._single_task import SingleTask as SingleTask
+from ._transfer import Transfer as Transfer
+
+THEORIES = {theory.name: theory for theory in (Transfer(), SingleTask())}
+"""The built-in theories by name: "transfer" (the default of sweeps) and "single_task"."""
+
+
+def get(theory: "str | Theory") -> Theory:
+    """A theory given by its name in `THEORIES` or as a `Theory`; a ValueError otherwise."""
+    if isinstance(theory, Theory):
+        return theory
+    if isinstance(theory, str) and theory in THEORIES:
+        return THEORIES[theory]
+    raise ValueError(f"theory must be one of {', '.join(map(repr, THEORIES))} or a jaxtl.theory.Theory, got {theory!r}")

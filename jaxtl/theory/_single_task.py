@@ -19,6 +19,7 @@ from ._activation import Activation, get_activation
 from ._kernel import gram_diag, nngp
 from ._linalg import eigh
 from ._result import Prediction, TheorySolution
+from ._protocol import Evaluation, Number, Option, Output, Theory
 from ._solve import RESULTS, Stationary, first_failure, raise_if_failed, stationary_point
 
 
@@ -209,3 +210,34 @@ def solve_single_task(X, y, width, temperature, lambda0, lambda1, activation, th
         eigenvectors=U,
         labels_eig=y_eig,
     )
+
+
+WIDTH = Number("width", "(0, inf]", "hidden width N1 (inf: the infinite-width limit)")
+TEMPERATURE = Number("temperature", "(0, inf)", "temperature T (units of the loss 1/2 sum (y - f)^2)")
+LAMBDA0 = Number("lambda0", "(0, inf)", "first-layer prior precision λ0", 1.0)
+LAMBDA1 = Number("lambda1", "(0, inf)", "readout prior precision λ1", 1.0)
+ACTIVATION = Option("activation", "activation of the hidden units (erf, identity, tanh)", "erf", get_activation)
+
+
+class SingleTask(Theory):
+    """The single-task theory as a `jaxtl.theory.Theory`, on the target side of a task pair:
+    trained on (Xt, yt), tested on (X0, y0) (the coupling gamma = 0 of the transfer theory).
+    Outputs: Q (Q*), test_error, bias2, variance."""
+
+    name = "single_task"
+    parameters = (WIDTH, TEMPERATURE, LAMBDA0, LAMBDA1, ACTIVATION)
+    outputs = (
+        Output("Q", "order parameter Q*", "1"),
+        Output("test_error", "test error", "labels^2", "lower"),
+        Output("bias2", "test error, bias^2", "labels^2", "lower"),
+        Output("variance", "test error, variance", "labels^2", "lower"),
+    )
+    objective = "test_error"
+
+    def evaluate(self, pair, parameters, shared) -> Evaluation:
+        p = parameters
+        sol = solve_single_task(pair.Xt, pair.yt, p["width"], p["temperature"], p["lambda0"], p["lambda1"],
+                                p["activation"], False)
+        error = sol.test_error(pair.X0, pair.y0)
+        values = dict(Q=sol.Q, test_error=error.total, bias2=error.bias2, variance=error.variance)
+        return Evaluation(values, sol.result, sol.num_steps)

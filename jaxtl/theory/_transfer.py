@@ -69,7 +69,10 @@ from ._kernel import gram, gram_diag
 from ._linalg import inv, positive_definite
 from .._repr import Readable
 from ._result import Prediction, TestError, TheorySolution
-from ._single_task import SingleTaskSolution, order_parameter, solve_single_task
+from ._protocol import Evaluation, Number, Output, Theory
+from ._single_task import (
+    ACTIVATION, LAMBDA0, LAMBDA1, TEMPERATURE, WIDTH, SingleTaskSolution, order_parameter, solve_single_task,
+)
 from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
 
 
@@ -507,3 +510,43 @@ def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
         + jnp.sum(Z * (S_tt @ Z), axis=0)
     )
     return Prediction(mean, own_variance + field_variance)
+
+
+class Transfer(Theory):
+    """The transfer theory as a `jaxtl.theory.Theory`: the source (Xs, ys), the target
+    (Xt, yt), the test set (X0, y0) of a task pair; the source's solve is what points share."""
+
+    name = "transfer"
+    parameters = (WIDTH, TEMPERATURE, Number("coupling", "[0, inf]", "coupling γ (inf: the source's first layer, kept)"),
+                  LAMBDA0, LAMBDA1, ACTIVATION)  # fmt: skip
+    outputs = (
+        Output("Q_s", "source order parameter Q_s", "1"),
+        Output("Q_t", "target order parameter Q_t", "1"),
+        Output("Q_tt", "target replica overlap Q_tt", "1"),
+        Output("Q_st", "source-target overlap Q_st", "1"),
+        Output("test_error", "target test error", "labels^2", "lower"),
+        Output("bias2", "target test error, bias^2", "labels^2", "lower"),
+        Output("variance", "target test error, variance", "labels^2", "lower"),
+        Output("benefit", "transfer benefit, error(γ=0) − error(γ)", "labels^2", "higher"),
+        Output("benefit_prior", "benefit from the changed prior alone (not transfer)", "labels^2", "higher"),
+        Output("benefit_source", "benefit carried by the source-target kernel", "labels^2", "higher"),
+    )
+    objective = "benefit"
+
+    def shared(self, pair, parameters) -> SingleTaskSolution:
+        """The source's single-task solve: it depends on the source data, width, temperature,
+        lambda0, lambda1 and activation only (not on the coupling, nor the target)."""
+        p = parameters
+        return solve_single_task(pair.Xs, pair.ys, p["width"], p["temperature"], p["lambda0"], p["lambda1"],
+                                 p["activation"], False)
+
+    def evaluate(self, pair, parameters, shared) -> Evaluation:
+        sol = solve_target(shared, pair.Xt, pair.yt, parameters["coupling"], False)
+        error = sol.test_error(pair.X0, pair.y0)  # NaN unless converged to a physical point
+        benefit = benefit_given_error(sol, pair.X0, pair.y0, error.total)  # the error computed once
+        values = dict(
+            Q_s=sol.Q_s, Q_t=sol.Q_t, Q_tt=sol.Q_tt, Q_st=sol.Q_st,
+            test_error=error.total, bias2=error.bias2, variance=error.variance,
+            benefit=benefit.total, benefit_prior=benefit.prior, benefit_source=benefit.source,
+        )  # fmt: skip
+        return Evaluation(values, sol.result, sol.num_steps)
