@@ -110,7 +110,7 @@ def classify(x, sol, args):
     the library's physical check (`_physical`) as if Newton had succeeded there."""
     D, Q_tt = jnp.exp(x[0]), x[1]
     M = _transfer._target_matrix(D, Q_tt, args)
-    Q_st = _transfer._source_overlap(_transfer._inverse(M), D, args)
+    Q_st = _transfer._source_overlap(_transfer._inverse(M), D, args)[0]
     code = _transfer._physical(jaxtl.RESULTS.successful, sol.source, sol.prior_only, Q_tt, Q_st, M, args)
     gradient = jnp.max(jnp.abs(_transfer._gradient_and_jacobian(x, args)[0]))
     return jnp.stack([D + Q_tt, Q_tt, Q_st]), code._value, gradient
@@ -128,9 +128,9 @@ def solve_point(data, width, coupling):
     """Everything the map needs at one (N1, gamma): new solver, old solver, multi-start roots."""
     Xs, ys, Xt, yt, X0, y0 = data
     f = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
-    sol = _transfer._solve(Xs, ys, Xt, yt, width, f(TEMPERATURE), coupling, f(LAMBDA0), f(LAMBDA1),
-                           get_activation("erf"), False)
-    args = _transfer._newton_arguments(sol.source, sol.prior_only, coupling, f(LAMBDA0))
+    sol = _transfer._solve(Xs, ys, Xt, yt, width=width, temperature=f(TEMPERATURE), coupling=coupling,
+                           lambda0=f(LAMBDA0), lambda1=f(LAMBDA1), activation=get_activation("erf"), throw=False)
+    args = sol.state
     x_new = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt])
     new = dict(Q=jnp.stack([sol.Q_t, sol.Q_tt, sol.Q_st]), code=sol.result._value, steps=sol.num_steps,
                error=sol.test_error(X0, y0).total, gradient=classify(x_new, sol, args)[2])
@@ -154,8 +154,8 @@ def errors_at(data, width, coupling, Qs):
     """The test error the theory would give at each root in Qs (rows Q_t, Q_tt, Q_st)."""
     Xs, ys, Xt, yt, X0, y0 = data
     f = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
-    sol = _transfer._solve(Xs, ys, Xt, yt, width, f(TEMPERATURE), coupling, f(LAMBDA0), f(LAMBDA1),
-                           get_activation("erf"), False)
+    sol = _transfer._solve(Xs, ys, Xt, yt, width=width, temperature=f(TEMPERATURE), coupling=coupling,
+                           lambda0=f(LAMBDA0), lambda1=f(LAMBDA1), activation=get_activation("erf"), throw=False)
     return jax.vmap(lambda Q: at_root(sol, Q).test_error(X0, y0).total)(Qs)
 
 

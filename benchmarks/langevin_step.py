@@ -1,11 +1,11 @@
 """Speed of one Langevin step: jaxtl's sampler against a plain hand-written JAX loop.
 
-Both run the same update (theory note, "Network, prior, posterior") on the same erf network,
+Both run the same update (jaxtl/theory/README.md, section 1.3) on the same erf network,
 data and chains, in the same process: theta <- theta - eta (grad L + T lambda theta) +
 sqrt(2 eta T) xi, vmapped over chains. The time per step is the marginal cost,
 (time of a long run - time of a short run) / (difference in steps), so that compilation,
 initialization, jaxtl's curvature estimate and Python overhead drop out; medians over repeats.
-Target (issue 5): jaxtl within 1.2x of the plain loop.
+Target: jaxtl within 1.2x of the plain loop.
 
     python benchmarks/langevin_step.py            # about a minute on two CPU cores
 """

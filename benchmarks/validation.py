@@ -1,6 +1,6 @@
-"""Theory against Langevin-sampled networks as the sizes grow (issue 5, "What must be shown").
+"""Theory against Langevin-sampled networks as the sizes grow.
 
-Single task (theory note, "Single task") and transfer (theory note, "Transfer"), erf networks
+Single task (jaxtl/theory/README.md, section 3) and transfer (section 4), erf networks
 with float32 weights, on teacher pairs (rho = 1, tanh(2 w.x / sqrt(N0)) labels, label noise 0.1,
 noiseless test labels): for every width N1 and load alpha = P / N1, the theory's target test
 error (`jaxtl.single_task`, `jaxtl.transfer`) against the networks' (`jaxtl.nets`), with the
@@ -10,7 +10,7 @@ the scalar renormalization describes, so the deviation should shrink as N1 grows
 
 A last case leaves that regime on purpose: P much larger than N0 (N0 = 30, P = 400), where the
 networks learn the teacher's direction (a feature) and the kernel theory, which has only the
-scalar Q to adapt, cannot follow; the theory note reports 0.044 (networks) against 0.113 there.
+scalar Q to adapt, cannot follow (jaxtl/theory/README.md, section 7.1).
 
 Burn-ins scale with alpha: the automatic step size shrinks as the data's curvature grows, and
 the slowest relaxation (the prior's, rate eta T lambda per step) must be covered.

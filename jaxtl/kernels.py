@@ -1,4 +1,4 @@
-"""Kernels of one-hidden-layer networks (theory note, section "Kernels").
+"""Kernels of one-hidden-layer networks (jaxtl/theory/README.md, section 2).
 
 `gram` is the one kernel function: every theory in jaxtl (single task, transfer) builds its
 kernels from it with the weight moments it needs.

@@ -19,7 +19,7 @@ def teacher_data(seed, P, N0, P0=50, noise=0.1):
 
 
 def nngp(X1, X2, lambda0, activation):
-    """NNGP kernel (theory note, "Kernels") for erf and identity, in NumPy."""
+    """NNGP kernel (jaxtl/theory/README.md, section 2) for erf and identity, in NumPy."""
     n0 = X1.shape[1]
     s12 = X1 @ X2.T / n0 / lambda0
     if activation == "identity":
@@ -62,7 +62,7 @@ def single_task(X, y, X0, y0, *, width, temperature, lambda0, lambda1, activatio
 
 def gram(X1, X2, var1, var2, cov, activation):
     """Kernel E[sigma(h1) sigma(h2)] with weight variances var1, var2 and covariance cov
-    (theory note, "Kernels"), for erf and identity, in NumPy."""
+    (jaxtl/theory/README.md, section 2), for erf and identity, in NumPy."""
     n0 = X1.shape[1]
     s12 = cov * X1 @ X2.T / n0
     if activation == "identity":
@@ -74,7 +74,7 @@ def gram(X1, X2, var1, var2, cov, activation):
 
 def transfer(Xs, ys, Xt, yt, X0, y0, *, width, temperature, coupling, lambda0, lambda1, activation,
              start=None, conditions=False):
-    """The transfer theory of the theory note ("Transfer") with dense matrices in the original
+    """The transfer theory of jaxtl/theory/README.md (section 4) with dense matrices in the original
     basis: Q_s by `single_task`, then (Q_t, Q_tt, Q_st) by scipy.optimize.root on the gradient of
     V in those three variables (no variable eliminated), from `start` (default: the prior-only
     point (Q_p, 0, 0)), then the predictor with the joint covariance of the shared field g on

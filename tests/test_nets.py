@@ -294,7 +294,7 @@ def test_repr_shows_the_numbers():
 
 
 def test_single_task_theory_and_langevin_agree_within_ten_percent():
-    """Issue 5: erf, N0 = 100, N1 = 200, P = 100 (alpha = 1/2), T = 0.1, float32 networks:
+    """Erf, N0 = 100, N1 = 200, P = 100 (alpha = 1/2), T = 0.1, float32 networks:
     the single-task theory (jaxtl.single_task) and Langevin-sampled networks agree within
     10% on the test error and on Q against the readout norm (both about 3% apart here)."""
     X, y, X0, y0 = teacher_data(1, 100, 100, P0=200)
@@ -310,9 +310,9 @@ def test_single_task_theory_and_langevin_agree_within_ten_percent():
 
 @pytest.mark.parametrize("coupling", [0.0, 1.0, 10.0, np.inf])
 def test_transfer_theory_and_langevin_agree_within_ten_percent(coupling):
-    """Issue 5: erf, teacher pair (rho = 1, gain 2, noise 0.1), N0 = 50, N1 = 100, Ps = 100,
-    Pt = 30, T = 0.05, float32 networks: the transfer theory (jaxtl.transfer, theory note
-    "Transfer") and the Langevin transfer protocol (nets.transfer) agree within 10% on the
+    """Erf, teacher pair (rho = 1, gain 2, noise 0.1), N0 = 50, N1 = 100, Ps = 100,
+    Pt = 30, T = 0.05, float32 networks: the transfer theory (jaxtl.transfer, jaxtl/theory/README.md,
+    section 4) and the Langevin transfer protocol (nets.transfer) agree within 10% on the
     target test error, with a standard error below 3% of it (so 10% is more than 3 standard
     errors). Measured: deviations 0.4-2.1%, standard errors 1.8-2.1%; about 1 min on 2 cores.
 

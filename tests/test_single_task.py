@@ -6,7 +6,7 @@ import pytest
 
 import helpers
 import jaxtl
-from jaxtl.theory._single_task import _action, _action_gradient, _action_gradient_and_curvature
+from jaxtl.theory._single_task import SingleTaskState, _action, _action_gradient_and_curvature
 from jaxtl.theory._solve import RESULTS, raise_if_failed, stationary_point
 
 CASES = [  # (activation, P, N0, width, temperature, lambda0, lambda1)
@@ -261,11 +261,10 @@ def test_closed_form_action_gradient_and_curvature_are_autodiff_derivatives():
     rng = np.random.default_rng(8)
     k, y_eig = rng.exponential(size=50), rng.standard_normal(50)
     for log_Q, T, lambda1, inv_width in [(0.3, 0.05, 1.0, 0.02), (-2.0, 1.5, 0.3, 1.0), (3.0, 0.01, 4.0, 0.0)]:
-        args = (k, y_eig, T, lambda1, inv_width)
-        np.testing.assert_allclose(_action_gradient(log_Q, args), jax.grad(_action)(log_Q, args), rtol=1e-12)
-        g, curvature = _action_gradient_and_curvature(log_Q, args)
-        np.testing.assert_allclose(g, _action_gradient(log_Q, args), rtol=1e-14)
-        np.testing.assert_allclose(curvature, jax.grad(_action_gradient)(log_Q, args), rtol=1e-12)
+        state = SingleTaskState(eigenvalues=k, labels=y_eig, temperature=T, lambda1=lambda1, inv_width=inv_width)
+        g, curvature = _action_gradient_and_curvature(log_Q, state)
+        np.testing.assert_allclose(g, jax.grad(_action)(log_Q, state), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(curvature, jax.hessian(_action)(log_Q, state), rtol=1e-12, atol=1e-14)
 
 
 def test_every_converged_point_is_physical(data):

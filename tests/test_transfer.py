@@ -13,9 +13,7 @@ from jaxtl.theory._transfer import (
     _gradient_and_jacobian,
     _inverse,
     _moments,
-    _newton_arguments,
     _potential,
-    _reduced_gradient,
     _source_overlap,
     _target_matrix,
 )
@@ -70,37 +68,29 @@ def test_matches_numpy_reference(activation, coupling, rho, width, lambda0, lamb
     assert sol.converged and abs(ref[3]) > 1e-4  # the source-target overlap is not trivially zero
 
 
-def test_closed_form_gradient_is_the_gradient_of_the_potential():
-    """`_reduced_gradient` (closed form, used by Newton) against jax.grad of V itself, at
-    points away from the solution; and V is stationary in Q_st at `_source_overlap`."""
-    p = pair(0.7)
-    sol = solve(p, coupling=2.0)
-    args = _newton_arguments(sol.source, sol.prior_only, sol.coupling, sol.lambda0)
-    for D, Q_tt in [(0.8, 0.1), (1.3, 0.4), (1.0, -0.05)]:
-        W = _inverse(_target_matrix(D, Q_tt, args))
-        Q_st = _source_overlap(W, D, args)
-        x = jnp.array([jnp.log(D), Q_tt, Q_st])
-        full = jax.grad(_potential)(x, args)
-        np.testing.assert_allclose(full[:2], _reduced_gradient(x[:2], args), rtol=1e-9, atol=1e-12)
-        assert abs(full[2]) < 1e-10
-
-
-
 @pytest.mark.parametrize("activation, coupling", [("erf", 2.0), ("tanh", 0.5), ("identity", np.inf)])
-def test_closed_form_jacobian_is_the_jacobian_of_the_gradient(activation, coupling):
-    """`_gradient_and_jacobian` (what Newton uses) against `_reduced_gradient` and its jax.jacfwd."""
+def test_closed_form_derivatives_are_those_of_the_potential(activation, coupling):
+    """`_gradient_and_jacobian` (what Newton uses) against jax.grad and jax.hessian of V itself,
+    at points away from the solution: V is stationary in Q_st at `_source_overlap`, the gradient
+    is V's in (log(Q_t - Q_tt), Q_tt) there, and the Jacobian is the Hessian of V with Q_st
+    eliminated (the Schur complement of V's Hessian in x = (log D, Q_tt, Q_st))."""
     p = pair(0.7)
     sol = solve(p, coupling=coupling, activation=activation, lambda1=0.8)
-    args = _newton_arguments(sol.source, sol.prior_only, sol.coupling, sol.lambda0)
     for D, Q_tt in [(0.8, 0.1), (1.3, 0.4), (1.0, -0.05)]:
-        x = jnp.array([jnp.log(D), Q_tt])
-        gradient, jacobian = _gradient_and_jacobian(x, args)
-        np.testing.assert_allclose(gradient, _reduced_gradient(x, args), rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(jacobian, jax.jacfwd(_reduced_gradient)(x, args), rtol=1e-10, atol=1e-12)
+        Q_st, V_qq = _source_overlap(_inverse(_target_matrix(D, Q_tt, sol.state)), D, sol.state)
+        x = jnp.array([jnp.log(D), Q_tt, Q_st])
+        full = jax.grad(_potential)(x, sol.state)
+        hessian = jax.hessian(_potential)(x, sol.state)
+        gradient, jacobian = _gradient_and_jacobian(x[:2], sol.state)
+        assert abs(full[2]) < 1e-10 and abs(float(Q_st)) > 1e-3
+        np.testing.assert_allclose(V_qq, hessian[2, 2], rtol=1e-10)
+        np.testing.assert_allclose(gradient, full[:2], rtol=1e-9, atol=1e-12)
+        schur = hessian[:2, :2] - jnp.outer(hessian[:2, 2], hessian[2, :2]) / hessian[2, 2]
+        np.testing.assert_allclose(jacobian, schur, rtol=1e-9, atol=1e-11)
 
 def test_infinite_width_has_no_transfer():
     """N1 -> inf: Q_t -> 1, Q_tt, Q_st -> 0 like 1/N1; the source part of the benefit vanishes
-    while the prior part stays (theory note, "Checks")."""
+    while the prior part stays (jaxtl/theory/README.md, section 4.7)."""
     p = pair()
     sols = [solve(p, width=w, coupling=3.0) for w in (1e3, 1e4, 1e5)]
     for a, b in zip(sols, sols[1:]):  # each tenfold width shrinks the deviations about tenfold
@@ -311,15 +301,15 @@ def test_an_unphysical_root_is_a_failure_with_its_own_message():
     Newton stays there: the solve is reported as no physical stationary point, its
     predictions are NaN, and throw=True raises with the violated condition."""
     p = pair(**README_PROBLEM)
-    args = [jnp.asarray(v, float) for v in (50.0, 0.05, 10.0, 1.0, 1.0)]
+    args = {k: jnp.asarray(v, float) for k, v in dict(width=50.0, temperature=0.05, coupling=10.0, lambda0=1.0, lambda1=1.0).items()}
     start = jnp.array([np.log(-5.6503 + 6.0228), -6.0228])  # (log(Q_t - Q_tt), Q_tt)
     act = jaxtl.kernels.get_activation("erf")
-    sol = jaxtl.theory._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, *args, act, False, start)
+    sol = jaxtl.theory._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, **args, activation=act, throw=False, start=start)
     assert sol.Q_tt < 0 and sol.result == jaxtl.RESULTS.overlap_not_psd and not sol.converged
     assert jaxtl.RESULTS[sol.result].startswith("no physical stationary point: the overlaps violate")
     assert np.isnan(sol.test_error(p.X0, p.y0).total) and np.isnan(sol.benefit(p.X0, p.y0).total)
     with pytest.raises(eqx.EquinoxRuntimeError, match="jaxtl.transfer: no physical stationary point"):
-        jaxtl.theory._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, *args, act, True, start)
+        jaxtl.theory._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, **args, activation=act, throw=True, start=start)
 
 
 def test_every_converged_point_is_physical():

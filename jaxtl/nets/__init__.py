@@ -1,6 +1,6 @@
 """Langevin-sampled one-hidden-layer networks: the empirical ground truth of the theories.
 
-`Network` is the finite network of the theory note (section "Network, prior, posterior");
+`Network` is the finite network of jaxtl/theory/README.md, section 1;
 `sample` draws it from its posterior by Langevin dynamics with the settings of a `Langevin`;
 `transfer` runs the Franz-Parisi transfer protocol (section "Transfer"), whose source chains
 `sample_source` draws alone, to be shared by several couplings; `compare` puts a

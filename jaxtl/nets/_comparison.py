@@ -1,6 +1,6 @@
-"""Theory against sampled networks, side by side (issue 5, "comparison entry point").
+"""Theory against sampled networks, side by side.
 
-A theory's solution (`jaxtl.single_task`, later the transfer theory) and the networks'
+A theory's solution (`jaxtl.single_task`, `jaxtl.transfer`) and the networks'
 measurement (`Samples`, `TransferSamples`) are compared on the same test set: test error,
 bias^2, variance, and every order parameter the networks measure (`Q` for the single
 task; `Q_s`, `Q_t`, `Q_st`, `Q_tt` for transfer), read from the theory by the same name.

@@ -39,7 +39,7 @@ _POWER_ITERATIONS = 30
 
 
 class Langevin(eqx.Module):
-    """Settings of the Langevin sampler (theory note, "Network, prior, posterior").
+    """Settings of the Langevin sampler (jaxtl/theory/README.md, section 1.3).
 
     **Fields:**
     - `n_chains`: independent chains, run in parallel (vmapped); error bars come from them.
@@ -87,7 +87,7 @@ class Samples(Readable):
       f(x0)^2 at the P0 test points, shape (chains, P0).
     - `mean_readout`: per chain, the average readout vector <v>, shape (chains, N1).
     - `readout_norm`: lambda1 |v|^2 / N1 per kept sample, shape (chains, n_samples); its
-      average is the network counterpart of the order parameter Q (theory note, last section).
+      average is the network counterpart of the order parameter Q (jaxtl/theory/README.md, section 5.1).
     - `loss`: the training loss L per kept sample, shape (chains, n_samples).
     - `final`: the chains' last networks (fields with a leading chain axis).
     - `params`: the kept networks (leading axes chains, n_samples), or None.

@@ -1,4 +1,4 @@
-"""The transfer protocol on sampled networks (theory note, section "Transfer").
+"""The transfer protocol on sampled networks (jaxtl/theory/README.md, section 4.1).
 
 Source chains sample the source posterior; for every kept source sample (W~, v~), target
 chains sample p(W, v | W~) ∝ exp(-L_t/T - lambda0/2 |W|^2 - lambda1/2 |v|^2 - gamma/2 |W - W~|^2).
@@ -32,7 +32,7 @@ class TransferSamples(Readable):
       (source chain, kept source sample, target chain) and flattened.
     - `lambda1`: readout prior precision (for the overlaps below).
 
-    Order parameters as network observables (theory note, last section), each averaged over
+    Order parameters as network observables (jaxtl/theory/README.md, section 5.1), each averaged over
     target chains and source samples, error bars over source chains:
     `Q_s` = lambda1 <|v~|^2>/N1, `Q_t` = lambda1 <|v|^2>/N1, `Q_st` = lambda1 v~ . <v>/N1,
     `Q_tt` = lambda1 <v>_a . <v>_b / N1 for two target chains a != b on the same source sample.

@@ -29,7 +29,7 @@ class TestError(Readable):
     """Generalization error averaged over the test points, in labels squared.
 
     total = bias2 + variance, with bias2 = mean over x0 of (y0 - E f(x0))^2 and variance =
-    mean over x0 of Var f(x0) (theory note, "Single task": the test error).
+    mean over x0 of Var f(x0) (README.md in this folder, section 3.2).
     """
 
     __test__ = False  # not a pytest test class

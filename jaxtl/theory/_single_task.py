@@ -1,4 +1,4 @@
-"""Single-task kernel renormalization (theory note, section "Single task").
+"""Single-task kernel renormalization (README.md in this folder, section 3).
 
 arXiv 2209.04882 (Pacelli et al., Nat. Mach. Intell. 2023) and 2401.11004: in the
 proportional limit the posterior of a one-hidden-layer network is a Gaussian process whose
@@ -23,45 +23,55 @@ from ._protocol import Evaluation, Number, Option, Output, Theory
 from ._solve import RESULTS, Stationary, first_failure, raise_if_failed, stationary_point
 
 
-def _action(log_Q, args):
-    """S(Q) of the module docstring in the eigenbasis, as a function of u = log Q.
+class SingleTaskState(eqx.Module):
+    """Everything the effective action S depends on besides Q, in the eigenbasis of the NNGP
+    kernel K = U diag(k) U^T of the training inputs (module docstring):
 
-    args = (k, y_eig, temperature, lambda1, 1/N1): eigenvalues of K, U^T y, and scalars.
+    - `eigenvalues`: k, the eigenvalues of K, shape (P,) (clipped at 0).
+    - `labels`: U^T y, the training labels in the eigenbasis, shape (P,).
+    - `temperature`: T, in units of the loss 1/2 sum (y - f)^2.
+    - `lambda1`: the readout's prior precision.
+    - `inv_width`: 1/N1 (0 in the NNGP limit N1 = inf).
+
+    It is the `args` of the solver: implicit differentiation reaches every field.
     """
-    k, y_eig, temperature, lambda1, inv_width = args
+
+    eigenvalues: Float[Array, " P"]
+    labels: Float[Array, " P"]
+    temperature: Float[Array, ""]
+    lambda1: Float[Array, ""]
+    inv_width: Float[Array, ""]
+
+
+def _action(log_Q, state: SingleTaskState):
+    """S(Q) of the module docstring in the eigenbasis, as a function of u = log Q."""
     Q = jnp.exp(log_Q)
-    a = temperature + (Q / lambda1) * k
-    return Q - log_Q + inv_width * jnp.sum(jnp.log(a) + y_eig**2 / a)
+    a = state.temperature + (Q / state.lambda1) * state.eigenvalues
+    return Q - log_Q + state.inv_width * jnp.sum(jnp.log(a) + state.labels**2 / a)
 
 
-def _action_gradient(log_Q, args):
-    """dS/dlog Q = Q - 1 + (Q/N1) sum_i [kappa_i/a_i - y_i^2 kappa_i/a_i^2], a_i = T + Q kappa_i,
-    kappa = k/lambda1: the stationarity condition of the theory note, times Q."""
-    k, y_eig, temperature, lambda1, inv_width = args
+def _action_gradient_and_curvature(log_Q, state: SingleTaskState):
+    """The derivative g = dS/du of the action in u = log Q, and its derivative dg/du, for
+    Newton's method. With kappa = k/lambda1, a_i = T + Q kappa_i and
+    s = (1/N1) sum_i [kappa_i/a_i - y_i^2 kappa_i/a_i^2]:
+
+        g     = Q - 1 + Q s   (the stationarity condition of section 3.1, times Q),
+        dg/du = Q (1 + s) + (Q^2/N1) sum_i [-kappa_i^2/a_i^2 + 2 y_i^2 kappa_i^2/a_i^3].
+    """
     Q = jnp.exp(log_Q)
-    kappa = k / lambda1
-    a = temperature + Q * kappa
-    return Q - 1 + Q * inv_width * jnp.sum(kappa / a - y_eig**2 * kappa / a**2)
-
-
-def _action_gradient_and_curvature(log_Q, args):
-    """`_action_gradient` g and its derivative in u = log Q, for Newton's method:
-    dg/du = Q (1 + s) + (Q^2/N1) sum_i [-kappa_i^2/a_i^2 + 2 y_i^2 kappa_i^2/a_i^3],
-    with s = (1/N1) sum_i [kappa_i/a_i - y_i^2 kappa_i/a_i^2] (so that g = Q - 1 + Q s)."""
-    k, y_eig, temperature, lambda1, inv_width = args
-    Q = jnp.exp(log_Q)
-    kappa = k / lambda1
-    a = temperature + Q * kappa
-    s = inv_width * jnp.sum(kappa / a - y_eig**2 * kappa / a**2)
-    ds = Q * inv_width * jnp.sum(-(kappa**2) / a**2 + 2 * y_eig**2 * kappa**2 / a**3)
+    kappa = state.eigenvalues / state.lambda1
+    y2 = state.labels**2
+    a = state.temperature + Q * kappa
+    s = state.inv_width * jnp.sum(kappa / a - y2 * kappa / a**2)
+    ds = Q * state.inv_width * jnp.sum(-(kappa**2) / a**2 + 2 * y2 * kappa**2 / a**3)
     return Q - 1 + Q * s, Q * (1 + s) + Q * ds
 
 
-def _lowest_on_grid(args):
+def _lowest_on_grid(state: SingleTaskState):
     """The point of u = log Q in -8, -7, ..., 8 where S is lowest (a scan: one O(P) pass each)."""
 
     def step(best, u):
-        S = _action(u, args)
+        S = _action(u, state)
         lower = S < best[0]
         return (jnp.where(lower, S, best[0]), jnp.where(lower, u, best[1])), None
 
@@ -102,16 +112,27 @@ class SingleTaskSolution(TheorySolution):
         """alpha = P / N1, the load (0 in the NNGP limit)."""
         return self.inputs.shape[0] / self.width
 
+    @property
+    def state(self) -> SingleTaskState:
+        """What the action depends on besides Q (`SingleTaskState`), from these fields."""
+        return SingleTaskState(
+            eigenvalues=self.eigenvalues,
+            labels=self.labels_eig,
+            temperature=self.temperature,
+            lambda1=self.lambda1,
+            inv_width=1 / self.width,
+        )
+
     def action(self, Q: Float[ArrayLike, "*s"]) -> Float[Array, "*s"]:
         """The effective action S(Q) of the module docstring (Q > 0)."""
-        args = (self.eigenvalues, self.labels_eig, self.temperature, self.lambda1, 1 / self.width)
-        return jnp.vectorize(lambda q: _action(jnp.log(q), args))(jnp.asarray(Q, float))
+        state = self.state
+        return jnp.vectorize(lambda q: _action(jnp.log(q), state))(jnp.asarray(Q, float))
 
     def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
         """Posterior mean and variance of f(x0): a GP with kernel (Q*/lambda1) K and noise T.
 
         mean = k0^T (K + c I)^{-1} y, variance = (Q*/lambda1)(k00 - k0^T (K + c I)^{-1} k0),
-        c = T lambda1 / Q* (theory note, "Single task", predictor).
+        c = T lambda1 / Q* (README.md in this folder, section 3.2).
         """
         X0 = _checks.finite("X0", X0)
         _checks.shape("X0", X0, (X0.shape[0], self.inputs.shape[1]), "(P0, N0)")
@@ -131,8 +152,8 @@ def single_task(
 ) -> SingleTaskSolution:
     """Solve the single-task kernel-renormalization theory for one data set.
 
-    Finds the minimizer Q* of the effective action S(Q) (module docstring; theory note,
-    "Single task") by Newton's method on dS/dlog Q, in float64, started from the lowest
+    Finds the minimizer Q* of the effective action S(Q) (module docstring; README.md in this folder,
+    section 3.1) by Newton's method on dS/dlog Q, in float64, started from the lowest
     point of S on the grid log Q = -8, -7, ..., 8.
 
     **Arguments:**
@@ -158,7 +179,10 @@ def single_task(
     temperature = _checks.positive("temperature", temperature)
     lambda0 = _checks.positive("lambda0", lambda0)
     lambda1 = _checks.positive("lambda1", lambda1)
-    return solve_single_task(X, y, width, temperature, lambda0, lambda1, get_activation(activation), throw)
+    act = get_activation(activation)
+    return solve_single_task(
+        X, y, width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1, activation=act, throw=throw
+    )
 
 
 @eqx.filter_jit
@@ -172,29 +196,33 @@ def _predict(sol: SingleTaskSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
     return Prediction(mean, variance)
 
 
-def order_parameter(eigenvalues, labels_eig, temperature, lambda1, width) -> Stationary:
-    """Q* from the spectrum of K (eigenvalues k, labels U^T y): u = log Q* as a `Stationary`,
-    started from the lowest point of S on the grid log Q = -8, ..., 8, with the physical check
-    (Q* a minimum of S; `RESULTS.not_a_minimum` otherwise). With zero labels this is also the
-    replica-specific part of the transfer theory at gamma = inf (`jaxtl._transfer`)."""
-    args = (eigenvalues, labels_eig, temperature, lambda1, 1 / width)
+def order_parameter(state: SingleTaskState) -> Stationary:
+    """Q* of the action given by `state` (spectrum of K, labels U^T y, T, lambda1, 1/N1):
+    u = log Q* as a `Stationary`, started from the lowest point of S on the grid
+    log Q = -8, ..., 8, with the physical check (Q* a minimum of S; `RESULTS.not_a_minimum`
+    otherwise). With zero labels this is also the replica-specific part of the transfer theory
+    at gamma = inf (`jaxtl._transfer`)."""
     # S(u) need not be convex: Newton from the NNGP value u = 0 can walk away from a distant
     # minimum (large Q*, large T). Start from the lowest point of S on a grid of log Q.
-    log_Q0 = jax.lax.stop_gradient(_lowest_on_grid(args))
+    log_Q0 = jax.lax.stop_gradient(_lowest_on_grid(state))
     # A step costs O(P) here: solve to rounding level (1e-13), one step past the default 1e-10.
-    stationary = stationary_point(_action_gradient_and_curvature, log_Q0, args, rtol=1e-13, atol=1e-13)
-    curvature = _action_gradient_and_curvature(stationary.value, args)[1]
+    stationary = stationary_point(_action_gradient_and_curvature, log_Q0, state, rtol=1e-13, atol=1e-13)
+    curvature = _action_gradient_and_curvature(stationary.value, state)[1]
     result = first_failure(stationary.result, [(curvature > 0, RESULTS.not_a_minimum)])
     return eqx.tree_at(lambda s: s.result, stationary, result)
 
 
 @eqx.filter_jit
-def solve_single_task(X, y, width, temperature, lambda0, lambda1, activation, throw) -> SingleTaskSolution:
-    """`single_task` on checked arguments (no input validation): for the theories built on it."""
+def solve_single_task(
+    X, y, *, width, temperature, lambda0, lambda1, activation: Activation, throw: bool
+) -> SingleTaskSolution:
+    """`single_task` on checked arguments (no input validation; `activation` an `Activation`):
+    for the theories built on it."""
     k, U = eigh(nngp(X, X, lambda0=lambda0, activation=activation))
     k = jnp.maximum(k, 0.0)  # K is positive semidefinite; drop rounding noise below zero
     y_eig = U.T @ y
-    stationary = order_parameter(k, y_eig, temperature, lambda1, width)
+    state = SingleTaskState(eigenvalues=k, labels=y_eig, temperature=temperature, lambda1=lambda1, inv_width=1 / width)
+    stationary = order_parameter(state)
     log_Q = raise_if_failed(stationary.value, stationary.result, "jaxtl.single_task") if throw else stationary.value
     return SingleTaskSolution(
         Q=jnp.exp(log_Q),
@@ -236,8 +264,8 @@ class SingleTask(Theory):
 
     def evaluate(self, pair, parameters, shared) -> Evaluation:
         p = parameters
-        sol = solve_single_task(pair.Xt, pair.yt, p["width"], p["temperature"], p["lambda0"], p["lambda1"],
-                                p["activation"], False)
+        sol = solve_single_task(pair.Xt, pair.yt, width=p["width"], temperature=p["temperature"], lambda0=p["lambda0"],
+                                lambda1=p["lambda1"], activation=p["activation"], throw=False)
         error = sol.test_error(pair.X0, pair.y0)
         values = dict(Q=sol.Q, test_error=error.total, bias2=error.bias2, variance=error.variance)
         return Evaluation(values, sol.result, sol.num_steps)

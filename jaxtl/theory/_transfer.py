@@ -1,4 +1,4 @@
-"""The Franz-Parisi transfer theory (theory note, section "Transfer"; arXiv 2407.07168).
+"""The Franz-Parisi transfer theory (README.md in this folder, section 4; arXiv 2407.07168).
 
 A target network whose first layer is coupled with strength gamma to a source network sampled
 from its own posterior. The source is quenched: its order parameter Q_s is the single-task Q*
@@ -52,11 +52,13 @@ coupling, where plain Newton from the prior-only point lands on them. Two things
 on the physical one: the start (`_start`), which interpolates between the known roots at
 gamma = 0 and gamma = inf, and the backtracking, which keeps an iterate in the basin it started
 in (benchmarks/domain.py maps both over width and coupling).
-- Source: the theory note. The paper (arXiv 2407.07168, PRL 134, 177301) could be read only
+- Source: README.md in this folder, section 4 (this repository's own derivation). The paper (arXiv 2407.07168, PRL 134, 177301) could be read only
   as far as its abstract and first paragraph of the introduction (all the search tool
   holds); they agree with this module (no transfer at infinite width; transfer through a
   renormalized source-target kernel in the proportional limit). No equation could be compared.
 """
+
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -77,7 +79,7 @@ from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
 
 
 def _moments(coupling, lambda0):
-    """Weight moments induced by the coupling gamma (theory note, "Transfer"):
+    """Weight moments induced by the coupling gamma (README.md in this folder, section 4.2):
     target variance v_t = 1/(lambda0+gamma) + gamma^2/(lambda0 (lambda0+gamma)^2),
     source-target covariance c_st = gamma/(lambda0 (lambda0+gamma)), covariance of two target
     replicas c_tt = gamma^2/(lambda0 (lambda0+gamma)^2). gamma = inf is its limit (all three
@@ -100,69 +102,79 @@ def _trace_product(A, B):
     return jnp.sum(A * B.T)
 
 
-def _target_matrix(D, Q_tt, args):
+class TargetState(eqx.Module):
+    """What the Franz-Parisi potential depends on besides (Q_t, Q_tt, Q_st): everything built
+    from the source's solve and the target inputs, once per solve, in the eigenbasis of the
+    target kernel K_tt = U diag(k) U^T (README.md in this folder, section 4). It is the `args`
+    of the root find (implicit differentiation reaches every field) and is kept in the
+    `TransferSolution`, so that prediction reuses its kernels.
+
+    - `eigenvalues`: k, shape (Pt,).
+    - `replica_kernel`: U^T K_tt' U, the kernel of two target replicas, shape (Pt, Pt).
+    - `cross_kernel`: U^T K_ts U_s, the target-source kernel between the eigenbases of K_tt and
+      of the source kernel K_ss = U_s diag(k_s) U_s^T, shape (Pt, Ps).
+    - `source_field`: U^T u, u = K_ts A_s^{-1} y_s / lambda1, shape (Pt,).
+    - `source_covariance`: U^T B U, B = K_ts A_s^{-1} K_st / lambda1^2, shape (Pt, Pt).
+    - `labels`: U^T y_t, shape (Pt,).
+    - `Q_s`, `temperature` (T), `lambda1`, `inv_width` (1/N1): scalars.
+    """
+
+    eigenvalues: Float[Array, " Pt"]
+    replica_kernel: Float[Array, "Pt Pt"]
+    cross_kernel: Float[Array, "Pt Ps"]
+    source_field: Float[Array, " Pt"]
+    source_covariance: Float[Array, "Pt Pt"]
+    labels: Float[Array, " Pt"]
+    Q_s: Float[Array, ""]
+    temperature: Float[Array, ""]
+    lambda1: Float[Array, ""]
+    inv_width: Float[Array, ""]
+
+
+def _target_matrix(D, Q_tt, state: TargetState):
     """M = C_e + T I in the eigenbasis of K_tt: ((D + Q_tt) diag(k) - Q_tt K_tt') / lambda1 + T I,
     with D = Q_t - Q_tt."""
-    k, K_rep, _, _, _, _, temperature, lambda1, _ = args
-    return jnp.diag((D + Q_tt) * k / lambda1 + temperature) - (Q_tt / lambda1) * K_rep
+    diagonal = (D + Q_tt) * state.eigenvalues / state.lambda1 + state.temperature
+    return jnp.diag(diagonal) - (Q_tt / state.lambda1) * state.replica_kernel
 
 
-def _source_overlap(W, D, args):
-    """The Q_st at which V is stationary in Q_st for given (Q_t, Q_tt): V is quadratic in Q_st,
-    dV/dQ_st = 2 Q_st / (Q_s D) - (2/N1) [u^T W (y - Q_st u) + Q_st Tr(W B)], W = M^{-1}."""
-    _, _, B, u, y, Q_s, _, _, inv_width = args
-    Wu = W @ u
-    curvature = 1 / (Q_s * D) + inv_width * (u @ Wu - _trace_product(W, B))
-    return inv_width * (Wu @ y) / curvature
+def _field_covariance(Q_tt, Q_st, state: TargetState):
+    """S_g = (Q_tt/lambda1) K_tt' - Q_st^2 B on the target training points, eigenbasis of K_tt:
+    the covariance of the source-informed field g."""
+    return (Q_tt / state.lambda1) * state.replica_kernel - Q_st**2 * state.source_covariance
 
 
-def _potential(x, args):
+def _source_overlap(W, D, state: TargetState):
+    """The Q_st at which V is stationary in Q_st for given (Q_t, Q_tt), and V_qq = d^2V/dQ_st^2.
+    V is quadratic in Q_st, with W = M^{-1}:
+    dV/dQ_st = 2 Q_st / (Q_s D) - (2/N1) [u^T W (y - Q_st u) + Q_st Tr(W B)]."""
+    Wu = W @ state.source_field
+    V_qq = 2 / (state.Q_s * D) + 2 * state.inv_width * (state.source_field @ Wu - _trace_product(W, state.source_covariance))
+    return 2 * state.inv_width * (Wu @ state.labels) / V_qq, V_qq
+
+
+def _potential(x, state: TargetState):
     """The Franz-Parisi potential V of the module docstring at x = (log(Q_t - Q_tt), Q_tt, Q_st)."""
-    k, K_rep, B, u, y, Q_s, temperature, lambda1, inv_width = args
     D, Q_tt, Q_st = jnp.exp(x[0]), x[1], x[2]
-    M = _target_matrix(D, Q_tt, args)
+    M = _target_matrix(D, Q_tt, state)
     W = _inverse(M)
-    r = y - Q_st * u
-    logdet = jnp.linalg.slogdet(M)[1]
-    S_g = (Q_tt / lambda1) * K_rep - Q_st**2 * B
-    data = logdet + r @ W @ r + _trace_product(W, S_g)
-    return D + Q_tt - x[0] - (Q_tt - Q_st**2 / Q_s) / D + inv_width * data
+    r = state.labels - Q_st * state.source_field
+    data = jnp.linalg.slogdet(M)[1] + r @ W @ r + _trace_product(W, _field_covariance(Q_tt, Q_st, state))
+    return D + Q_tt - x[0] - (Q_tt - Q_st**2 / state.Q_s) / D + state.inv_width * data
 
 
-def _reduced_gradient(x, args):
-    """Gradient of V in (log D, Q_tt), D = Q_t - Q_tt, at Q_st = `_source_overlap` (so that it is
-    also the gradient of the potential with Q_st eliminated). With W = M^{-1},
-    Sigma = r r^T + S_g and K_tt = diag(k) in this basis:
+def _gradient_and_jacobian(x, state: TargetState):
+    """The gradient of the reduced potential V(x, Q_st*(x)) in x = (log D, Q_tt), D = Q_t - Q_tt,
+    Q_st* = `_source_overlap`, and its Jacobian, in closed form from one inverse W = M^{-1}:
+    one Pt x Pt inverse and four Pt x Pt products per evaluation (README.md in this folder,
+    section 6). With Sigma = r r^T + S_g and K = K_tt = diag(k) in this basis, the gradient is
 
         dV/dD    = 1 - 1/D + (Q_tt - Q_st^2/Q_s)/D^2 + [Tr(W K) - Tr(W K W Sigma)] / (N1 lambda1)
         dV/dQ_tt = 1 - 1/D + [Tr(W K) - Tr(W K W Sigma) + Tr(W K' W Sigma)] / (N1 lambda1)
 
-    (the terms Tr(W K') from log det M and from Tr(M^{-1} S_g) cancel). Returns (D dV/dD, dV/dQ_tt).
-    """
-    k, K_rep, B, u, y, Q_s, _, lambda1, inv_width = args
-    D, Q_tt = jnp.exp(x[0]), x[1]
-    W = _inverse(_target_matrix(D, Q_tt, args))
-    Q_st = _source_overlap(W, D, args)
-    w = W @ (y - Q_st * u)
-    WK, WK_rep, WB = W * k, W @ K_rep, W @ B
-
-    def weighted(WX, wXw):  # Tr(W X W Sigma) for X = K or K'
-        return wXw + (Q_tt / lambda1) * _trace_product(WX, WK_rep) - Q_st**2 * _trace_product(WX, WB)
-
-    target = jnp.sum(jnp.diag(W) * k) - weighted(WK, w @ (k * w))
-    replica = weighted(WK_rep, w @ K_rep @ w)
-    scale = inv_width / lambda1
-    dD = 1 - 1 / D + (Q_tt - Q_st**2 / Q_s) / D**2 + scale * target
-    dQ_tt = 1 - 1 / D + scale * (target + replica)
-    return jnp.stack([D * dD, dQ_tt])
-
-
-def _gradient_and_jacobian(x, args):
-    """`_reduced_gradient` and its Jacobian in x = (log D, Q_tt), in closed form, from the same
-    inverse W = M^{-1}: one Pt x Pt inverse and four Pt x Pt products per evaluation.
-
-    With q = Q_st, X_D = dM/dD = K/lambda1, X_Q = dM/dQ_tt = (K - K')/lambda1, dW = -W dM W
-    and Sigma = r r^T + S_g, the second derivatives of N1 times the data term of V are
+    (the terms Tr(W K') from log det M and from Tr(M^{-1} S_g) cancel), returned as
+    (D dV/dD, dV/dQ_tt). With q = Q_st, X_D = dM/dD = K/lambda1, X_Q = dM/dQ_tt = (K - K')/lambda1
+    and dW = -W dM W, the second derivatives of N1 times the data term of V are
 
         f_ij = -Tr(W X_i W X_j) + 2 Tr(W X_i W X_j W Sigma) - [j=Q] Tr(W X_i W K')/lambda1
                - [i=Q] Tr(W X_j W K')/lambda1,
@@ -173,17 +185,15 @@ def _gradient_and_jacobian(x, args):
     gradient is the Schur complement V_xx - V_xq V_qx / V_qq, then changed to x = (log D, Q_tt).
     The triple traces Tr(W a W b W S_g) (a, b in {K, K'}) need G = W S_g W and (W K')^2.
     """
-    k, K_rep, B, u, y, Q_s, _, lambda1, inv_width = args
+    k, K_rep, B, u = state.eigenvalues, state.replica_kernel, state.source_covariance, state.source_field
+    Q_s, lambda1, inv_width = state.Q_s, state.lambda1, state.inv_width
     D, Q_tt = jnp.exp(x[0]), x[1]
-    W = _inverse(_target_matrix(D, Q_tt, args))
+    W = _inverse(_target_matrix(D, Q_tt, state))
+    q, V_qq = _source_overlap(W, D, state)
     Wu = W @ u
-    Wy = W @ y
-    trace_WB = jnp.sum(W * B)
-    V_qq = 2 / (Q_s * D) + 2 * inv_width * (u @ Wu - trace_WB)  # d^2 V / dq^2
-    q = inv_width * (Wy @ u) / (V_qq / 2)  # `_source_overlap`
-    w = Wy - q * Wu  # W r
+    w = W @ state.labels - q * Wu  # W r
     WK, WR, WB = W * k, W @ K_rep, W @ B
-    WS = (Q_tt / lambda1) * WR - q**2 * WB  # W S_g
+    WS = (Q_tt / lambda1) * WR - q**2 * WB  # W S_g (`_field_covariance`), from the products formed
     G = WS @ W  # W S_g W
     G = (G + G.T) / 2
     WR2 = WR @ WR
@@ -199,7 +209,7 @@ def _gradient_and_jacobian(x, args):
     h_K, h_R = Wu @ Kw, Wu @ Rw
     m_K, m_R = tr(WK, WB), tr(WR, WB)
 
-    # The gradient, as in `_reduced_gradient`.
+    # The gradient.
     trace_WK = jnp.sum(jnp.diag(W) * k)
     g_K = w @ Kw + tr(WK, WS)  # Tr(W K W Sigma)
     g_R = w @ Rw + tr(WR, WS)  # Tr(W K' W Sigma)
@@ -252,12 +262,16 @@ class TransferSolution(TheorySolution):
       means the source, the prior-only reference and the target all reached a stationary point
       and the target's is physical (module docstring, "Physical domain"); otherwise `result`
       names the first failure, and `predict`, `test_error` and `benefit` give NaN.
-    - `coupling` (gamma), `lambda0`: the coupling and the first-layer prior precision.
-    - `source`: the single-task solution of the source data (Q_s, kernel eigendecomposition).
+    - `coupling` (gamma).
+    - `source`: the single-task solution of the source data (Q_s, kernel eigendecomposition);
+      width, temperature, `lambda0` (the first-layer prior precision), lambda1 and activation
+      are its.
     - `prior_only`: the single-task solution of the target data with the first-layer prior
-      changed by the coupling (lambda0 -> 1/v_t) and no source-target terms; the reference of
-      the benefit split. Width, temperature, lambda1, activation and the target inputs are its.
+      changed by the coupling and no source-target terms; the reference of the benefit split.
+      Its `lambda0` is therefore 1/v_t, the coupled target's effective first-layer precision
+      (README.md in this folder, section 4), not the `lambda0` of this solution.
     - `labels`: the target training labels y_t, shape (Pt,).
+    - `state`: the kernels the target solve was built from (`TargetState`), reused by `predict`.
     """
 
     Q_t: Float[Array, ""]
@@ -266,10 +280,10 @@ class TransferSolution(TheorySolution):
     result: RESULTS
     num_steps: Int[Array, ""]
     coupling: Float[Array, ""]
-    lambda0: Float[Array, ""]
     source: SingleTaskSolution
     prior_only: SingleTaskSolution
     labels: Float[Array, " Pt"]
+    state: TargetState
     _shown = ("Q_s", "Q_t", "Q_tt", "Q_st", "converged", "result", "width", "temperature", "coupling", "lambda0", "lambda1", "activation")
 
     @property
@@ -279,19 +293,24 @@ class TransferSolution(TheorySolution):
 
     @property
     def width(self) -> Float[Array, ""]:
-        return self.prior_only.width
+        return self.source.width
 
     @property
     def temperature(self) -> Float[Array, ""]:
-        return self.prior_only.temperature
+        return self.source.temperature
+
+    @property
+    def lambda0(self) -> Float[Array, ""]:
+        """The first-layer prior precision of both networks (the source's)."""
+        return self.source.lambda0
 
     @property
     def lambda1(self) -> Float[Array, ""]:
-        return self.prior_only.lambda1
+        return self.source.lambda1
 
     @property
     def activation(self) -> Activation:
-        return self.prior_only.activation
+        return self.source.activation
 
     def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
         """Mean and variance of the target network's output on test inputs X0 (P0, N0).
@@ -314,7 +333,8 @@ def benefit_given_error(sol: TransferSolution, X0, y0, error: Float[Array, ""]) 
     """`TransferSolution.benefit` when the target's test error on (X0, y0) is already known."""
     p = sol.prior_only
     prior_only = p.test_error(X0, y0).total
-    alone = solve_single_task(p.inputs, sol.labels, p.width, p.temperature, sol.lambda0, p.lambda1, p.activation, False)
+    alone = solve_single_task(p.inputs, sol.labels, width=sol.width, temperature=sol.temperature, lambda0=sol.lambda0,
+                              lambda1=sol.lambda1, activation=sol.activation, throw=False)
     uncoupled = alone.test_error(X0, y0).total
     return TransferBenefit(uncoupled - error, uncoupled - prior_only, prior_only - error)
 
@@ -370,50 +390,59 @@ def transfer(
     lambda0 = _checks.positive("lambda0", lambda0)
     lambda1 = _checks.positive("lambda1", lambda1)
     act = get_activation(activation, "activation")
-    return _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw)
+    return _solve(Xs, ys, Xt, yt, width=width, temperature=temperature, coupling=coupling, lambda0=lambda0,
+                  lambda1=lambda1, activation=act, throw=throw)
 
 
-def _newton_arguments(source: SingleTaskSolution, prior_only: SingleTaskSolution, coupling, lambda0):
-    """The parameter-independent part of the target solve, in the eigenbasis of K_tt:
-    (k, U^T K_tt' U, U^T B U, U^T u, U^T y_t, Q_s, T, lambda1, 1/N1) (module docstring)."""
+def _target_state(source: SingleTaskSolution, prior_only: SingleTaskSolution, coupling) -> TargetState:
+    """The parameter-independent part of the target solve (`TargetState`): the kernels K_tt'
+    and K_ts with the weight moments of the coupling, and u, B from the source's solve."""
+    lambda0, lambda1, act = source.lambda0, source.lambda1, source.activation
     v_t, c_st, c_tt = _moments(coupling, lambda0)
-    Xs, Xt, act, lambda1 = source.inputs, prior_only.inputs, prior_only.activation, prior_only.lambda1
-    U = prior_only.eigenvectors
+    Xs, Xt, U = source.inputs, prior_only.inputs, prior_only.eigenvectors
     K_rep = U.T @ gram(Xt, Xt, var1=v_t, var2=v_t, cov=c_tt, activation=act) @ U
     H = U.T @ gram(Xt, Xs, var1=v_t, var2=1 / lambda0, cov=c_st, activation=act) @ source.eigenvectors
-    a_s = 1 / (source.Q * source.eigenvalues / lambda1 + prior_only.temperature)  # A_s^{-1}, eigenbasis
-    u = H @ (a_s * source.labels_eig) / lambda1
-    B = (H * a_s) @ H.T / lambda1**2
-    return (prior_only.eigenvalues, K_rep, B, u, prior_only.labels_eig, source.Q,
-            prior_only.temperature, lambda1, 1 / prior_only.width)
+    a_s = 1 / (source.Q * source.eigenvalues / lambda1 + source.temperature)  # A_s^{-1}, eigenbasis
+    return TargetState(
+        eigenvalues=prior_only.eigenvalues,
+        replica_kernel=K_rep,
+        cross_kernel=H,
+        source_field=H @ (a_s * source.labels_eig) / lambda1,
+        source_covariance=(H * a_s) @ H.T / lambda1**2,
+        labels=prior_only.labels_eig,
+        Q_s=source.Q,
+        temperature=source.temperature,
+        lambda1=lambda1,
+        inv_width=1 / source.width,
+    )
 
 
 @eqx.filter_jit
-def _solve(Xs, ys, Xt, yt, width, temperature, coupling, lambda0, lambda1, act, throw, start=None):
-    """`transfer` on checked arguments. `start` (internal, for sweeps): Newton's starting point
-    (log(Q_t - Q_tt), Q_tt), e.g. the solution at a neighbouring parameter value; where it is
-    not finite (or None), the prior-only start (log Q of the prior-only solve, 0) is used."""
-    source = solve_single_task(Xs, ys, width, temperature, lambda0, lambda1, act, throw)
-    return solve_target(source, Xt, yt, coupling, throw, start)
+def _solve(Xs, ys, Xt, yt, *, width, temperature, coupling, lambda0, lambda1, activation, throw, start=None):
+    """`transfer` on checked arguments (`activation` an `Activation`). `start` (internal, for
+    warm starts): Newton's starting point (log(Q_t - Q_tt), Q_tt), e.g. the solution at a
+    neighbouring parameter value; where it is not finite (or None), `_start` is used."""
+    source = solve_single_task(Xs, ys, width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1,
+                               activation=activation, throw=throw)
+    return solve_target(source, Xt, yt, coupling=coupling, throw=throw, start=start)
 
 
-def solve_target(source: SingleTaskSolution, Xt, yt, coupling, throw, start=None) -> TransferSolution:
+def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, throw, start=None) -> TransferSolution:
     """The target side of `_solve` given the source's solve (`solve_single_task` of (Xs, ys)
     with the same width, temperature, lambda0, lambda1 and activation, which it takes from
     `source`): for sweeps, where one source solve serves every point that shares it."""
-    width, temperature, lambda0, lambda1 = source.width, source.temperature, source.lambda0, source.lambda1
-    act = source.activation
-    v_t = _moments(coupling, lambda0)[0]
-    prior_only = solve_single_task(Xt, yt, width, temperature, 1 / v_t, lambda1, act, throw)
-    args = _newton_arguments(source, prior_only, coupling, lambda0)
-    x0 = _start(prior_only, coupling, lambda0)
+    v_t = _moments(coupling, source.lambda0)[0]
+    prior_only = solve_single_task(Xt, yt, width=source.width, temperature=source.temperature, lambda0=1 / v_t,
+                                   lambda1=source.lambda1, activation=source.activation, throw=throw)
+    state = _target_state(source, prior_only, coupling)
+    x0 = _start(prior_only, coupling, source.lambda0)
     if start is not None:
         x0 = jnp.where(jnp.all(jnp.isfinite(start)), start, x0)
-    stationary = stationary_point(_gradient_and_jacobian, jax.lax.stop_gradient(x0), args)
+    stationary = stationary_point(_gradient_and_jacobian, jax.lax.stop_gradient(x0), state)
     D, Q_tt = jnp.exp(stationary.value[0]), stationary.value[1]
-    M = _target_matrix(D, Q_tt, args)
-    Q_st = _source_overlap(_inverse(M), D, args)
-    result = _physical(stationary.result, source, prior_only, Q_tt, Q_st, M, args)
+    M = _target_matrix(D, Q_tt, state)
+    Q_st = _source_overlap(_inverse(M), D, state)[0]
+    result = _physical(stationary.result, source, prior_only, Q_tt, Q_st, M, state)
     if throw:
         Q_tt = raise_if_failed(Q_tt, result, "jaxtl.transfer")
     return TransferSolution(
@@ -423,10 +452,10 @@ def solve_target(source: SingleTaskSolution, Xt, yt, coupling, throw, start=None
         result=result,
         num_steps=stationary.num_steps,
         coupling=coupling,
-        lambda0=lambda0,
         source=source,
         prior_only=prior_only,
         labels=yt,
+        state=state,
     )
 
 
@@ -445,7 +474,7 @@ def _start(prior_only: SingleTaskSolution, coupling, lambda0) -> Float[Array, " 
     v_t, _, c_tt = _moments(coupling, lambda0)
     omega = c_tt / v_t
     p = prior_only
-    fluctuation = order_parameter(p.eigenvalues, jnp.zeros_like(p.labels_eig), p.temperature, p.lambda1, p.width)
+    fluctuation = order_parameter(dataclasses.replace(p.state, labels=jnp.zeros_like(p.labels_eig)))
     log_D = jnp.where(jnp.isfinite(fluctuation.value), fluctuation.value, jnp.log(p.Q))
     return jnp.stack([(1 - omega) * jnp.log(p.Q) + omega * log_D, omega * p.Q])
 
@@ -453,14 +482,14 @@ def _start(prior_only: SingleTaskSolution, coupling, lambda0) -> Float[Array, " 
 _TOLERANCE = 1e-8  # allowed violation of a physical condition, relative (rounding and Newton's tolerance)
 
 
-def _physical(newton, source, prior_only, Q_tt, Q_st, M, args) -> RESULTS:
+def _physical(newton, source, prior_only, Q_tt, Q_st, M, state: TargetState) -> RESULTS:
     """The outcome of the target solve: the first failure among the source's solve, the
     prior-only reference, Newton's, and the physical conditions at its root (module docstring,
     "Physical domain"): Q_tt >= 0 and Q_s Q_tt >= Q_st^2; M positive definite; S_g positive
     semidefinite on the target training points (Cholesky with a shift of 1e-8 of its scale)."""
-    k, K_rep, B, _, _, Q_s, _, lambda1, _ = args
-    S_g = (Q_tt / lambda1) * K_rep - Q_st**2 * B  # in the eigenbasis of K_tt
-    scale = jnp.max(jnp.abs(Q_tt / lambda1) * jnp.diag(K_rep) + Q_st**2 * jnp.diag(B))
+    Q_s = state.Q_s
+    S_g = _field_covariance(Q_tt, Q_st, state)  # in the eigenbasis of K_tt
+    scale = jnp.max(jnp.abs(Q_tt / state.lambda1) * jnp.diag(state.replica_kernel) + Q_st**2 * jnp.diag(state.source_covariance))
     shift = _TOLERANCE * scale + jnp.finfo(M.dtype).tiny ** 0.5
     overlap = (Q_tt >= -_TOLERANCE) & (Q_s * Q_tt - Q_st**2 >= -_TOLERANCE * (Q_s + jnp.abs(Q_tt)))
     inputs = first_failure(RESULTS.successful, [
@@ -477,37 +506,32 @@ def _physical(newton, source, prior_only, Q_tt, Q_st, M, args) -> RESULTS:
 
 @eqx.filter_jit
 def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
-    p, s, act = sol.prior_only, sol.source, sol.activation
-    Xt, Xs, l1 = p.inputs, s.inputs, sol.lambda1
+    """`TransferSolution.predict`, in the eigenbasis of K_tt: the kernels among training points
+    come from `sol.state`; only those with the test inputs are computed here."""
+    p, s, state, act, l1 = sol.prior_only, sol.source, sol.state, sol.activation, sol.lambda1
     v_t, c_st, c_tt = _moments(sol.coupling, sol.lambda0)
     own = dict(var1=v_t, var2=v_t, cov=v_t, activation=act)
     rep = dict(var1=v_t, var2=v_t, cov=c_tt, activation=act)
     cross = dict(var1=v_t, var2=1 / sol.lambda0, cov=c_st, activation=act)
-    K_rep = gram(Xt, Xt, **rep)
-    C_e = (sol.Q_t * gram(Xt, Xt, **own) - sol.Q_tt * K_rep) / l1
-    W = _inverse(C_e + sol.temperature * jnp.eye(Xt.shape[0]))
-    K0_rep = gram(Xt, X0, **rep)
-    c0 = (sol.Q_t * gram(Xt, X0, **own) - sol.Q_tt * K0_rep) / l1  # (Pt, P0)
+    U = p.eigenvectors
+    W = _inverse(_target_matrix(sol.Q_t - sol.Q_tt, sol.Q_tt, state))  # M^{-1}
+    K0_rep = U.T @ gram(p.inputs, X0, **rep)  # (Pt, P0)
+    c0 = (sol.Q_t * (U.T @ gram(p.inputs, X0, **own)) - sol.Q_tt * K0_rep) / l1  # C_e(X_t, x0)
     Z = W @ c0  # M^{-1} c0
-    # The source-informed field g enters through (K_0s - Z^T K_ts) A_s^{-1/2}: with
-    # H_a = K_as U_s A_s^{-1/2} (no dependence on the target labels: computed once under vmap
-    # over them), only P0 x Pt and Pt x Pt products depend on the point.
+    # g enters through H_0 = K_0s U_s A_s^{-1/2} and H_t = U^T K_ts U_s A_s^{-1/2}.
     root_a = jnp.sqrt(1 / (sol.Q_s * s.eigenvalues / l1 + sol.temperature))
-    H_0 = gram(X0, Xs, **cross) @ (s.eigenvectors * root_a)
-    H_t = gram(Xt, Xs, **cross) @ (s.eigenvectors * root_a)
-    h_s = root_a * s.labels_eig
-    # mean = m_g(x0) + Z^T (y_t - m_g(X_t)), with m_g = (Q_st/lambda1) K_.s A_s^{-1} y_s
-    mean = (sol.Q_st / l1) * (H_0 @ h_s - Z.T @ (H_t @ h_s)) + Z.T @ sol.labels
+    H_0 = gram(X0, s.inputs, **cross) @ (s.eigenvectors * root_a)
+    H_t = state.cross_kernel * root_a
+    # mean = m_g(x0) + Z^T (y_t - m_g(X_t)), with m_g = (Q_st/lambda1) K_.s A_s^{-1} y_s = Q_st u
+    mean = (sol.Q_st / l1) * (H_0 @ (root_a * s.labels_eig)) + Z.T @ (state.labels - sol.Q_st * state.source_field)
     k00_own, k00_rep = gram_diag(X0, **own), gram_diag(X0, **rep)
     own_variance = (sol.Q_t * k00_own - sol.Q_tt * k00_rep) / l1 - jnp.sum(c0 * Z, axis=0)
-    # Var of g(x0) - Z^T g(X_t) under S_g = (Q_tt/lambda1) K' - (Q_st/lambda1)^2 H H^T: the
-    # quadratic term Z^T S_g(X_t, X_t) Z with one Pt x Pt x P0 product.
+    # Var of g(x0) - Z^T g(X_t) under S_g = (Q_tt/lambda1) K' - (Q_st/lambda1)^2 H H^T.
     a, b = sol.Q_tt / l1, (sol.Q_st / l1) ** 2
-    S_tt = a * K_rep - b * (H_t @ H_t.T)
     field_variance = (
         a * k00_rep - b * jnp.sum(H_0**2, axis=1)
         - 2 * jnp.sum(Z * (a * K0_rep - b * (H_t @ H_0.T)), axis=0)
-        + jnp.sum(Z * (S_tt @ Z), axis=0)
+        + jnp.sum(Z * (_field_covariance(sol.Q_tt, sol.Q_st, state) @ Z), axis=0)
     )
     return Prediction(mean, own_variance + field_variance)
 
@@ -537,11 +561,11 @@ class Transfer(Theory):
         """The source's single-task solve: it depends on the source data, width, temperature,
         lambda0, lambda1 and activation only (not on the coupling, nor the target)."""
         p = parameters
-        return solve_single_task(pair.Xs, pair.ys, p["width"], p["temperature"], p["lambda0"], p["lambda1"],
-                                 p["activation"], False)
+        return solve_single_task(pair.Xs, pair.ys, width=p["width"], temperature=p["temperature"], lambda0=p["lambda0"],
+                                 lambda1=p["lambda1"], activation=p["activation"], throw=False)
 
     def evaluate(self, pair, parameters, shared) -> Evaluation:
-        sol = solve_target(shared, pair.Xt, pair.yt, parameters["coupling"], False)
+        sol = solve_target(shared, pair.Xt, pair.yt, coupling=parameters["coupling"], throw=False)
         error = sol.test_error(pair.X0, pair.y0)  # NaN unless converged to a physical point
         benefit = benefit_given_error(sol, pair.X0, pair.y0, error.total)  # the error computed once
         values = dict(
