@@ -81,7 +81,7 @@ def optimize(
       left out).
     - `over`: {name: (low, high)}: the parameters to optimize and their bounds, e.g.
       `{"coupling": (1e-2, 1e3), "temperature": (1e-3, 1.0)}`; any theory parameter (width,
-      temperature, coupling, lambda0, lambda1) or numeric knob of the generator (rho,
+      temperature, coupling, source_temperature, lambda0, lambda1) or numeric knob of the generator (rho,
       feature_perturbation, ...). Bounds are kept by reparametrization (`Bounds`): a positive
       finite range is searched on a log scale. The default start is the middle of the range
       (geometric middle on a log scale; low + 1 for a range with no upper end).

@@ -97,7 +97,7 @@ def resolve(task, theory, parameters: Mapping[str, Any]) -> "tuple[Theory, dict[
                                  if p.name not in parameters and p.default is not None}  # fmt: skip
     kind = kinds(task, theory, values)
     sizes = [n for n, p in generator_arguments(task).items() if p.default is inspect.Parameter.empty]
-    required = [p.name for p in theory.parameters if p.default is None] + sizes
+    required = [p.name for p in theory.parameters if p.default is None and not (isinstance(p, Number) and p.fallback)] + sizes
     missing = [n for n in required if n not in values and not (n == theory.size and "alpha" in values)]
     if missing:
         raise ValueError(f"missing parameter(s) {', '.join(missing)} for the {theory.name} theory on task {task_name(task)}")
@@ -205,7 +205,8 @@ def _point_function(task, theory, static):
     def parameters(numbers):
         numbers = {n: jnp.asarray(v, float) for n, v in {**fixed, **numbers}.items()}
         pair = {n: v for n, v in numbers.items() if n not in own}
-        return {n: v for n, v in numbers.items() if n in own} | options, pair
+        values = {n: v for n, v in numbers.items() if n in own} | options
+        return fallbacks(theory, values), pair
 
     def pair(key, data, knobs):
         return data if data is not None else task(key, **generator, **knobs)
@@ -220,6 +221,16 @@ def _point_function(task, theory, static):
         return theory.shared(pair(key, data, knobs), values)
 
     return Point(solve, share, size)
+
+
+def fallbacks(theory: Theory, values: Mapping[str, Any]) -> "dict[str, Any]":
+    """`values` with each `Number` that has a `fallback` and is not given set to the value of
+    its fallback (the one place fallbacks are filled in)."""
+    filled = dict(values)
+    for p in theory.parameters:
+        if isinstance(p, Number) and p.fallback is not None and p.name not in filled:
+            filled[p.name] = filled[p.fallback]
+    return filled
 
 
 def kind_of(own: Mapping[str, "Number | Option"], name: str) -> "str | None":

@@ -48,8 +48,9 @@ def sweep(
     - `key`: the generator's `jax.random` key (default `jax.random.key(0)`): every point
       uses the same key, so points differ by their parameters only.
     - `**parameters`: values of the generator's arguments and of the theory's (for the
-      transfer theory `width`, `temperature`, `coupling` required; `lambda0` = `lambda1` = 1
-      and `activation` = "erf" by default), and `alpha` = Pt / width in place of `Pt`. A
+      transfer theory `width`, `temperature` (the target's), `coupling` required;
+      `source_temperature` = `temperature`, `lambda0` = `lambda1` = 1 and `activation` = "erf"
+      by default), and `alpha` = Pt / width in place of `Pt`. A
       number fixes a parameter; a 1-D array or list makes it a grid axis. Numbers (theory
       parameters, and generator arguments with a numeric default such as `rho`, `gain`,
       `noise`, `feature_perturbation`) are vmapped; sizes and options (`Ps`, `Pt`, `alpha`, `readout`, `activation`, ...; the width

@@ -73,31 +73,34 @@ def gram(X1, X2, var1, var2, cov, activation):
 
 
 def transfer(Xs, ys, Xt, yt, X0, y0, *, width, temperature, coupling, lambda0, lambda1, activation,
-             start=None, conditions=False):
+             source_temperature=None, start=None, conditions=False):
     """The transfer theory of jaxtl/theory/README.md (section 4) with dense matrices in the original
-    basis: Q_s by `single_task`, then (Q_t, Q_tt, Q_st) by scipy.optimize.root on the gradient of
+    basis: Q_s by `single_task` at the source temperature T_s (`source_temperature`, default
+    `temperature`), then (Q_t, Q_tt, Q_st) by scipy.optimize.root on the gradient of
     V in those three variables (no variable eliminated), from `start` (default: the prior-only
     point (Q_p, 0, 0)), then the predictor with the joint covariance of the shared field g on
     target and test inputs built explicitly.
     Returns (Q_s, Q_t, Q_tt, Q_st, total, bias2, variance); with `conditions=True` also a dict
     of the physical conditions' margins, each >= 0 at a physical root: "Q_t - Q_tt", "Q_tt",
     "Q_s Q_tt - Q_st^2", "min eig M" (target training points), "min eig S_g" (training and
-    test points together), "min variance" (test points)."""
+    test points together), "min variance" (test points). Only Q_s and A_s see T_s; the rest of the
+    target side is at `temperature`."""
     T, l0, l1 = temperature, lambda0, lambda1
+    T_s = temperature if source_temperature is None else source_temperature
     if np.isinf(coupling):
         v_t = c_st = c_tt = 1 / l0
     else:
         g = coupling
         v_t = 1 / (l0 + g) + g**2 / (l0 * (l0 + g) ** 2)
         c_st, c_tt = g / (l0 * (l0 + g)), g**2 / (l0 * (l0 + g) ** 2)
-    Q_s = single_task(Xs, ys, Xs[:1], ys[:1], width=width, temperature=T, lambda0=l0, lambda1=l1,
+    Q_s = single_task(Xs, ys, Xs[:1], ys[:1], width=width, temperature=T_s, lambda0=l0, lambda1=l1,
                       activation=activation)[0]
     Xall = np.concatenate([Xt, X0])
     Pt = len(Xt)
     K = gram(Xall, Xall, v_t, v_t, v_t, activation)  # target, on train + test inputs
     Kr = gram(Xall, Xall, v_t, v_t, c_tt, activation)  # two target replicas
     Kas = gram(Xall, Xs, v_t, 1 / l0, c_st, activation)  # target-source
-    As = Q_s / l1 * nngp(Xs, Xs, l0, activation) + T * np.eye(len(Xs))
+    As = Q_s / l1 * nngp(Xs, Xs, l0, activation) + T_s * np.eye(len(Xs))
     u_all = Kas @ np.linalg.solve(As, ys) / l1
     B_all = Kas @ np.linalg.solve(As, Kas.T) / l1**2
     Ktt, Krtt, u, B = K[:Pt, :Pt], Kr[:Pt, :Pt], u_all[:Pt], B_all[:Pt, :Pt]
@@ -137,6 +140,9 @@ def transfer(Xs, ys, Xt, yt, X0, y0, *, width, temperature, coupling, lambda0, l
     variance = own + np.array(field)
     bias2 = np.mean((y0 - mean) ** 2)
     out = (Q_s, Q_t, Q_tt, Q_st, bias2 + variance.mean(), bias2, variance.mean())
+    if conditions == "kernels":  # the renormalized kernels and the relatedness
+        r = yt - m[:Pt]
+        return out, dict(effective=C, source_target=Q_st / l1 * Kas, relatedness=1 - r @ r / (yt @ yt))
     if not conditions:
         return out
     margins = {

@@ -237,6 +237,25 @@ def test_transfer_reuses_source_chains_sampled_once():
         nets.transfer(jax.random.key(21), pair, coupling=1.0, width=7, temperature=0.1, source=source)
 
 
+def test_transfer_samples_the_source_at_its_own_temperature():
+    """source_temperature: the source chains are those of `sample_source` at T_s (bit for bit),
+    the target chains run at T_t; without it the source runs at T_t."""
+    pair = transfer_pair()
+    samplers = dict(source_sampler=nets.Langevin(n_chains=2, burn_in=40, n_samples=2, thin=20),
+                    target_sampler=nets.Langevin(n_chains=2, burn_in=40, n_samples=5, thin=5))
+    hot = nets.transfer(jax.random.key(3), pair, width=6, temperature=0.05, source_temperature=1.0, coupling=2.0,
+                        **samplers)
+    source = nets.sample_source(jax.random.key(3), pair, width=6, temperature=1.0, sampler=samplers["source_sampler"])
+    reused = nets.transfer(jax.random.key(3), pair, width=6, temperature=0.05, coupling=2.0, source=source,
+                           target_sampler=samplers["target_sampler"])
+    for a, b in zip(jax.tree.leaves(hot), jax.tree.leaves(reused)):
+        np.testing.assert_array_equal(a, b)
+    cold = nets.transfer(jax.random.key(3), pair, width=6, temperature=0.05, coupling=2.0, **samplers)
+    # a source twenty times hotter fits its data worse; the targets sit at the same T_t
+    assert float(hot.source.loss.mean()) > 2 * float(cold.source.loss.mean())
+    assert hot.target.step_size == pytest.approx(cold.target.step_size, rel=0.5)
+
+
 def test_comparison_deviation_from_a_zero_theory_is_absolute():
     """Q_st and Q_tt are 0 in theory without coupling (up to rounding): their deviation is
     networks - theory, marked in the table, never inf or 1e+30."""

@@ -42,6 +42,20 @@ def test_gradient_step_is_the_derivative_of_the_objective():
     np.testing.assert_allclose(slope, finite_difference, rtol=1e-5)
 
 
+def test_source_temperature_is_optimized_by_its_gradient():
+    """One SGD step in the source temperature is the central difference of the benefit in the
+    unconstrained coordinate (log scale), as for the other parameters."""
+    bounds, start, rate = Bounds(1e-3, 1.0), 0.1, 1e-3
+    path = jaxtl.optimize(teacher_pair, **PROBLEM, temperature=0.05, coupling=2.0, source_temperature=start,
+                          over=dict(source_temperature=(1e-3, 1.0)), steps=1, optimizer=optax.sgd(rate), progress=False)
+    slope = (bounds.coordinate(float(path.source_temperature[1])) - bounds.coordinate(start)) / rate
+    h = 1e-4
+    ends = [float(bounds.value(jnp.asarray(bounds.coordinate(start) + s))) for s in (-h, h)]
+    grid = jaxtl.sweep(teacher_pair, **PROBLEM, temperature=0.05, coupling=2.0, source_temperature=ends, progress=False)
+    np.testing.assert_allclose(slope, float(grid.benefit[1] - grid.benefit[0]) / (2 * h), rtol=1e-5)
+    assert abs(slope) > 1e-4
+
+
 def test_bounds_are_kept():
     path = jaxtl.optimize(teacher_pair, **(PROBLEM | dict(rho=0.3)), temperature=0.05, coupling=10.0, over=dict(rho=(0.0, 0.9)),
                           steps=20, learning_rate=0.5, progress=False)

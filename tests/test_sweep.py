@@ -44,9 +44,28 @@ def test_grid_matches_transfer(grid, coupling, rho):
     for name, value in dict(
         Q_s=sol.Q_s, Q_t=sol.Q_t, Q_tt=sol.Q_tt, Q_st=sol.Q_st, test_error=error.total, bias2=error.bias2,
         variance=error.variance, benefit=benefit.total, benefit_prior=benefit.prior, benefit_source=benefit.source,
+        relatedness=sol.relatedness,
     ).items():
         np.testing.assert_allclose(float(point[name]), float(value), rtol=1e-10, atol=1e-14, err_msg=name)
     assert int(point.num_steps) == int(sol.num_steps)
+
+
+def test_source_temperature_axis_and_its_default():
+    """source_temperature swept: every point is `jaxtl.transfer` at it. Not given, it follows
+    the temperature point by point: a temperature axis moves both, and no axis is added."""
+    ds = jaxtl.sweep(teacher_pair, **SIZES, **THEORY, coupling=2.0, source_temperature=[0.01, 0.3], progress=False)
+    assert ds.test_error.dims == ("source_temperature",)
+    for T_s in (0.01, 0.3):
+        sol, error, _ = direct(coupling=2.0, source_temperature=T_s)
+        point = ds.sel(source_temperature=T_s)
+        np.testing.assert_allclose([float(point.Q_s), float(point.test_error)], [sol.Q_s, error.total], rtol=1e-10)
+    assert abs(float(ds.Q_s[0] - ds.Q_s[1])) > 1e-3
+    tied = jaxtl.sweep(teacher_pair, **SIZES, width=50.0, temperature=[0.02, 0.2], coupling=2.0, progress=False)
+    assert "source_temperature" not in tied.coords and tied.test_error.dims == ("temperature",)
+    for T in (0.02, 0.2):
+        sol, error, _ = direct(coupling=2.0, temperature=T)
+        point = tied.sel(temperature=T)
+        np.testing.assert_allclose([float(point.Q_s), float(point.test_error)], [sol.Q_s, error.total], rtol=1e-10)
 
 
 def test_chunks_and_axis_order(grid):

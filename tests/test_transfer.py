@@ -122,7 +122,7 @@ def _central(f, x, h):
 
 @pytest.mark.parametrize("name, value, step", [
     ("coupling", 2.0, 1e-4), ("temperature", 0.05, 1e-6), ("width", 60.0, 1e-3),
-    ("lambda0", 1.2, 1e-5), ("lambda1", 0.8, 1e-5), ("rho", 0.6, 1e-5),
+    ("lambda0", 1.2, 1e-5), ("lambda1", 0.8, 1e-5), ("rho", 0.6, 1e-5), ("source_temperature", 0.2, 1e-6),
 ])
 def test_gradients_match_finite_differences(name, value, step):
     """d(test error)/d(parameter) and d Q_st/d(parameter) by implicit differentiation, both
@@ -130,7 +130,7 @@ def test_gradients_match_finite_differences(name, value, step):
 
     def observables(x):
         p = pair(x if name == "rho" else 0.8)
-        kw = {} if name == "rho" else {name: x}
+        kw = {} if name == "rho" else {name: x}  # source_temperature: T_s = 0.2 against T_t = 0.05
         sol = solve(p, **kw)
         return jnp.stack([sol.test_error(p.X0, p.y0).total, sol.Q_st, sol.Q_tt, sol.Q_t])
 
@@ -165,6 +165,123 @@ def test_vmap_over_parameters_and_pairs_equals_loop():
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *pairs)
     many = jax.vmap(lambda q: solve(q).Q_st)(stacked)
     np.testing.assert_allclose(many, [solve(q).Q_st for q in pairs], rtol=1e-10)
+
+
+# ------------------------------------------------- source and target temperatures
+
+
+@pytest.mark.parametrize(
+    "activation, coupling, source_temperature, temperature",
+    [("erf", 2.0, 0.5, 0.05), ("erf", np.inf, 0.01, 0.1), ("identity", 3.0, 0.2, 0.02)],
+)
+def test_separate_temperatures_match_numpy_reference(activation, coupling, source_temperature, temperature):
+    """T_s != T_t against the dense NumPy/SciPy evaluation (tests/helpers.py: T_s in Q_s and
+    A_s only): order parameters and test error to 1e-8; and T_s does change them."""
+    p = pair(0.8)
+    kw = dict(width=50.0, temperature=temperature, coupling=coupling, lambda0=1.0, lambda1=1.0)
+    sol = solve(p, activation=activation, source_temperature=source_temperature, **kw)
+    data = [np.asarray(a) for a in (p.Xs, p.ys, p.Xt, p.yt, p.X0, p.y0)]
+    ref = helpers.transfer(*data, activation=activation, source_temperature=source_temperature, **kw)
+    err = sol.test_error(p.X0, p.y0)
+    mine = [sol.Q_s, sol.Q_t, sol.Q_tt, sol.Q_st, err.total, err.bias2, err.variance]
+    np.testing.assert_allclose(np.array(mine), np.array(ref), rtol=1e-8, atol=1e-10)
+    same = solve(p, activation=activation, **kw)  # T_s = T_t
+    assert abs(sol.Q_s - same.Q_s) > 1e-3 and abs(sol.Q_st - same.Q_st) > 1e-4
+    assert (sol.temperature, sol.source_temperature) == (temperature, source_temperature)
+
+
+def test_equal_temperatures_are_one_temperature():
+    """source_temperature = temperature gives what one temperature gives, to 1e-12, in every
+    output (order parameters, errors, benefit split, relatedness), also under vmap."""
+    p = pair(0.8)
+
+    def outputs(T_s, T):
+        sol = solve(p, coupling=2.0, temperature=T, source_temperature=T_s)
+        e, b = sol.test_error(p.X0, p.y0), sol.benefit(p.X0, p.y0)
+        return jnp.stack([sol.Q_s, sol.Q_t, sol.Q_tt, sol.Q_st, e.total, e.bias2, e.variance, b.total, b.prior,
+                          b.source, sol.relatedness])
+
+    one = solve(p, coupling=2.0)
+    e, b = one.test_error(p.X0, p.y0), one.benefit(p.X0, p.y0)
+    reference = jnp.stack([one.Q_s, one.Q_t, one.Q_tt, one.Q_st, e.total, e.bias2, e.variance, b.total, b.prior,
+                           b.source, one.relatedness])
+    np.testing.assert_allclose(outputs(0.05, 0.05), reference, rtol=1e-12, atol=1e-14)
+    temps = jnp.array([0.02, 0.05, 0.2])
+    batched = jax.jit(jax.vmap(outputs))(temps, temps)
+    for i, T in enumerate(temps):
+        np.testing.assert_allclose(batched[i], outputs(T, T), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("activation", ["erf", "identity"])
+def test_zero_coupling_is_the_single_task_target_at_its_own_temperature(activation):
+    """gamma = 0: the target is the single-task theory at T_t whatever T_s; the source's Q_s is
+    its single-task Q* at T_s."""
+    p = pair()
+    for T_s in (0.01, 0.5):
+        sol = solve(p, coupling=0.0, temperature=0.1, source_temperature=T_s, activation=activation)
+        alone = jaxtl.single_task(p.Xt, p.yt, width=60.0, temperature=0.1, activation=activation)
+        source = jaxtl.single_task(p.Xs, p.ys, width=60.0, temperature=T_s, activation=activation)
+        np.testing.assert_allclose([sol.Q_t, sol.Q_s], [alone.Q, source.Q], rtol=1e-10)
+        np.testing.assert_allclose(sol.test_error(p.X0, p.y0).total, alone.test_error(p.X0, p.y0).total, rtol=1e-10)
+        assert sol.Q_st == 0 and abs(sol.benefit(p.X0, p.y0).total) < 1e-12
+
+
+def test_bad_source_temperature_raises():
+    with pytest.raises(ValueError, match="^source_temperature must"):
+        solve(pair(), source_temperature=0.0)
+
+
+# ------------------------------------------------- renormalized kernels, relatedness
+
+
+@pytest.mark.parametrize("activation, coupling", [("erf", 2.0), ("identity", np.inf)])
+def test_renormalized_kernels_and_relatedness_match_numpy(activation, coupling):
+    """effective_kernel, source_target_kernel and relatedness against the dense NumPy
+    evaluation (train and test inputs together), and M = C_e(Xt, Xt) + T_t I."""
+    p = pair(0.8)
+    kw = dict(width=50.0, temperature=0.05, coupling=coupling, lambda0=1.0, lambda1=1.0, source_temperature=0.1)
+    sol = solve(p, activation=activation, **kw)
+    data = [np.asarray(a) for a in (p.Xs, p.ys, p.Xt, p.yt, p.X0, p.y0)]
+    _, ref = helpers.transfer(*data, activation=activation, conditions="kernels", **kw)
+    X = jnp.concatenate([p.Xt, p.X0])
+    np.testing.assert_allclose(sol.effective_kernel(X), ref["effective"], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(sol.source_target_kernel(X), ref["source_target"], rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(sol.relatedness, ref["relatedness"], rtol=1e-8)
+    U = sol.prior_only.eigenvectors
+    M = U @ _target_matrix(sol.Q_t - sol.Q_tt, sol.Q_tt, sol.state) @ U.T
+    np.testing.assert_allclose(sol.effective_kernel(p.Xt) + 0.05 * jnp.eye(len(p.Xt)), M, rtol=1e-10, atol=1e-12)
+    assert sol.effective_kernel(p.Xt, p.X0[:5]).shape == (len(p.Xt), 5)
+    assert sol.source_target_kernel(p.X0[:5], p.Xt).shape == (5, len(p.Xt))
+    with pytest.raises(ValueError, match="^X must have shape"):
+        sol.source_target_kernel(p.X0[:, :-1])
+
+
+def test_relatedness_vanishes_without_transfer():
+    """0 at gamma = 0 (no source-target kernel) and at infinite width; NaN where the solve failed."""
+    p = pair(1.0)
+    assert solve(p, coupling=0.0).relatedness == 0
+    assert solve(p, width=jnp.inf, coupling=3.0).relatedness == 0
+    assert abs(solve(p, width=1e4, coupling=3.0).relatedness) < 1e-2 < solve(p, coupling=3.0).relatedness
+    failed = eqx.tree_at(lambda s: s.result, solve(p, coupling=3.0), jaxtl.RESULTS.nonlinear_divergence)
+    assert np.isnan(failed.relatedness) and np.isnan(failed.source_target_kernel(p.X0)).all()
+    assert np.isnan(failed.effective_kernel(p.Xt)).all()
+
+
+def test_relatedness_orders_pairs_like_the_source_benefit():
+    """Over teacher pairs of teacher overlap rho in {1, 0.7, 0.4, 0, -0.7} (two keys each), the
+    relatedness ranks the pairs as the source part of the benefit does (Spearman > 0.7), and
+    on average falls from rho = 1 to 0.4 to 0."""
+    rows = []
+    for rho in (1.0, 0.7, 0.4, 0.0, -0.7):
+        for seed in (0, 1):
+            p = pair(rho, Ps=120, Pt=40, P0=200, N0=50, seed=seed)
+            sol = solve(p, width=100.0, coupling=3.0)
+            rows.append((rho, float(sol.relatedness), float(sol.benefit(p.X0, p.y0).source)))
+    rho, R, source = np.array(rows).T
+    ranks = lambda x: np.argsort(np.argsort(x))  # noqa: E731
+    assert np.corrcoef(ranks(R), ranks(source))[0, 1] > 0.7
+    mean = {r: R[rho == r].mean() for r in (1.0, 0.4, 0.0)}
+    assert mean[1.0] > mean[0.4] > mean[0.0]
 
 
 def test_benefit_map_related_positive_unrelated_negative():

@@ -34,8 +34,9 @@ theory = "transfer"
 # computes) unless the command line says --force.
 output = "{output}"
 
-# The generator's arguments and the theory's: width (N1), temperature (T), coupling (gamma;
-# inf allowed; transfer only), lambda0 = 1, lambda1 = 1, activation = "erf" by default;
+# The generator's arguments and the theory's: width (N1), temperature (T, the target's),
+# coupling (gamma; inf allowed; transfer only), source_temperature (T_s; transfer only; the
+# target's T by default), lambda0 = 1, lambda1 = 1, activation = "erf" by default;
 # alpha = Pt / width may replace Pt. {axes}
 [parameters]
 """

@@ -144,16 +144,19 @@ def _compare(config, progress):
     source, rows = None, []
     for point in points:
         pair = task(key_task, **_problem.pair_arguments(task, THEORIES["transfer"], point))
+        point = _problem.fallbacks(THEORIES["transfer"], point)  # the source temperature: T_t unless given
         theory = transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt),
                           **{p.name: point[p.name] for p in THEORIES["transfer"].parameters})
         if settings["float32"]:
             pair = eqx.tree_at(lambda p: (p.Xs, p.Xt, p.X0), pair, (pair.Xs.astype(jnp.float32),
                                pair.Xt.astype(jnp.float32), pair.X0.astype(jnp.float32)))
-        network = {n: point[n] for n in ("temperature", "lambda0", "lambda1", "activation")}
+        network = {n: point[n] for n in ("lambda0", "lambda1", "activation")}
         network["width"] = int(point["width"])
         if source is None or axis != "coupling":  # the source chains do not depend on the coupling: sampled once
-            source = nets.sample_source(key_nets, pair, **network, sampler=samplers["source"])
-        networks = nets.transfer(key_nets, pair, coupling=point["coupling"], **network, source=source,
+            source = nets.sample_source(key_nets, pair, temperature=point["source_temperature"], **network,
+                                        sampler=samplers["source"])
+        networks = nets.transfer(key_nets, pair, coupling=point["coupling"], temperature=point["temperature"],
+                                 source_temperature=point["source_temperature"], **network, source=source,
                                  target_sampler=samplers["target"])
         comparison = nets.compare(theory, networks, pair.X0, pair.y0)
         print(f"{axis} = {point[axis]}:" if axis else "", comparison, sep="\n")

@@ -1,7 +1,8 @@
 """The transfer protocol on sampled networks (jaxtl/theory/README.md, section 4.1).
 
-Source chains sample the source posterior; for every kept source sample (W~, v~), target
-chains sample p(W, v | W~) ∝ exp(-L_t/T - lambda0/2 |W|^2 - lambda1/2 |v|^2 - gamma/2 |W - W~|^2).
+Source chains sample the source posterior at the source temperature T_s; for every kept
+source sample (W~, v~), target chains sample, at the target temperature T_t,
+p(W, v | W~) ∝ exp(-L_t/T_t - lambda0/2 |W|^2 - lambda1/2 |v|^2 - gamma/2 |W - W~|^2).
 Target observables are averaged over target samples, then over source samples (the source is
 quenched). The independent unit for error bars is a source chain with all target chains
 that hang from its samples.
@@ -129,6 +130,7 @@ def transfer(
     width: int,
     temperature: float,
     coupling: float,
+    source_temperature: "float | None" = None,
     lambda0: float = 1.0,
     lambda1: float = 1.0,
     activation: "str | Activation" = "erf",
@@ -144,8 +146,10 @@ def transfer(
     - `pair`: a `jaxtl.tasks.TaskPair`: source data (Xs, ys), target data (Xt, yt), and the
       target test inputs X0 at which the target networks' outputs are measured. The network
       dtype follows the source inputs (see `sample`).
-    - `width`, `temperature`, `lambda0`, `lambda1`, `activation`: as in `sample`, shared by
-      source and target networks.
+    - `width`, `lambda0`, `lambda1`, `activation`: as in `sample`, shared by source and target
+      networks.
+    - `temperature`: the target chains' temperature T_t (as in `sample`).
+    - `source_temperature`: the source chains' temperature T_s; None (default): T_t.
     - `coupling`: gamma >= 0 of gamma/2 |W - W~|^2 (not divided by T); 0 gives independent
       single-task target chains, inf holds the target's W at the source sample's.
     - `source_sampler`: the source chains; its `n_samples` samples per chain, `thin` steps
@@ -156,16 +160,17 @@ def transfer(
     - `checkpoint_dir`: checkpoints of the source and target runs go to its `source` and
       `target` subfolders (see `sample`).
     - `source`: source chains already sampled (`sample_source`, or `sample` with
-      `keep_params=True`) with the same pair, width, temperature, lambda0, lambda1 and
+      `keep_params=True`) with the same pair, width, source temperature, lambda0, lambda1 and
       activation: they are used instead of sampling new ones (and `source_sampler` is unused).
 
     **Returns:** a `TransferSamples`; its `test_error(pair.y0)` is the target test error.
     """
     if target_sampler.n_chains < 2:
         raise ValueError(f"target_sampler.n_chains must be >= 2 (Q_tt needs two target chains), got {target_sampler.n_chains}")
-    common = dict(width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1, activation=activation)
+    common = dict(width=width, lambda0=lambda0, lambda1=lambda1, activation=activation)
     if source is None:
-        source = sample_source(key, pair, **common, sampler=source_sampler, checkpoint_dir=checkpoint_dir)
+        T_s = temperature if source_temperature is None else source_temperature
+        source = sample_source(key, pair, **common, temperature=T_s, sampler=source_sampler, checkpoint_dir=checkpoint_dir)
     elif source.params is None:
         raise ValueError("source must hold its kept networks: sample it with nets.sample_source (or keep_params=True)")
     else:
@@ -185,6 +190,7 @@ def transfer(
         X_test=pair.X0,
         anchor=anchors,
         coupling=coupling,
+        temperature=temperature,
         **common,
         **folder,
     )

@@ -39,13 +39,16 @@ class Number(eqx.Module):
     - `interval`: the allowed values, as written in mathematics: "(0, inf)", "(0, inf]"
       (inf allowed), "[0, inf]", "[-1, 1]".
     - `description`: what it is, with its symbol and unit, e.g. "temperature T (units of the loss)".
-    - `default`: its value when not given; None: it must be given.
+    - `default`: its value when not given; None: it must be given (unless `fallback`).
+    - `fallback`: the name of another parameter whose value it takes, point by point, when it
+      is not given (e.g. the source temperature takes the target's); None: no fallback.
     """
 
     name: str
     interval: str
     description: str
     default: "float | None" = None
+    fallback: "str | None" = None
 
     def check(self, values) -> Float[Array, "*s"]:
         """`values` as a float array, or a ValueError naming the parameter and the interval."""

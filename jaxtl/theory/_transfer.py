@@ -73,7 +73,7 @@ from .._repr import Readable
 from ._result import Prediction, TestError, TheorySolution
 from ._protocol import Evaluation, Number, Output, Theory
 from ._single_task import (
-    ACTIVATION, LAMBDA0, LAMBDA1, TEMPERATURE, WIDTH, SingleTaskSolution, order_parameter, solve_single_task,
+    ACTIVATION, LAMBDA0, LAMBDA1, WIDTH, SingleTaskSolution, order_parameter, solve_single_task,
 )
 from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
 
@@ -263,11 +263,12 @@ class TransferSolution(TheorySolution):
       and the target's is physical (module docstring, "Physical domain"); otherwise `result`
       names the first failure, and `predict`, `test_error` and `benefit` give NaN.
     - `coupling` (gamma).
-    - `source`: the single-task solution of the source data (Q_s, kernel eigendecomposition);
-      width, temperature, `lambda0` (the first-layer prior precision), lambda1 and activation
-      are its.
-    - `prior_only`: the single-task solution of the target data with the first-layer prior
-      changed by the coupling and no source-target terms; the reference of the benefit split.
+    - `source`: the single-task solution of the source data at the source's temperature T_s
+      (Q_s, kernel eigendecomposition); width, `lambda0` (the first-layer prior precision),
+      lambda1 and activation are its, and `source_temperature` is its temperature.
+    - `prior_only`: the single-task solution of the target data at the target's temperature
+      `temperature` (T_t), with the first-layer prior changed by the coupling and no
+      source-target terms; the reference of the benefit split.
       Its `lambda0` is therefore 1/v_t, the coupled target's effective first-layer precision
       (README.md in this folder, section 4), not the `lambda0` of this solution.
     - `labels`: the target training labels y_t, shape (Pt,).
@@ -284,7 +285,7 @@ class TransferSolution(TheorySolution):
     prior_only: SingleTaskSolution
     labels: Float[Array, " Pt"]
     state: TargetState
-    _shown = ("Q_s", "Q_t", "Q_tt", "Q_st", "converged", "result", "width", "temperature", "coupling", "lambda0", "lambda1", "activation")
+    _shown = ("Q_s", "Q_t", "Q_tt", "Q_st", "converged", "result", "width", "temperature", "source_temperature", "coupling", "lambda0", "lambda1", "activation")
 
     @property
     def Q_s(self) -> Float[Array, ""]:
@@ -297,6 +298,12 @@ class TransferSolution(TheorySolution):
 
     @property
     def temperature(self) -> Float[Array, ""]:
+        """The target's temperature T_t."""
+        return self.prior_only.temperature
+
+    @property
+    def source_temperature(self) -> Float[Array, ""]:
+        """The source's temperature T_s."""
         return self.source.temperature
 
     @property
@@ -315,7 +322,7 @@ class TransferSolution(TheorySolution):
     def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
         """Mean and variance of the target network's output on test inputs X0 (P0, N0).
 
-        Theory note, "Transfer", predictor: for a shared source-informed field g ~ N(m_g, S_g),
+        README.md in this folder, section 4.5: for a shared source-informed field g ~ N(m_g, S_g),
         f(x0 | g) = g(x0) + c0^T M^{-1} (y_t - g(X_t)) with c0 = C_e(X_t, x0) and variance
         C_e(x0, x0) - c0^T M^{-1} c0; the mean and variance here are over g and that variance.
         """
@@ -327,6 +334,48 @@ class TransferSolution(TheorySolution):
         """The transfer benefit on (X0, y0), split into its prior and source parts
         (`TransferBenefit`). The gamma = 0 reference is the single-task theory of the target."""
         return benefit_given_error(self, X0, y0, self.test_error(X0, y0).total)
+
+    def effective_kernel(self, X1: Float[ArrayLike, "P1 N0"], X2: "Float[ArrayLike, 'P2 N0'] | None" = None) -> Float[Array, "P1 P2"]:
+        """The renormalized target kernel C_e(x1, x2) = (Q_t K_tt(x1, x2) - Q_tt K_tt'(x1, x2)) / lambda1
+        between inputs X1 (P1, N0) and X2 (P2, N0) (default X1), in units of labels^2: the
+        covariance of a target replica's own part (README.md in this folder, section 4.8);
+        `effective_kernel(Xt) + T_t I` is the matrix M of the target's predictor. NaN unless
+        converged."""
+        X1, X2 = self._inputs("X1", X1), self._inputs("X2", X1 if X2 is None else X2)
+        v_t, _, c_tt = _moments(self.coupling, self.lambda0)
+        own = gram(X1, X2, var1=v_t, var2=v_t, cov=v_t, activation=self.activation)
+        replica = gram(X1, X2, var1=v_t, var2=v_t, cov=c_tt, activation=self.activation)
+        return jnp.where(self.converged, (self.Q_t * own - self.Q_tt * replica) / self.lambda1, jnp.nan)
+
+    def source_target_kernel(self, X: Float[ArrayLike, "P N0"], Xs: "Float[ArrayLike, 'Ps N0'] | None" = None) -> Float[Array, "P Ps"]:
+        """The renormalized source-target kernel (Q_st / lambda1) K_ts(x, x_s) between target
+        inputs X (P, N0) and source inputs Xs (default: the source's training inputs, (Ps, N0)),
+        in units of labels^2: the covariance of a target network's output with the source
+        network's, the one channel through which the source's labels reach the target
+        (README.md in this folder, section 4.8). Zero at gamma = 0 and at infinite width. NaN
+        unless converged."""
+        X, Xs = self._inputs("X", X), self._inputs("Xs", self.source.inputs if Xs is None else Xs)
+        v_t, c_st, _ = _moments(self.coupling, self.lambda0)
+        K_ts = gram(X, Xs, var1=v_t, var2=1 / self.lambda0, cov=c_st, activation=self.activation)
+        return jnp.where(self.converged, (self.Q_st / self.lambda1) * K_ts, jnp.nan)
+
+    @property
+    def relatedness(self) -> Float[Array, ""]:
+        """How much of the target labels the source explains through the renormalized
+        source-target kernel: R = 1 - |y_t - m_g|^2 / |y_t|^2 on the target training points,
+        where m_g = (Q_st/lambda1) K_ts A_s^{-1} y_s is the source-informed mean of the target
+        outputs (README.md in this folder, section 4.8). Dimensionless, at most 1: R > 0 when
+        the source's predictor, carried by that kernel, points along the target labels; 0 at
+        gamma = 0 and at infinite width (nothing carried); negative when it points away or
+        overshoots. NaN unless converged."""
+        residual = self.state.labels - self.Q_st * self.state.source_field  # eigenbasis: norms kept
+        R = 1 - jnp.sum(residual**2) / jnp.sum(self.state.labels**2)
+        return jnp.where(self.converged, R, jnp.nan)
+
+    def _inputs(self, name, X) -> Float[Array, "P N0"]:
+        X = _checks.finite(name, X)
+        _checks.shape(name, X, (X.shape[0] if X.ndim else 0, self.prior_only.inputs.shape[1]), "(P, N0)")
+        return X
 
 
 def benefit_given_error(sol: TransferSolution, X0, y0, error: Float[Array, ""]) -> TransferBenefit:
@@ -346,6 +395,7 @@ def transfer(
     width: Float[ArrayLike, ""],
     temperature: Float[ArrayLike, ""],
     coupling: Float[ArrayLike, ""],
+    source_temperature: "Float[ArrayLike, ''] | None" = None,
     lambda0: Float[ArrayLike, ""] = 1.0,
     lambda1: Float[ArrayLike, ""] = 1.0,
     activation: "str | Activation" = "erf",
@@ -358,11 +408,16 @@ def transfer(
     - `target`: (Xt, yt), target inputs (Pt, N0) and labels (Pt,).
     - `width`: hidden width N1 > 0, shared by source and target networks (`jnp.inf`: the
       infinite-width limit, where Q_t = Q_s = 1, Q_st = Q_tt = 0 and nothing transfers).
-    - `temperature`: T > 0, in units of the loss L = 1/2 sum (y - f)^2, for both networks.
+    - `temperature`: the target network's temperature T_t > 0, in units of the loss
+      L = 1/2 sum (y - f)^2.
     - `coupling`: gamma in [0, inf], the strength of the elastic term gamma/2 |w - w_source|^2
       on the first-layer weights (not divided by T). 0: no coupling (the single-task target);
       `jnp.inf`: the target keeps the source's first layer and learns its readout, computed by
       its own limit (all weight moments 1/lambda0), not by a large number.
+    - `source_temperature`: the source network's temperature T_s > 0 (same units); None (the
+      default): T_s = T_t. The source is sampled at T_s, the target at T_t (README.md in this
+      folder, section 4.1): T_s enters through the source's solve and its label covariance
+      A_s only.
     - `lambda0`, `lambda1`: prior precisions of first-layer weights and readout (> 0).
     - `activation`: "erf", "identity" or "tanh", or a `jaxtl.kernels.Activation`.
     - `throw`: raise if a solve fails (default); with `throw=False` failure is reported in
@@ -373,8 +428,8 @@ def transfer(
 
     Works under `jax.jit`, `jax.vmap` (over any numeric argument or a batch of task pairs) and
     `jax.grad` (implicit differentiation at the stationary point, with respect to width,
-    temperature, coupling, lambda0, lambda1 and the data, hence through a differentiable task
-    pair to its correlation knob). The source solve depends on (Xs, ys, N1, T, lambda0,
+    both temperatures, coupling, lambda0, lambda1 and the data, hence through a differentiable task
+    pair to its correlation knob). The source solve depends on (Xs, ys, N1, T_s, lambda0,
     lambda1) only and the target eigendecomposition on (Xt, gamma, lambda0): under `jax.vmap`
     over target labels they are computed once.
     """
@@ -386,12 +441,13 @@ def transfer(
     _checks.shape("Xt", Xt, (Xt.shape[0], Xs.shape[1]), "(Pt, N0) with the N0 of Xs")
     width = _checks.positive("width", width, allow_inf=True)
     temperature = _checks.positive("temperature", temperature)
+    source_temperature = temperature if source_temperature is None else _checks.positive("source_temperature", source_temperature)
     coupling = _checks.interval("coupling", coupling, 0.0, jnp.inf, allow_inf=True)
     lambda0 = _checks.positive("lambda0", lambda0)
     lambda1 = _checks.positive("lambda1", lambda1)
     act = get_activation(activation, "activation")
-    return _solve(Xs, ys, Xt, yt, width=width, temperature=temperature, coupling=coupling, lambda0=lambda0,
-                  lambda1=lambda1, activation=act, throw=throw)
+    return _solve(Xs, ys, Xt, yt, width=width, temperature=temperature, source_temperature=source_temperature,
+                  coupling=coupling, lambda0=lambda0, lambda1=lambda1, activation=act, throw=throw)
 
 
 def _target_state(source: SingleTaskSolution, prior_only: SingleTaskSolution, coupling) -> TargetState:
@@ -402,7 +458,7 @@ def _target_state(source: SingleTaskSolution, prior_only: SingleTaskSolution, co
     Xs, Xt, U = source.inputs, prior_only.inputs, prior_only.eigenvectors
     K_rep = U.T @ gram(Xt, Xt, var1=v_t, var2=v_t, cov=c_tt, activation=act) @ U
     H = U.T @ gram(Xt, Xs, var1=v_t, var2=1 / lambda0, cov=c_st, activation=act) @ source.eigenvectors
-    a_s = 1 / (source.Q * source.eigenvalues / lambda1 + source.temperature)  # A_s^{-1}, eigenbasis
+    a_s = 1 / (source.Q * source.eigenvalues / lambda1 + source.temperature)  # A_s^{-1} (T_s), eigenbasis
     return TargetState(
         eigenvalues=prior_only.eigenvalues,
         replica_kernel=K_rep,
@@ -411,28 +467,30 @@ def _target_state(source: SingleTaskSolution, prior_only: SingleTaskSolution, co
         source_covariance=(H * a_s) @ H.T / lambda1**2,
         labels=prior_only.labels_eig,
         Q_s=source.Q,
-        temperature=source.temperature,
+        temperature=prior_only.temperature,
         lambda1=lambda1,
         inv_width=1 / source.width,
     )
 
 
 @eqx.filter_jit
-def _solve(Xs, ys, Xt, yt, *, width, temperature, coupling, lambda0, lambda1, activation, throw, start=None):
+def _solve(Xs, ys, Xt, yt, *, width, temperature, source_temperature, coupling, lambda0, lambda1, activation, throw,
+           start=None):
     """`transfer` on checked arguments (`activation` an `Activation`). `start` (internal, for
     warm starts): Newton's starting point (log(Q_t - Q_tt), Q_tt), e.g. the solution at a
     neighbouring parameter value; where it is not finite (or None), `_start` is used."""
-    source = solve_single_task(Xs, ys, width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1,
+    source = solve_single_task(Xs, ys, width=width, temperature=source_temperature, lambda0=lambda0, lambda1=lambda1,
                                activation=activation, throw=throw)
-    return solve_target(source, Xt, yt, coupling=coupling, throw=throw, start=start)
+    return solve_target(source, Xt, yt, coupling=coupling, temperature=temperature, throw=throw, start=start)
 
 
-def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, throw, start=None) -> TransferSolution:
-    """The target side of `_solve` given the source's solve (`solve_single_task` of (Xs, ys)
-    with the same width, temperature, lambda0, lambda1 and activation, which it takes from
-    `source`): for sweeps, where one source solve serves every point that shares it."""
+def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, temperature, throw, start=None) -> TransferSolution:
+    """The target side of `_solve` at the target's `temperature` T_t, given the source's solve
+    (`solve_single_task` of (Xs, ys) at T_s, with the width, lambda0, lambda1 and activation
+    the target takes from `source`): for sweeps, where one source solve serves every point
+    that shares it."""
     v_t = _moments(coupling, source.lambda0)[0]
-    prior_only = solve_single_task(Xt, yt, width=source.width, temperature=source.temperature, lambda0=1 / v_t,
+    prior_only = solve_single_task(Xt, yt, width=source.width, temperature=temperature, lambda0=1 / v_t,
                                    lambda1=source.lambda1, activation=source.activation, throw=throw)
     state = _target_state(source, prior_only, coupling)
     x0 = _start(prior_only, coupling, source.lambda0)
@@ -519,7 +577,7 @@ def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
     c0 = (sol.Q_t * (U.T @ gram(p.inputs, X0, **own)) - sol.Q_tt * K0_rep) / l1  # C_e(X_t, x0)
     Z = W @ c0  # M^{-1} c0
     # g enters through H_0 = K_0s U_s A_s^{-1/2} and H_t = U^T K_ts U_s A_s^{-1/2}.
-    root_a = jnp.sqrt(1 / (sol.Q_s * s.eigenvalues / l1 + sol.temperature))
+    root_a = jnp.sqrt(1 / (sol.Q_s * s.eigenvalues / l1 + sol.source_temperature))
     H_0 = gram(X0, s.inputs, **cross) @ (s.eigenvectors * root_a)
     H_t = state.cross_kernel * root_a
     # mean = m_g(x0) + Z^T (y_t - m_g(X_t)), with m_g = (Q_st/lambda1) K_.s A_s^{-1} y_s = Q_st u
@@ -541,8 +599,14 @@ class Transfer(Theory):
     (Xt, yt), the test set (X0, y0) of a task pair; the source's solve is what points share."""
 
     name = "transfer"
-    parameters = (WIDTH, TEMPERATURE, Number("coupling", "[0, inf]", "coupling γ (inf: the source's first layer, kept)"),
-                  LAMBDA0, LAMBDA1, ACTIVATION)  # fmt: skip
+    parameters = (
+        WIDTH,
+        Number("temperature", "(0, inf)", "target temperature T_t (units of the loss 1/2 sum (y - f)^2)"),
+        Number("coupling", "[0, inf]", "coupling γ (inf: the source's first layer, kept)"),
+        Number("source_temperature", "(0, inf)", "source temperature T_s (units of the loss; default: T_t)",
+               fallback="temperature"),
+        LAMBDA0, LAMBDA1, ACTIVATION,
+    )  # fmt: skip
     outputs = (
         Output("Q_s", "source order parameter Q_s", "1"),
         Output("Q_t", "target order parameter Q_t", "1"),
@@ -554,23 +618,26 @@ class Transfer(Theory):
         Output("benefit", "transfer benefit, error(γ=0) − error(γ)", "labels^2", "higher"),
         Output("benefit_prior", "benefit from the changed prior alone (not transfer)", "labels^2", "higher"),
         Output("benefit_source", "benefit carried by the source-target kernel", "labels^2", "higher"),
+        Output("relatedness", "label fraction the source explains, 1 − |y_t − m_g|²/|y_t|²", "1", "higher"),
     )
     objective = "benefit"
 
     def shared(self, pair, parameters) -> SingleTaskSolution:
-        """The source's single-task solve: it depends on the source data, width, temperature,
-        lambda0, lambda1 and activation only (not on the coupling, nor the target)."""
+        """The source's single-task solve: it depends on the source data, width, source
+        temperature, lambda0, lambda1 and activation only (not on the coupling, nor the target)."""
         p = parameters
-        return solve_single_task(pair.Xs, pair.ys, width=p["width"], temperature=p["temperature"], lambda0=p["lambda0"],
+        return solve_single_task(pair.Xs, pair.ys, width=p["width"], temperature=p["source_temperature"], lambda0=p["lambda0"],
                                  lambda1=p["lambda1"], activation=p["activation"], throw=False)
 
     def evaluate(self, pair, parameters, shared) -> Evaluation:
-        sol = solve_target(shared, pair.Xt, pair.yt, coupling=parameters["coupling"], throw=False)
+        sol = solve_target(shared, pair.Xt, pair.yt, coupling=parameters["coupling"], temperature=parameters["temperature"],
+                           throw=False)
         error = sol.test_error(pair.X0, pair.y0)  # NaN unless converged to a physical point
         benefit = benefit_given_error(sol, pair.X0, pair.y0, error.total)  # the error computed once
         values = dict(
             Q_s=sol.Q_s, Q_t=sol.Q_t, Q_tt=sol.Q_tt, Q_st=sol.Q_st,
             test_error=error.total, bias2=error.bias2, variance=error.variance,
             benefit=benefit.total, benefit_prior=benefit.prior, benefit_source=benefit.source,
+            relatedness=sol.relatedness,
         )  # fmt: skip
         return Evaluation(values, sol.result, sol.num_steps)
