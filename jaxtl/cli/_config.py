@@ -57,6 +57,7 @@ noise = 0.1
 rho = {linspace = [0.0, 1.0, 11]}
 width = 200.0
 temperature = 0.05
+# source_temperature = 0.05   # transfer: the source's T_s (the target's temperature when left out)
 coupling = {logspace = [-2, 2, 21]}
 
 [sweep]
@@ -77,6 +78,7 @@ noise = 0.1
 rho = 1.0
 width = 200.0
 temperature = 0.05
+# source_temperature = 0.05   # transfer: the source's T_s (the target's temperature when left out)
 coupling = 1.0
 
 [optimize]
@@ -101,6 +103,7 @@ noise = 0.1
 rho = 1.0
 width = 100
 temperature = 0.05
+# source_temperature = 0.05   # transfer: the source's T_s (the target's temperature when left out)
 coupling = [0.0, 1.0, 10.0, inf]
 
 [compare]
