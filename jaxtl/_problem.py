@@ -8,14 +8,15 @@ parameters of both. The parameters fall into three kinds:
 
 - **theory** (numbers, may vary per point under `jax.vmap`): the theory's `Number`s, e.g.
   width (N1), temperature (T), coupling (gamma), lambda0, lambda1;
-- **knobs** (numbers, may vary per point): the generator's keyword arguments with a numeric
+- **knobs** (numbers, may vary per point): the generator's keyword arguments with a float
   default, e.g. rho, gain, noise, shift of `teacher_pair`, or the three perturbations of
   `hidden_manifold_pair`;
 - **static** (fix the shapes or the code; each value is its own compiled program): the
-  generator's other keyword arguments (sizes Ps, Pt, P0, N0, D; readout; digit classes), the
-  theory's `Option`s (activation), and `alpha` = P / N1, which sets the training-set size the
-  theory names (`Theory.size`, Pt for both theories here) to round(alpha N1) and makes the
-  width static too.
+  generator's other keyword arguments (sizes Ps, Pt, P0, N0, D, also those with an integer
+  default such as `mnist_pair`'s; readout; digit classes; flags), the theory's `Option`s
+  (activation), and `alpha` = P / N1, which sets the training-set size the theory names
+  (`Theory.size`, Pt for both theories here) to round(alpha N1) and makes the width static
+  too.
 
 A generator argument whose name is taken by the theory (`hidden_manifold_pair`'s
 `activation`) is set with `functools.partial(hidden_manifold_pair, activation=...)`.
@@ -65,9 +66,10 @@ def declared(theory: Theory) -> "dict[str, Number | Option]":
 
 
 def is_knob(parameter: inspect.Parameter) -> bool:
-    """A generator argument that may vary per point: one with a real-number default."""
+    """A generator argument that may vary per point: one with a real, non-integer default
+    (an integer default, e.g. `mnist_pair`'s sizes and side, or a boolean marks it static)."""
     default = parameter.default
-    return isinstance(default, numbers.Real) and not isinstance(default, bool)
+    return isinstance(default, numbers.Real) and not isinstance(default, numbers.Integral)
 
 
 def kinds(task, theory: Theory, names) -> "dict[str, str]":

@@ -39,8 +39,8 @@ def sweep(
 
     **Arguments:**
     - `task`: a task generator, e.g. `jaxtl.tasks.teacher_pair`, `hidden_manifold_pair`,
-      `digits_pair` or any function `(key, **kwargs) -> TaskPair`; or a fixed `TaskPair`
-      (then only the theory's parameters can be swept).
+      `digits_pair`, `mnist_pair` or any function `(key, **kwargs) -> TaskPair`; or a fixed
+      `TaskPair` (then only the theory's parameters can be swept).
     - `theory`: "transfer" (default), "single_task" (trained on the pair's target side, the
       coupling gamma = 0 of the transfer theory), or any `jaxtl.theory.Theory`
       (`jaxtl.theory.THEORIES` lists the built-in ones; a theory's `parameters` and `outputs`
@@ -52,7 +52,7 @@ def sweep(
       `source_temperature` = `temperature`, `lambda0` = `lambda1` = 1 and `activation` = "erf"
       by default), and `alpha` = Pt / width in place of `Pt`. A
       number fixes a parameter; a 1-D array or list makes it a grid axis. Numbers (theory
-      parameters, and generator arguments with a numeric default such as `rho`, `gain`,
+      parameters, and generator arguments with a float default such as `rho`, `gain`,
       `noise`, `feature_perturbation`) are vmapped; sizes and options (`Ps`, `Pt`, `alpha`, `readout`, `activation`, ...; the width
       too when `alpha` is given) are swept by a list, one compiled program per value.
     - `chunk_size`: points per device solved at once (default: the most that fit in about

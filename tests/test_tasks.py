@@ -1,3 +1,5 @@
+import sys
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -6,13 +8,16 @@ import pytest
 import scipy.special
 import sklearn.datasets
 
-from jaxtl.tasks import TaskPair, digits_pair, hidden_manifold_pair, teacher_pair
+import jaxtl
+from jaxtl import _problem
+from jaxtl.tasks import TaskPair, _mnist, digits_pair, hidden_manifold_pair, mnist_pair, teacher_pair
 
 KEY = jax.random.key(0)
 # One size set per generator, shared by the tests: JAX compiles once per shape (seconds each).
 TEACHER = dict(Ps=400, Pt=400, P0=50, N0=50)
 MANIFOLD = dict(Ps=150, Pt=150, P0=30, N0=60, D=20)
 DIGITS = dict(Ps=150, Pt=60, P0=80)
+MNIST = dict(Ps=40, Pt=21, P0=30, side=14)
 READOUTS = {"identity": lambda h: h, "erf": scipy.special.erf, "tanh": np.tanh}
 
 
@@ -277,6 +282,155 @@ def test_digits_standardization_and_determinism():
     assert not np.array_equal(a.params["index_s"], other.params["index_s"])
 
 
+# ---------------------------------------------------------------- mnist_pair
+
+# MNIST's images per digit 0-9 (LeCun et al.'s published counts).
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def mnist_inputs_numpy(images, side):
+    """Block averages by explicit slicing, then each image standardized over its pixels."""
+    s = 28 // side
+    blocks = np.stack([images[:, i * s:(i + 1) * s, j * s:(j + 1) * s].astype(float).mean(axis=(1, 2))
+                       for i in range(side) for j in range(side)], axis=1)  # fmt: skip
+    return (blocks - blocks.mean(1, keepdims=True)) / blocks.std(1, keepdims=True)
+
+
+def test_mnist_data_is_mnist_as_zarr_reads_it():
+    """The zip read without zarr equals zarr's reading of it; the class counts and the first
+    training labels are MNIST's."""
+    zarr = pytest.importorskip("zarr")
+    data = _mnist.mnist_data()
+    group = zarr.open_group(zarr.storage.ZipStore(str(_mnist._data_file()), mode="r"), mode="r")
+    for split, n in (("train", 60000), ("test", 10000)):
+        images, digits = data[split]
+        assert images.shape == (n, 28, 28) and digits.shape == (n,) and images.dtype == digits.dtype == np.uint8
+        np.testing.assert_array_equal(images, group[f"{split}_images"][...])
+        np.testing.assert_array_equal(digits, group[f"{split}_labels"][...])
+    assert np.bincount(data["train"][1]).tolist() == MNIST_TRAIN_COUNTS
+    assert np.bincount(data["test"][1]).tolist() == MNIST_TEST_COUNTS
+    assert data["train"][1][:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert 0 < data["train"][0][0].mean() < 255 and data["train"][0][0].max() == 255
+
+
+@pytest.mark.parametrize(
+    "source_classes, target_classes, side",
+    [(((0, 1, 2, 3), (5, 6, 7, 8)), ((0, 1, 2, 4), (5, 6, 7, 9)), 14),  # the default classes
+     (((3,), (8, 1)), ((8,), (3,)), 28)],  # shared digits with opposite labels; an uneven spread
+)
+def test_mnist_pair_has_the_documented_classes_labels_inputs_and_sets(source_classes, target_classes, side):
+    sizes = MNIST | dict(side=side)
+    pair = mnist_pair(KEY, **sizes, source_classes=source_classes, target_classes=target_classes)
+    data = _mnist.mnist_data()
+    assert pair.params["source_classes"] == source_classes and pair.params["target_classes"] == target_classes
+    sets = {"s": (pair.Xs, pair.ys, source_classes, "train"), "t": (pair.Xt, pair.yt, target_classes, "train"),
+            "0": (pair.X0, pair.y0, target_classes, "test")}  # fmt: skip
+    for name, (X, y, (positive, negative), split) in sets.items():
+        P, index = sizes[f"P{name}"], np.asarray(pair.params[f"index_{name}"])
+        assert X.shape == (P, side**2) and y.shape == (P,) and index.shape == (P,)
+        assert X.dtype == y.dtype == jnp.float64
+        images, digits = data[split]
+        digit = digits[index]
+        np.testing.assert_array_equal(y, np.where(np.isin(digit, positive), 1.0, -1.0))  # label by group
+        assert set(digit[y == 1]) <= set(positive) and set(digit[y == -1]) <= set(negative)
+        assert np.sum(y == 1) == P // 2 and np.sum(y == -1) == P - P // 2  # exactly +-1, balanced
+        for group, half in ((positive, P // 2), (negative, P - P // 2)):  # spread evenly over the digits
+            per_digit = [np.sum(digit == d) for d in group]
+            assert sum(per_digit) == half and max(per_digit) - min(per_digit) <= 1
+        assert len(set(index.tolist())) == P  # no image twice
+        # the images at these rows of this split, block-averaged, then standardized one by one
+        np.testing.assert_allclose(X, mnist_inputs_numpy(images[index], side), rtol=0, atol=1e-12)
+    assert not set(np.asarray(pair.params["index_s"]).tolist()) & set(np.asarray(pair.params["index_t"]).tolist())
+    assert float(pair.overlaps["input"]) == pytest.approx(u_statistic_overlap(pair.Xs, pair.Xt), rel=1e-12)
+    assert 0 < np.sum(pair.ys[:10] == 1) < 10  # the labels are shuffled, not grouped
+
+
+def test_mnist_inputs_are_block_averages_standardized_per_image():
+    """For every side: mean 0 and variance 1 over each image's pixels (|x|^2 = N0), the
+    standardized block averages of the raw image, also for one image alone. No image is
+    constant (standardization defined) even at side 4."""
+    images = _mnist.mnist_data()["test"][0][:50]
+    for side in _mnist.SIDES:
+        X = _mnist.mnist_inputs(images, side)
+        assert X.shape == (50, side**2) and X.dtype == np.float64
+        np.testing.assert_allclose(X.mean(1), 0, atol=1e-12)
+        np.testing.assert_allclose(X.var(1), 1, rtol=0, atol=1e-12)
+        np.testing.assert_allclose((X**2).sum(1), side**2, rtol=1e-12)
+        np.testing.assert_allclose(X, mnist_inputs_numpy(images, side), rtol=0, atol=1e-12)
+        s, image = 28 // side, images[7].astype(float)
+        block = image.reshape(side, s, side, s).mean(axis=(1, 3)).ravel()  # one image, before standardizing
+        np.testing.assert_allclose(X[7] * block.std() + block.mean(), block, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(_mnist.mnist_inputs(images[7], side), X[7], rtol=0, atol=0)
+    every = np.concatenate([d[0] for d in _mnist.mnist_data().values()]).reshape(-1, 4, 7, 4, 7).sum(axis=(2, 4), dtype=int)
+    assert np.all(every.reshape(len(every), -1).std(1) > 0)
+
+
+def test_mnist_pair_is_reproducible_by_key():
+    a, b = mnist_pair(KEY, **MNIST), mnist_pair(KEY, **MNIST)
+    other = mnist_pair(jax.random.key(1), **MNIST)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
+    for name in ("index_s", "index_t", "index_0"):  # other images, not only in another order
+        assert set(np.asarray(a.params[name]).tolist()) != set(np.asarray(other.params[name]).tolist())
+    assert not np.array_equal(a.Xs, other.Xs)
+
+
+def test_mnist_pair_shares_training_images_only_when_asked():
+    """One digit per label and Ps = Pt: the source takes all 5421 training images of 5, so
+    that a disjoint target can have at most one image (a 1); with shared_images the target
+    draws anew and takes all the 5s too."""
+    classes, n5 = dict(source_classes=((5,), (1,)), target_classes=((5,), (1,))), MNIST_TRAIN_COUNTS[5]
+    with pytest.raises(ValueError, match=r"Pt must be at most 1 .*shared_images=True"):
+        mnist_pair(KEY, **classes, Ps=2 * n5, Pt=2 * n5, P0=2, side=4)
+    pair = mnist_pair(KEY, **classes, Ps=2 * n5, Pt=2 * n5, P0=2, side=4, shared_images=True)
+    index_s, index_t = (np.asarray(pair.params[n]) for n in ("index_s", "index_t"))
+    fives = set(np.flatnonzero(_mnist.mnist_data()["train"][1] == 5).tolist())
+    assert set(index_s[np.asarray(pair.ys) == 1].tolist()) == fives == set(index_t[np.asarray(pair.yt) == 1].tolist())
+    ones_s, ones_t = (set(i[np.asarray(y) == -1].tolist()) for i, y in ((index_s, pair.ys), (index_t, pair.yt)))
+    assert len(ones_s) == len(ones_t) == n5 and ones_s != ones_t  # 1s drawn anew: other images
+
+
+def test_mnist_pair_under_jit_and_vmap_equals_one_key_at_a_time():
+    jitted = jax.jit(lambda k: mnist_pair(k, **MNIST))(KEY)
+    np.testing.assert_allclose(jitted.Xt, mnist_pair(KEY, **MNIST).Xt, rtol=0, atol=1e-13)
+    keys = jax.random.split(KEY, 3)
+    batched = jax.vmap(lambda k: mnist_pair(k, **MNIST))(keys)
+    assert batched.Xs.shape == (3, MNIST["Ps"], MNIST["side"] ** 2) and batched.X0.shape == (3, MNIST["P0"], 196)
+    for i, k in enumerate(keys):
+        single = mnist_pair(k, **MNIST)
+        for name in ("Xs", "ys", "Xt", "yt", "X0", "y0"):
+            np.testing.assert_allclose(getattr(batched, name)[i], getattr(single, name), rtol=0, atol=1e-13)
+        np.testing.assert_array_equal(batched.params["index_t"][i], single.params["index_t"])
+        assert float(batched.overlaps["input"][i]) == pytest.approx(float(single.overlaps["input"]), rel=1e-12)
+
+
+def test_mnist_pair_sizes_side_and_classes_are_static_for_sweeps():
+    """Integer and boolean defaults make static parameters, not vmapped knobs."""
+    names = ["Ps", "Pt", "P0", "side", "shared_images", "source_classes"]
+    assert set(_problem.kinds(mnist_pair, jaxtl.theory.get("transfer"), names).values()) == {"static"}
+
+
+@pytest.mark.parametrize("missing", ["distribution", "file", "numcodecs"])
+def test_mnist_pair_without_its_data_names_the_extra(monkeypatch, missing):
+    if missing == "distribution":
+        monkeypatch.setattr(_mnist, "_DISTRIBUTION", "jaxtl-no-such-distribution")
+    elif missing == "file":
+        monkeypatch.setattr(_mnist, "_FILE", "pureml/datasets/MNIST/files/no-such-file.zarr.zip")
+    else:
+        monkeypatch.setitem(sys.modules, "numcodecs", None)  # import numcodecs fails
+    for cached in (_mnist.mnist_data, _mnist._per_digit):
+        cached.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=r'pip install "jaxtl\[mnist\]"'):
+            mnist_pair(KEY, **MNIST)
+    finally:
+        monkeypatch.undo()
+        for cached in (_mnist.mnist_data, _mnist._per_digit):
+            cached.cache_clear()
+    assert _mnist.mnist_data()["test"][0].shape == (10000, 28, 28)  # found again
+
+
 # ---------------------------------------------------------------- all generators
 
 
@@ -284,6 +438,7 @@ GENERATORS = {
     "teacher": (teacher_pair, TEACHER, dict(rho=0.3, noise=0.1, shift=0.2)),
     "hidden_manifold": (hidden_manifold_pair, MANIFOLD, KNOBS),
     "digits": (digits_pair, DIGITS, {}),
+    "mnist": (mnist_pair, MNIST, {}),
 }
 
 
@@ -325,13 +480,25 @@ BAD_INPUTS = [
         dict(source=((0,), (1,)), target=((0,), (2,)), Ps=178, Pt=100, P0=78),
         r"Pt \+ P0 must be at most 177",
     ),
+    (mnist_pair, dict(Ps=0), r"Ps must be an integer >= 1, got 0"),
+    (mnist_pair, dict(source_classes=((0, 1), (1, 2))), r"source_classes must be \(positive digits, negative digits\)"),
+    (mnist_pair, dict(target_classes=((10,), (1,))), r"target_classes must be .* digits 0-9"),
+    (mnist_pair, dict(target_classes=((3,), ())), r"target_classes must be"),
+    (mnist_pair, dict(side=5), r"side must be one of 28, 14, 7, 4, got 5"),
+    (mnist_pair, dict(side=True), r"side must be one of"),
+    (mnist_pair, dict(shared_images="yes"), r"shared_images must be True or False"),
+    # 5421 training 5s, 6742 1s: the first group (5) takes Ps // 2, the second Ps - Ps // 2
+    (mnist_pair, dict(source_classes=((5,), (1,)), Ps=10844), r"Ps must be at most 10843 .*got 10844"),
+    # the test 0s (980, first of its group: takes the remainder) and 5s (892) bound the default target
+    (mnist_pair, dict(P0=7137), r"P0 must be at most 7136 .*got 7137"),
 ]
 
 
-@pytest.mark.parametrize("generate, bad, message", BAD_INPUTS)
+@pytest.mark.parametrize("generate, bad, message", BAD_INPUTS,
+                         ids=[f"{g.__name__}-{'-'.join(b)}" for g, b, _ in BAD_INPUTS])  # fmt: skip
 def test_bad_input_raises_a_value_error_naming_the_argument(generate, bad, message):
     sizes = {teacher_pair: dict(Ps=3, Pt=3, P0=3, N0=3), hidden_manifold_pair: dict(Ps=3, Pt=3, P0=3, N0=3, D=2),
-             digits_pair: dict(Ps=3, Pt=3, P0=3)}[generate]
+             digits_pair: dict(Ps=3, Pt=3, P0=3), mnist_pair: dict(Ps=3, Pt=3, P0=3, side=4)}[generate]
     with pytest.raises(ValueError, match=message):
         generate(KEY, **{**sizes, **bad})
 

@@ -19,11 +19,11 @@ import numpy as np
 from .. import _problem, tasks, theory
 
 TASKS = {"teacher_pair": tasks.teacher_pair, "hidden_manifold_pair": tasks.hidden_manifold_pair,
-         "digits_pair": tasks.digits_pair}  # fmt: skip
+         "digits_pair": tasks.digits_pair, "mnist_pair": tasks.mnist_pair}  # fmt: skip
 
 _COMMON = """\
-# The task: a generator of jaxtl.tasks (teacher_pair, hidden_manifold_pair or digits_pair),
-# built with jax.random.key(seed).
+# The task: a generator of jaxtl.tasks (teacher_pair, hidden_manifold_pair, digits_pair or
+# mnist_pair), built with jax.random.key(seed).
 task = "teacher_pair"
 seed = 0
 # The theory: "transfer" (source and target coupled by gamma) or "single_task" (the target
