@@ -128,8 +128,8 @@ def solve_point(data, width, coupling):
     """Everything the map needs at one (N1, gamma): new solver, old solver, multi-start roots."""
     Xs, ys, Xt, yt, X0, y0 = data
     f = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
-    sol = _transfer._solve(Xs, ys, Xt, yt, width=width, temperature=f(TEMPERATURE), coupling=coupling,
-                           lambda0=f(LAMBDA0), lambda1=f(LAMBDA1), activation=get_activation("erf"), throw=False)
+    sol = _transfer._solve(Xs, ys, Xt, yt, width=width, temperature=f(TEMPERATURE), source_temperature=f(TEMPERATURE),
+                           coupling=coupling, lambda0=f(LAMBDA0), lambda1=f(LAMBDA1), activation=get_activation("erf"), throw=False)
     args = sol.state
     x_new = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt])
     new = dict(Q=jnp.stack([sol.Q_t, sol.Q_tt, sol.Q_st]), code=sol.result._value, steps=sol.num_steps,
@@ -154,8 +154,8 @@ def errors_at(data, width, coupling, Qs):
     """The test error the theory would give at each root in Qs (rows Q_t, Q_tt, Q_st)."""
     Xs, ys, Xt, yt, X0, y0 = data
     f = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
-    sol = _transfer._solve(Xs, ys, Xt, yt, width=width, temperature=f(TEMPERATURE), coupling=coupling,
-                           lambda0=f(LAMBDA0), lambda1=f(LAMBDA1), activation=get_activation("erf"), throw=False)
+    sol = _transfer._solve(Xs, ys, Xt, yt, width=width, temperature=f(TEMPERATURE), source_temperature=f(TEMPERATURE),
+                           coupling=coupling, lambda0=f(LAMBDA0), lambda1=f(LAMBDA1), activation=get_activation("erf"), throw=False)
     return jax.vmap(lambda Q: at_root(sol, Q).test_error(X0, y0).total)(Qs)
 
 

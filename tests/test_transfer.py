@@ -357,8 +357,8 @@ def test_repr_shows_the_numbers():
     b = sol.benefit(p.X0, p.y0)
     Q = ", ".join(f"{n}={float(getattr(sol, n)):.4g}" for n in ("Q_s", "Q_t", "Q_tt", "Q_st"))
     assert repr(sol) == (
-        f"TransferSolution({Q}, converged=True, result=successful, width=60, temperature=0.05, coupling=10, lambda0=1, lambda1=1, "
-        "activation=Erf())"
+        f"TransferSolution({Q}, converged=True, result=successful, width=60, temperature=0.05, source_temperature=0.05, coupling=10, "
+        "lambda0=1, lambda1=1, activation=Erf())"
     )
     assert repr(b) == f"TransferBenefit(total={float(b.total):.4g}, prior={float(b.prior):.4g}, source={float(b.source):.4g})"
 
@@ -418,7 +418,7 @@ def test_an_unphysical_root_is_a_failure_with_its_own_message():
     Newton stays there: the solve is reported as no physical stationary point, its
     predictions are NaN, and throw=True raises with the violated condition."""
     p = pair(**README_PROBLEM)
-    args = {k: jnp.asarray(v, float) for k, v in dict(width=50.0, temperature=0.05, coupling=10.0, lambda0=1.0, lambda1=1.0).items()}
+    args = {k: jnp.asarray(v, float) for k, v in dict(width=50.0, temperature=0.05, source_temperature=0.05, coupling=10.0, lambda0=1.0, lambda1=1.0).items()}
     start = jnp.array([np.log(-5.6503 + 6.0228), -6.0228])  # (log(Q_t - Q_tt), Q_tt)
     act = jaxtl.kernels.get_activation("erf")
     sol = jaxtl.theory._transfer._solve(p.Xs, p.ys, p.Xt, p.yt, **args, activation=act, throw=False, start=start)
