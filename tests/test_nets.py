@@ -250,10 +250,8 @@ def test_transfer_samples_the_source_at_its_own_temperature():
                            target_sampler=samplers["target_sampler"])
     for a, b in zip(jax.tree.leaves(hot), jax.tree.leaves(reused)):
         np.testing.assert_array_equal(a, b)
-    cold = nets.transfer(jax.random.key(3), pair, width=6, temperature=0.05, coupling=2.0, **samplers)
-    # a source twenty times hotter fits its data worse; the targets sit at the same T_t
-    assert float(hot.source.loss.mean()) > 2 * float(cold.source.loss.mean())
-    assert hot.target.step_size == pytest.approx(cold.target.step_size, rel=0.5)
+    cold = nets.sample_source(jax.random.key(3), pair, width=6, temperature=0.05, sampler=samplers["source_sampler"])
+    assert float(hot.source.loss.mean()) > 2 * float(cold.loss.mean())  # twenty times hotter: a worse fit
 
 
 def test_comparison_deviation_from_a_zero_theory_is_absolute():

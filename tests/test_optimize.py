@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -54,6 +55,11 @@ def test_source_temperature_is_optimized_by_its_gradient():
     grid = jaxtl.sweep(teacher_pair, **PROBLEM, temperature=0.05, coupling=2.0, source_temperature=ends, progress=False)
     np.testing.assert_allclose(slope, float(grid.benefit[1] - grid.benefit[0]) / (2 * h), rtol=1e-5)
     assert abs(slope) > 1e-4
+    pair = teacher_pair(jax.random.key(0), **{k: PROBLEM[k] for k in ("Ps", "Pt", "P0", "N0", "rho")})
+    sol = jaxtl.transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), width=50.0, temperature=0.05, coupling=2.0,
+                         source_temperature=ends[1])  # the sweep's point along the source_temperature axis
+    np.testing.assert_allclose([float(grid.Q_s[1]), float(grid.benefit[1])], [sol.Q_s, sol.benefit(pair.X0, pair.y0).total],
+                               rtol=1e-10)
 
 
 def test_bounds_are_kept():

@@ -50,22 +50,19 @@ def test_grid_matches_transfer(grid, coupling, rho):
     assert int(point.num_steps) == int(sol.num_steps)
 
 
-def test_source_temperature_axis_and_its_default():
-    """source_temperature swept: every point is `jaxtl.transfer` at it. Not given, it follows
-    the temperature point by point: a temperature axis moves both, and no axis is added."""
-    ds = jaxtl.sweep(teacher_pair, **SIZES, **THEORY, coupling=2.0, source_temperature=[0.01, 0.3], progress=False)
-    assert ds.test_error.dims == ("source_temperature",)
-    for T_s in (0.01, 0.3):
-        sol, error, _ = direct(coupling=2.0, source_temperature=T_s)
-        point = ds.sel(source_temperature=T_s)
-        np.testing.assert_allclose([float(point.Q_s), float(point.test_error)], [sol.Q_s, error.total], rtol=1e-10)
-    assert abs(float(ds.Q_s[0] - ds.Q_s[1])) > 1e-3
-    tied = jaxtl.sweep(teacher_pair, **SIZES, width=50.0, temperature=[0.02, 0.2], coupling=2.0, progress=False)
+def test_source_temperature_follows_the_temperature_unless_given():
+    """Not given, the source temperature follows the temperature point by point: a temperature
+    axis moves both (Q_s is the source's single-task Q* at each T), and no axis is added. (A
+    source_temperature axis: tests/test_optimize.py.)"""
+    pair = teacher_pair(jax.random.key(0), **SIZES)
+    tied = jaxtl.sweep(pair, width=50.0, temperature=[0.02, 0.2], coupling=2.0, progress=False)
     assert "source_temperature" not in tied.coords and tied.test_error.dims == ("temperature",)
     for T in (0.02, 0.2):
-        sol, error, _ = direct(coupling=2.0, temperature=T)
-        point = tied.sel(temperature=T)
-        np.testing.assert_allclose([float(point.Q_s), float(point.test_error)], [sol.Q_s, error.total], rtol=1e-10)
+        Q = jaxtl.single_task(pair.Xs, pair.ys, width=50.0, temperature=T).Q
+        np.testing.assert_allclose(float(tied.Q_s.sel(temperature=T)), float(Q), rtol=1e-10)
+    sol = jaxtl.transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), width=50.0, temperature=0.2, coupling=2.0)
+    np.testing.assert_allclose(float(tied.test_error.sel(temperature=0.2)), sol.test_error(pair.X0, pair.y0).total,
+                               rtol=1e-10)
 
 
 def test_chunks_and_axis_order(grid):

@@ -271,13 +271,13 @@ def test_relatedness_orders_pairs_like_the_source_benefit():
     """Over teacher pairs of teacher overlap rho in {1, 0.7, 0.4, 0, -0.7} (two keys each), the
     relatedness ranks the pairs as the source part of the benefit does (Spearman > 0.7), and
     on average falls from rho = 1 to 0.4 to 0."""
-    rows = []
-    for rho in (1.0, 0.7, 0.4, 0.0, -0.7):
-        for seed in (0, 1):
-            p = pair(rho, Ps=120, Pt=40, P0=200, N0=50, seed=seed)
-            sol = solve(p, width=100.0, coupling=3.0)
-            rows.append((rho, float(sol.relatedness), float(sol.benefit(p.X0, p.y0).source)))
-    rho, R, source = np.array(rows).T
+    def at(rho, seed):
+        p = jaxtl.tasks.teacher_pair(jax.random.key(seed), Ps=120, Pt=40, P0=200, N0=50, rho=rho, gain=2.0, noise=0.1)
+        sol = solve(p, width=100.0, coupling=3.0)
+        return sol.relatedness, sol.benefit(p.X0, p.y0).source
+
+    rho = np.repeat([1.0, 0.7, 0.4, 0.0, -0.7], 2)
+    R, source = (np.asarray(a) for a in jax.jit(jax.vmap(at))(rho, np.tile([0, 1], 5)))
     ranks = lambda x: np.argsort(np.argsort(x))  # noqa: E731
     assert np.corrcoef(ranks(R), ranks(source))[0, 1] > 0.7
     mean = {r: R[rho == r].mean() for r in (1.0, 0.4, 0.0)}
