@@ -51,8 +51,13 @@ class RESULTS(optx.RESULTS):  # pyright: ignore
         "positive semidefinite on the target training points (its Cholesky fails)"
     )
 
+    readout_not_physical = (
+        "no physical stationary point: the readout's overlaps violate q > 0 and m^2 <= rho q "
+        "(or the equation for q has no positive solution)"
+    )
 
-NO_PHYSICAL_ROOT = ("not_a_minimum", "overlap_not_psd", "matrix_not_pd", "field_not_psd")
+
+NO_PHYSICAL_ROOT = ("not_a_minimum", "overlap_not_psd", "matrix_not_pd", "field_not_psd", "readout_not_physical")
 """The names of the outcomes in `RESULTS` that are a stationary point outside the domain."""
 
 

@@ -1,0 +1,11 @@
+"""Readouts learned on frozen features: the exact learning curves of the Gaussian covariate
+model (jaxtl/theory/README.md, section 9).
+
+`learning_curve(Omega, Phi, theta, *, samples, ridge)` gives the test classification error,
+the test mean squared error and the training loss of a ridge readout fitted on `samples`
+samples of features v with population covariances Omega = E[v v^T] and Phi = E[v u^T], for
+labels y = sign(theta . u / sqrt(D)) of a Gaussian latent u: the readout of a network whose
+first layer was transferred from a source task and frozen.
+"""
+
+from .theory._readout import ReadoutCurve as ReadoutCurve, learning_curve as learning_curve
