@@ -6,6 +6,16 @@ the test mean squared error and the training loss of a ridge readout fitted on `
 samples of features v with population covariances Omega = E[v v^T] and Phi = E[v u^T], for
 labels y = sign(theta . u / sqrt(D)) of a Gaussian latent u: the readout of a network whose
 first layer was transferred from a source task and frozen.
+
+`feature_covariances(W, F)` gives Omega and Phi of the features phi(W x / sqrt(N0)) of a
+frozen layer W on hidden-manifold data x = sigma(F^T c / sqrt(D)) in closed form (Gaussian
+equivalence); `sampled_feature_covariances(key, W, F, samples=...)` by Monte Carlo, its
+reference.
 """
 
 from .theory._readout import ReadoutCurve as ReadoutCurve, learning_curve as learning_curve
+from .theory._feature_covariances import (
+    FeatureCovariances as FeatureCovariances,
+    feature_covariances as feature_covariances,
+    sampled_feature_covariances as sampled_feature_covariances,
+)

@@ -35,6 +35,8 @@ SLOW = (
     "test_sweep.py::test_chunks_and_axis_order",
     "test_sweep.py::test_source_changed_by_a_swept_knob",
     "test_sweep.py::test_task_pair_and_theory_axes",
+    "test_features.py::test_closed_form_covariances_match_monte_carlo[tanh-erf]",
+    "test_features.py::test_closed_form_covariances_match_monte_carlo[erf-tanh]",
 )
 
 
