@@ -1,8 +1,9 @@
 """Readouts learned on frozen features: the exact learning curves of the Gaussian covariate
 model (jaxtl/theory/README.md, section 9).
 
-`learning_curve(Omega, Phi, theta, *, samples, ridge)` gives the test classification error,
-the test mean squared error and the training loss of a ridge readout fitted on `samples`
+`learning_curve(Omega, Phi, theta, *, samples, ridge, loss="square" | "logistic")` gives the
+test classification error, the test mean squared error and the training loss of a readout
+(square loss or logistic regression, ridge penalty) fitted on `samples`
 samples of features v with population covariances Omega = E[v v^T] and Phi = E[v u^T], for
 labels y = sign(theta . u / sqrt(D)) of a Gaussian latent u: the readout of a network whose
 first layer was transferred from a source task and frozen.

@@ -37,6 +37,7 @@ SLOW = (
     "test_sweep.py::test_task_pair_and_theory_axes",
     "test_features.py::test_closed_form_covariances_match_monte_carlo[tanh-erf]",
     "test_features.py::test_closed_form_covariances_match_monte_carlo[erf-tanh]",
+    "test_features.py::test_implicit_gradients_match_finite_differences[logistic]",
 )
 
 

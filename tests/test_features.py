@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.optimize
 import scipy.special
 
 import jaxtl
@@ -53,6 +54,43 @@ def test_matches_ridge_readouts_fitted_on_samples(alpha):
     assert np.all(np.abs(theory - mean) < 3 * stderr + 0.005 * mean), (theory, mean, stderr)
 
 
+def simulate_logistic(A, s, theta, samples, ridge, seeds=8, P0=3000):
+    """Logistic readouts (L-BFGS to gradient 1e-9) fitted on `samples` sampled (u, v): the
+    mean and standard error over seeds of (classification error, training loss)."""
+    K, D = A.shape
+    rows = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(2000 + seed)
+        u, u0 = rng.standard_normal((samples, D)), rng.standard_normal((P0, D))
+        v = u @ A.T + rng.standard_normal((samples, K)) * np.sqrt(s)
+        v0 = u0 @ A.T + rng.standard_normal((P0, K)) * np.sqrt(s)
+        y = np.sign(u @ theta)
+
+        def objective(w):
+            z = y * (v @ w) / np.sqrt(K)
+            gradient = -(v.T @ (y * scipy.special.expit(-z))) / np.sqrt(K) + ridge * w
+            return np.sum(np.logaddexp(0, -z)) + ridge / 2 * w @ w, gradient
+
+        w = scipy.optimize.minimize(objective, np.zeros(K), jac=True, method="L-BFGS-B",
+                                    options=dict(maxiter=10_000, gtol=1e-9)).x
+        training = np.mean(np.logaddexp(0, -y * (v @ w) / np.sqrt(K)))
+        rows.append((np.mean(np.sign(v0 @ w) != np.sign(u0 @ theta)), training))
+    rows = np.array(rows)
+    return rows.mean(0), rows.std(0, ddof=1) / np.sqrt(seeds)
+
+
+@pytest.mark.parametrize("alpha, ridge", [(0.5, 0.1), (2.0, 0.1), (2.0, 1.0)])
+def test_logistic_matches_readouts_fitted_on_samples(alpha, ridge):
+    """The logistic readout at K = 200: classification error and training loss within 3
+    standard errors + 2% of logistic regressions fitted on sampled data."""
+    Omega, Phi, theta, A, s = feature_model()
+    curve = learning_curve(Omega, Phi, theta, samples=alpha * K, ridge=ridge, loss="logistic")
+    assert curve.converged and curve.loss == "logistic"
+    mean, stderr = simulate_logistic(A, s, theta, int(alpha * K), ridge)
+    theory = np.array([curve.classification_error, curve.training_loss])
+    assert np.all(np.abs(theory - mean) < 3 * stderr + 0.02 * mean), (theory, mean, stderr)
+
+
 def test_no_samples_is_a_coin_toss():
     """alpha -> 0: m ~ alpha and q ~ alpha, so 1/2 - error ~ sqrt(alpha): tenfold closer to 1/2
     per hundredfold fewer samples."""
@@ -88,11 +126,12 @@ def test_identity_features_are_ridge_on_gaussian_inputs():
         np.testing.assert_allclose(curve.V, (-b + np.sqrt(b**2 + 4 * lam)) / (2 * lam), rtol=1e-10)
 
 
-def test_implicit_gradients_match_finite_differences():
+@pytest.mark.parametrize("loss", ["square", "logistic"])
+def test_implicit_gradients_match_finite_differences(loss):
     Omega, Phi, theta, *_ = feature_model(3, K=60, D=30)
 
     def errors(x):  # x = (samples, ridge, scale of the covariances)
-        c = learning_curve(x[2] * Omega, jnp.sqrt(x[2]) * Phi, theta, samples=x[0], ridge=x[1])
+        c = learning_curve(x[2] * Omega, jnp.sqrt(x[2]) * Phi, theta, samples=x[0], ridge=x[1], loss=loss)
         return jnp.stack([c.classification_error, c.test_mse, c.training_loss])
 
     f, x, h = jax.jit(errors), jnp.array([90.0, 0.4, 1.3]), jnp.array([1e-3, 1e-6, 1e-6])
@@ -130,8 +169,7 @@ def test_unphysical_solution_is_a_failure():
     [
         (dict(samples=0.0), "^samples must"),
         (dict(ridge=-1.0), "^ridge must"),
-        (dict(loss="hinge"), "^loss must be one of 'square'"),
-        (dict(loss="logistic"), "not implemented yet"),
+        (dict(loss="hinge"), "^loss must be one of 'square', 'logistic'"),
         (dict(Omega=np.ones((3, 4))), r"^Omega must have shape \(K, K\)"),
         (dict(Phi=np.ones((39, 20))), r"^Phi must have shape \(K, D\) = \(40, D\)"),
         (dict(theta=np.ones(19)), r"^theta must have shape \(D,\)"),

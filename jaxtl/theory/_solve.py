@@ -99,7 +99,7 @@ def stationary_point(
 ) -> Stationary:
     """Solve gradient(x, args) = 0 by globalized Newton (module docstring), starting from `x0`.
 
-    `x0` is a scalar or a vector of n <= 2 coordinates; `gradient_and_jacobian(x, args)`
+    `x0` is a scalar or a vector of n <= 3 coordinates; `gradient_and_jacobian(x, args)`
     returns the gradient of the potential at x (shape of x) and its Jacobian (() or (n, n));
     a non-finite value marks x as outside the potential's domain.
     Everything it depends on must be passed in `args` (not closed over), so that implicit
@@ -154,12 +154,16 @@ def raise_if_failed(value: PyTree, result: RESULTS, theory: str) -> PyTree:
 
 
 def _newton_step(J, g):
-    """J^{-1} g for a scalar or n <= 2 coordinates in closed form (no LAPACK call, no linear
-    solver inside the batched loop)."""
+    """J^{-1} g for a scalar or n <= 3 coordinates in closed form (no LAPACK call, no linear
+    solver inside the batched loop): Cramer's rule."""
     if g.size == 1:
         return g / J.reshape(g.shape)
-    (a, b), (c, d) = J[0], J[1]
-    return jnp.stack([d * g[0] - b * g[1], a * g[1] - c * g[0]]) / (a * d - b * c)
+    if g.size == 2:
+        (a, b), (c, d) = J[0], J[1]
+        return jnp.stack([d * g[0] - b * g[1], a * g[1] - c * g[0]]) / (a * d - b * c)
+    r0, r1, r2 = J[0], J[1], J[2]  # J^{-1} has the columns r1 x r2, r2 x r0, r0 x r1, over det J
+    adjugate = jnp.stack([jnp.cross(r1, r2), jnp.cross(r2, r0), jnp.cross(r0, r1)], axis=1)
+    return adjugate @ g / (r0 @ jnp.cross(r1, r2))
 
 
 _GRADIENT_TOLERANCE = 1e-6  # max |grad V| accepted at a root (Newton's own tolerance is on x)
