@@ -23,23 +23,33 @@ def feature_model(seed=0, K=K, D=D, noise=0.5):
     return A @ A.T + np.diag(s), A, rng.standard_normal(D), A, s
 
 
-def simulate(A, s, theta, samples, ridge, seeds=12, P0=3000):
+def samples_of(A, s, theta, samples, seed, P0=3000):
+    """`samples` training and P0 test samples of (v, y) from the feature model of A, s."""
+    K, D = A.shape
+    rng = np.random.default_rng(seed)
+    u, u0 = rng.standard_normal((samples, D)), rng.standard_normal((P0, D))
+    v = u @ A.T + rng.standard_normal((samples, K)) * np.sqrt(s)
+    v0 = u0 @ A.T + rng.standard_normal((P0, K)) * np.sqrt(s)
+    return v, np.sign(u @ theta), v0, np.sign(u0 @ theta)
+
+
+def mean_and_stderr(rows):
+    rows = np.array(rows)
+    return rows.mean(0), rows.std(0, ddof=1) / np.sqrt(len(rows))
+
+
+def simulate(A, s, theta, samples, ridge, seeds=12):
     """Ridge readouts fitted on `samples` sampled (u, v): the mean and standard error over
     seeds of (classification error, test mean squared error, training loss), each measured
     directly (fresh test samples; the fitted w)."""
-    K, D = A.shape
+    K = A.shape[0]
     rows = []
     for seed in range(seeds):
-        rng = np.random.default_rng(1000 + seed)
-        u, u0 = rng.standard_normal((samples, D)), rng.standard_normal((P0, D))
-        v = u @ A.T + rng.standard_normal((samples, K)) * np.sqrt(s)
-        v0 = u0 @ A.T + rng.standard_normal((P0, K)) * np.sqrt(s)
-        y, y0 = np.sign(u @ theta), np.sign(u0 @ theta)
+        v, y, v0, y0 = samples_of(A, s, theta, samples, 1000 + seed)
         w = np.linalg.solve(v.T @ v / K + ridge * np.eye(K), v.T @ y / np.sqrt(K))
         out0 = v0 @ w / np.sqrt(K)
         rows.append((np.mean(np.sign(out0) != y0), np.mean((y0 - out0) ** 2), 0.5 * np.mean((y - v @ w / np.sqrt(K)) ** 2)))
-    rows = np.array(rows)
-    return rows.mean(0), rows.std(0, ddof=1) / np.sqrt(seeds)
+    return mean_and_stderr(rows)
 
 
 @pytest.mark.parametrize("alpha", [0.25, 0.5, 1.0, 2.0, 4.0])
@@ -54,17 +64,13 @@ def test_matches_ridge_readouts_fitted_on_samples(alpha):
     assert np.all(np.abs(theory - mean) < 3 * stderr + 0.005 * mean), (theory, mean, stderr)
 
 
-def simulate_logistic(A, s, theta, samples, ridge, seeds=8, P0=3000):
+def simulate_logistic(A, s, theta, samples, ridge, seeds=8):
     """Logistic readouts (L-BFGS to gradient 1e-9) fitted on `samples` sampled (u, v): the
     mean and standard error over seeds of (classification error, training loss)."""
-    K, D = A.shape
+    K = A.shape[0]
     rows = []
     for seed in range(seeds):
-        rng = np.random.default_rng(2000 + seed)
-        u, u0 = rng.standard_normal((samples, D)), rng.standard_normal((P0, D))
-        v = u @ A.T + rng.standard_normal((samples, K)) * np.sqrt(s)
-        v0 = u0 @ A.T + rng.standard_normal((P0, K)) * np.sqrt(s)
-        y = np.sign(u @ theta)
+        v, y, v0, y0 = samples_of(A, s, theta, samples, 2000 + seed)
 
         def objective(w):
             z = y * (v @ w) / np.sqrt(K)
@@ -73,10 +79,8 @@ def simulate_logistic(A, s, theta, samples, ridge, seeds=8, P0=3000):
 
         w = scipy.optimize.minimize(objective, np.zeros(K), jac=True, method="L-BFGS-B",
                                     options=dict(maxiter=10_000, gtol=1e-9)).x
-        training = np.mean(np.logaddexp(0, -y * (v @ w) / np.sqrt(K)))
-        rows.append((np.mean(np.sign(v0 @ w) != np.sign(u0 @ theta)), training))
-    rows = np.array(rows)
-    return rows.mean(0), rows.std(0, ddof=1) / np.sqrt(seeds)
+        rows.append((np.mean(np.sign(v0 @ w) != y0), np.mean(np.logaddexp(0, -y * (v @ w) / np.sqrt(K)))))
+    return mean_and_stderr(rows)
 
 
 @pytest.mark.parametrize("alpha, ridge", [(0.5, 0.1), (2.0, 0.1), (2.0, 1.0)])
