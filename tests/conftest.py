@@ -17,7 +17,9 @@ SLOW = (
     "test_nets.py::test_repr_shows_the_numbers",
     "test_nets.py::test_checkpoints_progress_and_reproducibility",
     "test_nets.py::test_diverging_step_size_is_reported",
-    "test_notebooks.py::",
+    # every notebook but paper_setting, which the default run keeps (it runs in CI at small size)
+    *(f"test_notebooks.py::test_notebook_runs[{n}]" for n in ("single_task", "transfer", "correlation",
+                                                            "gradient_search", "real_data")),
     "test_cli.py::test_compare_job_puts_theory_beside_networks",
     "test_cli.py::test_sweep_job_writes_the_sweep_and_a_figure",
     "test_cli.py::test_optimize_job_writes_the_trajectory",
@@ -38,6 +40,14 @@ SLOW = (
     "test_features.py::test_closed_form_covariances_match_monte_carlo[tanh-erf]",
     "test_features.py::test_closed_form_covariances_match_monte_carlo[erf-tanh]",
     "test_features.py::test_implicit_gradients_match_finite_differences[logistic]",
+    "test_optimize.py::test_source_temperature_is_optimized_by_its_gradient",
+    "test_optimize.py::test_non_convergence_stops_with_a_warning",
+    "test_nets.py::test_transfer_samples_the_source_at_its_own_temperature",
+    "test_transfer.py::test_zero_coupling_is_the_single_task_target[tanh]",
+    "test_transfer.py::test_tiny_width_is_physical_or_says_so",
+    "test_transfer.py::test_small_width_reaches_the_physical_root",
+    "test_transfer.py::test_benefit_map_related_positive_unrelated_negative",
+    "test_single_task.py::test_vmap_equals_loop_over_every_parameter_and_over_data_sets",
 )
 
 

@@ -226,6 +226,17 @@ def test_zero_coupling_is_the_single_task_target_at_its_own_temperature(activati
         assert sol.Q_st == 0 and abs(sol.benefit(p.X0, p.y0).total) < 1e-12
 
 
+def test_gradient_in_the_source_temperature_matches_finite_differences():
+    """d(test error)/dT_s by implicit differentiation (forward mode) against a central
+    difference, at T_s = 0.2, T_t = 0.05 (both modes and every parameter: the slow
+    test_gradients_match_finite_differences)."""
+    p = pair(0.8)
+    f = jax.jit(lambda T_s: solve(p, coupling=2.0, source_temperature=T_s).test_error(p.X0, p.y0).total)
+    fd = _central(f, 0.2, 1e-6)
+    assert abs(fd) > 1e-4
+    np.testing.assert_allclose(jax.jacfwd(f)(0.2), fd, rtol=1e-5)
+
+
 def test_bad_source_temperature_raises():
     with pytest.raises(ValueError, match="^source_temperature must"):
         solve(pair(), source_temperature=0.0)
