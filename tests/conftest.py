@@ -48,6 +48,10 @@ SLOW = (
     "test_transfer.py::test_small_width_reaches_the_physical_root",
     "test_transfer.py::test_benefit_map_related_positive_unrelated_negative",
     "test_single_task.py::test_vmap_equals_loop_over_every_parameter_and_over_data_sets",
+    "test_sweep.py::test_failed_points_are_kept_marked_and_hold_no_value",
+    "test_tasks.py::test_hidden_manifold_overlaps_over_keys",
+    "test_tasks.py::test_teacher_overlap_matches_rho_within_sampling_error",
+    "test_kernels.py::test_tanh_kernel_gradient_matches_finite_differences",
 )
 
 
