@@ -261,13 +261,13 @@ def _overlaps(V, stationary, s: ReadoutSpectrum) -> ReadoutCurve:
     c = _label_slope(s.rho)
     V_hat = s.alpha / (1 + V)
     m_hat = s.alpha / jnp.sqrt(s.gamma) * c / (1 + V)
-    den = s.ridge + V_hat * s.omega
-    m = m_hat / jnp.sqrt(s.gamma) * jnp.mean(s.teacher / den)
-    # q = q_hat <omega^2/den^2> + m_hat^2 <t omega/den^2>, q_hat = a (1 + q - 2 m c), linear in q
+    # The prior side's q is q_hat A + m_hat^2 B, and q_hat = a (1 + q - 2 m c) is linear in q:
+    # A and m_hat^2 B (with m) are the prior side at (q_hat, m_hat) = (1, 0) and (0, m_hat).
     a = s.alpha / (1 + V) ** 2
-    A, B = jnp.mean(s.omega**2 / den**2), jnp.mean(s.teacher * s.omega / den**2)
+    A = _prior_side(V_hat, 1.0, 0.0, s)[1]
+    _, field, m = _prior_side(V_hat, 0.0, m_hat, s)
     solvable = 1 - a * A
-    q = jnp.where(solvable > 0, (a * (1 - 2 * m * c) * A + m_hat**2 * B) / solvable, jnp.nan)
+    q = jnp.where(solvable > 0, (a * (1 - 2 * m * c) * A + field) / solvable, jnp.nan)
     q_hat = a * (1 + q - 2 * m * c)
     training = (1 + q - 2 * m * c) / (2 * (1 + V) ** 2)  # the proximal step: (omega + V y)/(1 + V)
     return _curve(V, q, m, V_hat, q_hat, m_hat, training, stationary, s, "square")

@@ -326,9 +326,7 @@ class TransferSolution(TheorySolution):
         f(x0 | g) = g(x0) + c0^T M^{-1} (y_t - g(X_t)) with c0 = C_e(X_t, x0) and variance
         C_e(x0, x0) - c0^T M^{-1} c0; the mean and variance here are over g and that variance.
         """
-        X0 = _checks.finite("X0", X0)
-        _checks.shape("X0", X0, (X0.shape[0], self.prior_only.inputs.shape[1]), "(P0, N0)")
-        return _predict(self, X0).only_if(self.converged)
+        return _predict(self, self._inputs("X0", X0, "(P0, N0)")).only_if(self.converged)
 
     def benefit(self, X0: Float[ArrayLike, "P0 N0"], y0: Float[ArrayLike, " P0"]) -> TransferBenefit:
         """The transfer benefit on (X0, y0), split into its prior and source parts
@@ -372,9 +370,10 @@ class TransferSolution(TheorySolution):
         R = 1 - jnp.sum(residual**2) / jnp.sum(self.state.labels**2)
         return jnp.where(self.converged, R, jnp.nan)
 
-    def _inputs(self, name, X) -> Float[Array, "P N0"]:
+    def _inputs(self, name, X, meaning="(P, N0)") -> Float[Array, "P N0"]:
+        """`X` checked to be finite inputs with the N0 of the training inputs."""
         X = _checks.finite(name, X)
-        _checks.shape(name, X, (X.shape[0] if X.ndim else 0, self.prior_only.inputs.shape[1]), "(P, N0)")
+        _checks.shape(name, X, (X.shape[0] if X.ndim else 0, self.prior_only.inputs.shape[1]), meaning)
         return X
 
 
