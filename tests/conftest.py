@@ -52,6 +52,8 @@ SLOW = (
     "test_tasks.py::test_hidden_manifold_overlaps_over_keys",
     "test_tasks.py::test_teacher_overlap_matches_rho_within_sampling_error",
     "test_kernels.py::test_tanh_kernel_gradient_matches_finite_differences",
+    "test_tasks.py::test_digits_pair_has_documented_classes_labels_inputs_and_disjoint_sets",
+    "test_tasks.py::test_input_overlap_matches_gaussian_population_value",
 )
 
 
