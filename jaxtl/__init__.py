@@ -36,6 +36,7 @@ from .theory._single_task import (  # noqa: E402
     SingleTaskSolution as SingleTaskSolution,
     single_task as single_task,
 )
+from ._curves import learning_curves as learning_curves  # noqa: E402
 from ._optimize import optimize as optimize  # noqa: E402
 from ._sweep import sweep as sweep  # noqa: E402
 from .theory._transfer import (  # noqa: E402

@@ -175,3 +175,10 @@ def count(name: str, n, minimum: int = 1) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
     return int(n)
+
+
+def choice(name: str, value, allowed: tuple) -> str:
+    """`value` if it is one of the strings `allowed`, else a ValueError naming `name`."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return value

@@ -82,11 +82,14 @@ def hidden_manifold_pair(
     - `activation`: sigma, the input nonlinearity ("erf", "tanh", "identity" or an
       `Activation`).
     - `readout`, `gain`, `noise`: the teacher's output nonlinearity, the gain on its field (> 0)
-      and the label noise standard deviation (>= 0), as in `teacher_pair`.
+      and the label noise standard deviation (>= 0), as in `teacher_pair`; `readout="sign"`
+      gives the binary labels sign(theta . c) of the feature-transfer theory.
 
     **Returns:** a `TaskPair` with `overlaps` "teacher" (cosine of theta_s and theta_t),
     "features" (cosine of F_s and F_t as vectors of D N0 entries) and "input", and `params`
-    with the knobs, "activation", "readout", "F_s", "F_t" (D, N0), "theta_s", "theta_t" (D,).
+    with the knobs, "activation", "readout", "F_s", "F_t" (D, N0), "theta_s", "theta_t" (D,),
+    and "network_key", a `jax.random` key independent of the data for what is built on the
+    pair (the initial weights of the networks of the feature-transfer theory).
 
     For a fixed key the data are differentiable in `feature_perturbation`,
     `teacher_perturbation`, `gain` and `noise`, and piecewise so in `replaced_fraction`. Runs
@@ -143,5 +146,6 @@ def hidden_manifold_pair(
             F_t=F_t,
             theta_s=theta_s,
             theta_t=theta_t,
+            network_key=jax.random.fold_in(key, 1),
         ),
     )

@@ -1,7 +1,8 @@
 """The theories, and the protocol they follow.
 
 Each theory is one module here: the kernels (`_kernel`), the one stationary-point solver
-(`_solve`), and the theories built on them, `_single_task` and `_transfer`. `README.md` in
+(`_solve`), and the theories built on them, `_single_task`, `_transfer` and `_feature_transfer`
+(on the readout theory `_readout` and the features' covariances `_feature_covariances`). `README.md` in
 this folder writes down the equations each module implements.
 
 A theory is a `Theory`: it declares its parameters (`Number`, `Option`), its outputs (`Output`)
@@ -17,11 +18,13 @@ from ._protocol import (
     Output as Output,
     Theory as Theory,
 )
+from ._feature_transfer import FeatureTransfer as FeatureTransfer
 from ._single_task import SingleTask as SingleTask
 from ._transfer import Transfer as Transfer
 
-THEORIES = {theory.name: theory for theory in (Transfer(), SingleTask())}
-"""The built-in theories by name: "transfer" (the default of sweeps) and "single_task"."""
+THEORIES = {theory.name: theory for theory in (Transfer(), SingleTask(), FeatureTransfer())}
+"""The built-in theories by name: "transfer" (the default of sweeps), "single_task" and
+"feature_transfer" (transferred features on the hidden manifold model)."""
 
 
 def get(theory: "str | Theory") -> Theory:

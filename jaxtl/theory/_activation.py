@@ -59,6 +59,20 @@ class Identity(Activation):
         return jnp.broadcast_to(jnp.asarray(s12), jnp.broadcast_shapes(*map(jnp.shape, (s11, s22, s12))))
 
 
+class Sign(Activation):
+    """sigma(x) = sign(x) (binary labels); kernel (2/pi) arcsin(s12 / sqrt(s11 s22)).
+
+    Its kernel's slope at s12 = 0, 2 / (pi sqrt(s11 s22)), is E[sigma'(h1)] E[sigma'(h2)] with
+    E[sigma'(h)] = sqrt(2 / (pi s)) in the sense of distributions (Price's theorem), which is
+    what the features' covariances use (`jaxtl.features.feature_covariances`)."""
+
+    def __call__(self, x):
+        return jnp.sign(x)
+
+    def kernel(self, s11, s22, s12):
+        return (2 / jnp.pi) * jnp.arcsin(jnp.clip(s12 / jnp.sqrt(s11 * s22), -1.0, 1.0))
+
+
 class Tanh(Activation):
     """sigma(x) = tanh(x); kernel by tensor-product Gauss-Hermite quadrature in 2-D.
 
@@ -149,11 +163,11 @@ def _tanh_kernel_jvp(order, primals, tangents):
     return out, d12 * ds12 + d11 * ds11 + d22 * ds22
 
 
-_NAMES = {"erf": Erf, "identity": Identity, "linear": Identity, "tanh": Tanh}
+_NAMES = {"erf": Erf, "identity": Identity, "linear": Identity, "sign": Sign, "tanh": Tanh}
 
 
 def get_activation(activation: "str | Activation", name: str = "activation") -> Activation:
-    """Resolve an activation given by name ("erf", "identity" or "linear", "tanh") or object;
+    """Resolve an activation given by name ("erf", "identity" or "linear", "sign", "tanh") or object;
     a ValueError naming the argument `name` (e.g. "readout") if it is neither."""
     if isinstance(activation, Activation):
         return activation

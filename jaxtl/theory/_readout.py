@@ -154,8 +154,7 @@ def learning_curve(
     samples, ridge, or batches of covariances) and `jax.grad` (implicit differentiation at the
     root, with respect to samples, ridge and the covariances).
     """
-    if not isinstance(loss, str) or loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
+    loss = _checks.choice("loss", loss, LOSSES)
     Omega, Phi, theta = (_checks.finite(n, a) for n, a in (("Omega", Omega), ("Phi", Phi), ("theta", theta)))
     if Omega.ndim != 2 or Omega.shape[0] != Omega.shape[1] or Omega.shape[0] < 1:
         raise ValueError(f"Omega must have shape (K, K) with K >= 1, got {Omega.shape}")
