@@ -8,6 +8,7 @@ from .theory._activation import (
     Activation as Activation,
     Erf as Erf,
     Identity as Identity,
+    Sign as Sign,
     Tanh as Tanh,
     get_activation as get_activation,
 )

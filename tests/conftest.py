@@ -54,6 +54,11 @@ SLOW = (
     "test_kernels.py::test_tanh_kernel_gradient_matches_finite_differences",
     "test_tasks.py::test_digits_pair_has_documented_classes_labels_inputs_and_disjoint_sets",
     "test_tasks.py::test_input_overlap_matches_gaussian_population_value",
+    "test_feature_transfer.py::test_readout_theory_matches_readouts_fitted_on_hidden_manifold_inputs",
+    "test_feature_transfer.py::test_transferred_features_beat_random_ones_on_the_source_task",
+    "test_feature_transfer.py::test_learning_curves_equal_sweeps_with_the_seeds_keys",
+    "test_feature_transfer.py::test_learning_curves_recompute_what_a_changed_source_needs",
+    "test_feature_transfer.py::test_implicit_gradient_of_the_transferred_error_matches_finite_differences[feature",
 )
 
 

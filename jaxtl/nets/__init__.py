@@ -5,13 +5,16 @@
 `transfer` runs the Franz-Parisi transfer protocol (section "Transfer"), whose source chains
 `sample_source` draws alone, to be shared by several couplings; `compare` puts a
 solved theory and sampled networks side by side. Every measurement is an `Estimate`
-(value and standard error over independent chains).
+(value and standard error over independent chains). Where a theory describes training
+instead (the feature-transfer theory), `train` trains a `Network` by full-batch Adam and
+`fit_readout` fits the exact readout on frozen features.
 """
 
 from ._comparison import Comparison as Comparison, compare as compare, compare_single_task as compare_single_task
 from ._estimate import Estimate as Estimate
 from ._langevin import Langevin as Langevin, Samples as Samples, sample as sample
 from ._network import Network as Network
+from ._training import fit_readout as fit_readout, train as train
 from ._transfer_sampling import (
     TransferSamples as TransferSamples,
     sample_source as sample_source,
