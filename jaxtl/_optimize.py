@@ -145,10 +145,15 @@ def optimize(
     sign = -1.0 if maximize else 1.0
 
     u = {n: jnp.asarray(v, float) for n, v in start.items()}
+    # the theory's shared part (the source's solve, or the trained source network), once if
+    # no optimized parameter changes it
+    shared = None
+    if _problem.shared_is_constant(point, key, data, numbers, {n: jnp.asarray([values[n]]) for n in over}):
+        shared = _problem.shared(point, key, data, numbers | {n: jnp.asarray(values[n], float) for n in over})
     state = optimizer.init(u)
     rows = []
     for step in tqdm(range(steps + 1), disable=not progress, desc="jaxtl.optimize", unit="step"):
-        (_, outputs), grads = _value_and_grad(u, point, bounds, objective, sign, key, data, numbers)
+        (_, outputs), grads = _value_and_grad(u, point, bounds, objective, sign, key, data, numbers, shared)
         row = {n: float(bounds[n].value(u[n])) for n in over} | {n: np.asarray(v) for n, v in outputs.items()}
         finite = all(bool(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
         row["converged"] = bool(outputs["converged"]) and finite
@@ -172,9 +177,10 @@ def optimize(
 
 @eqx.filter_jit
 @functools.partial(jax.value_and_grad, has_aux=True)
-def _value_and_grad(u, point, bounds, objective, sign, key, data, numbers):
-    """sign * objective at the parameters of u (and all outputs), with its gradient in u."""
-    outputs = point.solve(key, data, numbers | {n: b.value(u[n]) for n, b in bounds.items()})
+def _value_and_grad(u, point, bounds, objective, sign, key, data, numbers, shared):
+    """sign * objective at the parameters of u (and all outputs), with its gradient in u
+    (`shared`: the theory's shared part, or None to compute it at u)."""
+    outputs = point.solve(key, data, numbers | {n: b.value(u[n]) for n, b in bounds.items()}, shared)
     return sign * outputs[objective], outputs
 
 

@@ -28,6 +28,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -223,6 +224,27 @@ def _point_function(task, theory, static):
         return theory.shared(pair(key, data, knobs), values)
 
     return Point(solve, share, size)
+
+
+def shared_is_constant(point: Point, key, data, numbers, varying: "Mapping[str, Array]") -> bool:
+    """Whether the theory's shared part (`Theory.shared`) is the same for every value of the
+    numbers in `varying` (name -> 1-D array of its values; the rest fixed in `numbers`): traced
+    (nothing is computed) with those mapped, its output must not depend on them."""
+
+    def shared(values):
+        return point.shared(key, data, numbers | values)
+
+    try:
+        jax.eval_shape(jax.vmap(shared, out_axes=None), {n: v[:1] for n, v in varying.items()})
+    except ValueError:  # "vmap has mapped output but out_axes is None"
+        return False
+    return True
+
+
+@eqx.filter_jit
+def shared(point: Point, key, data, numbers):
+    """The theory's shared part at one point, compiled."""
+    return point.shared(key, data, numbers)
 
 
 def fallbacks(theory: Theory, values: Mapping[str, Any]) -> "dict[str, Any]":

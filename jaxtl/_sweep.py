@@ -179,8 +179,9 @@ def _run(point, key, data, axes, numbers, chunk, devices, bar) -> "dict[str, np.
     first = {n: jnp.asarray(v[0], float) for n, v in axes.items() if n != "_"}
     numbers = {n: jnp.asarray(v, float) for n, v in numbers.items()}
     shared = None
-    if _shares(point, key, data, numbers, {n: jnp.asarray(v, float) for n, v in axes.items()}):
-        shared = _shared(point, key, data, numbers | first)
+    varying = {n: jnp.asarray(v, float) for n, v in axes.items() if n != "_"}
+    if _problem.shared_is_constant(point, key, data, numbers, varying):
+        shared = _problem.shared(point, key, data, numbers | first)
     mesh = Mesh(np.asarray(devices), ("points",))
     sharding = NamedSharding(mesh, PartitionSpec("points"))
     grid = {}
@@ -212,25 +213,6 @@ def _block_shape(sizes: Sequence[int], chunk: int) -> "tuple[int, ...]":
         block.append(b)
         room = room // b if b == n else 1
     return tuple(reversed(block))
-
-
-def _shares(point, key, data, numbers, axes) -> bool:
-    """Whether the theory's shared part (`Theory.shared`) is the same at every point of the
-    grid: traced (nothing is computed) with the swept numbers mapped, its output must not
-    depend on them."""
-    def shared(values):
-        return point.shared(key, data, numbers | {n: v for n, v in values.items() if n != "_"})
-
-    try:
-        jax.eval_shape(jax.vmap(shared, out_axes=None), {n: v[:1] for n, v in axes.items()})
-    except ValueError:  # "vmap has mapped output but out_axes is None"
-        return False
-    return True
-
-
-@eqx.filter_jit
-def _shared(point, key, data, numbers):
-    return point.shared(key, data, numbers)
 
 
 @eqx.filter_jit

@@ -59,6 +59,7 @@ SLOW = (
     "test_feature_transfer.py::test_learning_curves_equal_sweeps_with_the_seeds_keys",
     "test_feature_transfer.py::test_learning_curves_recompute_what_a_changed_source_needs",
     "test_feature_transfer.py::test_implicit_gradient_of_the_transferred_error_matches_finite_differences[feature",
+    "test_feature_transfer.py::test_optimize_lowers_the_transferred_error_over_a_knob",
 )
 
 

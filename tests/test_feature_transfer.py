@@ -19,7 +19,7 @@ from jaxtl.nets import Network, fit_readout, train
 from jaxtl.tasks import hidden_manifold_pair
 
 SIGN_PAIR = functools.partial(hidden_manifold_pair, readout="sign")
-SMALL = dict(width=30, Ps=300, P0=500, N0=60, D=30, steps=200)
+SMALL = dict(width=30, Ps=300, P0=500, N0=60, D=30, training_steps=200)
 
 
 def test_sign_kernel_matches_monte_carlo():
@@ -65,7 +65,7 @@ def curves():
     """Learning curves at N0 = 200, K = 100 over four seeds (the seeds draw manifold, source
     network and target sets)."""
     return jaxtl.learning_curves(SIGN_PAIR, theory="feature_transfer", Pt=[60, 300], seeds=4, width=100,
-                                 Ps=1500, P0=3000, N0=200, D=100, steps=300, progress=False)  # fmt: skip
+                                 Ps=1500, P0=3000, N0=200, D=100, training_steps=300, progress=False)  # fmt: skip
 
 
 def test_readout_theory_matches_readouts_fitted_on_hidden_manifold_inputs(curves):
@@ -140,7 +140,7 @@ def test_the_theory_needs_sign_labels_and_a_hidden_manifold():
 
 @pytest.mark.parametrize(
     "change, match",
-    [(dict(loss="hinge"), "loss must be one of"), (dict(steps=-1), "steps must be an integer >= 0"),
+    [(dict(loss="hinge"), "loss must be one of"), (dict(training_steps=-1), "training_steps must be an integer >= 0"),
      (dict(ridge=0.0), "ridge"), (dict(width=0), "width must be an integer >= 1")],
 )  # fmt: skip
 def test_bad_parameters_are_named(change, match):
@@ -155,3 +155,13 @@ def test_bad_learning_curve_arguments():
         jaxtl.learning_curves(SIGN_PAIR, theory="feature_transfer", Pt=[10], ridge=[0.1, 1.0], progress=False, **SMALL)
     with pytest.raises(ValueError, match="seeds"):
         jaxtl.learning_curves(SIGN_PAIR, theory="feature_transfer", Pt=[10], seeds=0, progress=False, **SMALL)
+
+
+def test_optimize_lowers_the_transferred_error_over_a_knob():
+    """jaxtl.optimize on the theory's objective (the TF error) over the teacher perturbation:
+    the error falls step after step (the source network is trained once)."""
+    ds = jaxtl.optimize(SIGN_PAIR, theory="feature_transfer", over={"teacher_perturbation": (0.05, 3.0)},
+                        Pt=40, steps=4, learning_rate=0.3, progress=False, **(SMALL | dict(training_steps=100)))  # fmt: skip
+    assert ds.attrs["objective"] == "transferred_error" and bool(ds.converged.all())
+    assert float(ds.objective[-1]) < float(ds.objective[0]) - 1e-3
+    assert float(ds.teacher_perturbation[-1]) < float(ds.teacher_perturbation[0])

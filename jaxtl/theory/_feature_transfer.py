@@ -47,7 +47,7 @@ def _width(value) -> int:
 
 
 def _steps(value) -> int:
-    return _checks.count("steps", value, minimum=0)
+    return _checks.count("training_steps", value, minimum=0)
 
 
 def _loss(value) -> str:
@@ -71,8 +71,8 @@ class FeatureTransfer(Theory):
     """The feature-transfer theory (module docstring; README.md in this folder, section 10).
 
     Parameters: `width` K (hidden units, static), `ridge` lambda of the readout, the training
-    recipe of the networks (`loss`, also the readout's; `weight_decay`, `learning_rate`,
-    `steps`: `jaxtl.nets.train`) and `activation` phi. The data's nonlinearity sigma is the
+    recipe of the networks (`loss`, also the readout's; `weight_decay`; `training_rate` and
+    `training_steps`, the learning rate and steps of `jaxtl.nets.train`) and `activation` phi. The data's nonlinearity sigma is the
     generator's (`functools.partial(hidden_manifold_pair, activation=...)` sets it). Outputs:
     classification errors on the target task (fractions of test points misclassified).
     """
@@ -82,8 +82,8 @@ class FeatureTransfer(Theory):
         Option("width", "K, hidden units of the two-layer network (the transferred layer's rows)", None, _width),
         Number("ridge", "(0, inf)", "ridge lambda of the readout on frozen features", 0.1),
         Number("weight_decay", "[0, inf)", "weight decay of the trained networks", 1e-3),
-        Number("learning_rate", "(0, inf)", "Adam learning rate of the trained networks", 1e-2),
-        Option("steps", "full-batch Adam steps of each trained network", 2000, _steps),
+        Number("training_rate", "(0, inf)", "Adam learning rate of the trained networks", 1e-2),
+        Option("training_steps", "full-batch Adam steps of each trained network", 2000, _steps),
         Option("loss", "loss of the readout and the networks: 'square' or 'logistic'", "square", _loss),
         Option("activation", "phi, the network's activation", "erf", get_activation),
     )
@@ -142,4 +142,6 @@ class FeatureTransfer(Theory):
 
 
 def _recipe(parameters):
-    return {n: parameters[n] for n in ("loss", "weight_decay", "learning_rate", "steps")}
+    """The keyword arguments of `jaxtl.nets.train` from the theory's parameters."""
+    return dict(loss=parameters["loss"], weight_decay=parameters["weight_decay"],
+                learning_rate=parameters["training_rate"], steps=parameters["training_steps"])  # fmt: skip
