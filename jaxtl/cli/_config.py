@@ -26,8 +26,9 @@ _COMMON = """\
 # mnist_pair), built with jax.random.key(seed).
 task = "teacher_pair"
 seed = 0
-# The theory: "transfer" (source and target coupled by gamma) or "single_task" (the target
-# alone{only}).
+# The theory: "transfer" (source and target coupled by gamma), "single_task" (the target
+# alone{only}) or "feature_transfer" (a readout on the transferred first layer of a trained
+# network; hidden_manifold_pair with readout = "sign").
 theory = "transfer"
 # Results go to <output>.nc (netCDF, an xarray Dataset) and <output>.png (a figure), the
 # suffixes appended to the name as given; existing files are kept (the job stops before it
