@@ -6,6 +6,8 @@ none calls `plt.show()`, saves or prints. Inputs are the `xarray.Dataset`s that 
 - `error_vs_alpha`: test error vs alpha (or any one parameter): theory curves and network
   points with error bars.
 - `trajectory`: a `jaxtl.optimize` trajectory, alone or drawn over the sweep grid it searched.
+- `learning_curves`: outputs of `jaxtl.learning_curves` against Pt, mean and standard error
+  over seeds, as lines (theories) or points (simulations).
 
 Axis scales are chosen from the coordinate values: log when every value is positive and they
 span more than two decades (max/min > 100); symlog (linear below the smallest positive value)
@@ -26,7 +28,7 @@ from matplotlib.collections import LineCollection
 
 from .theory._solve import NO_PHYSICAL_ROOT
 
-__all__ = ["benefit_map", "error_vs_alpha", "trajectory"]
+__all__ = ["benefit_map", "error_vs_alpha", "learning_curves", "trajectory"]
 
 # Axis labels of the task generators' parameters. A theory's parameters and outputs carry
 # their own labels (`long_name`, `units`: from the theory's declaration, set by jaxtl.sweep and
@@ -430,6 +432,46 @@ def error_vs_alpha(theory, networks=None, *, x="alpha", var="test_error", ax=Non
     ax.set(xlabel=_parameter_label(x, da), ylabel=_variable_label(var, da))
     ax.legend(fontsize="small")
     title = _title(theory, keep)
+    if title:
+        ax.set_title(title, fontsize="small")
+    return ax
+
+
+def learning_curves(ds, lines=(), points=(), *, x="Pt", ax=None):
+    """Draw outputs of `jaxtl.learning_curves` against `x` (default "Pt"): the mean over the
+    dimension "seed" and one standard error (std / sqrt(seeds)), as lines with a shaded band
+    (the variables in `lines`, gid "line") or as points with error bars (`points`, gid
+    "points"), each labelled by its variable's `long_name`. The x axis is log-scaled when the
+    values span more than two decades.
+
+    **Arguments:** `ds`: the Dataset, dimensions (x, "seed"); `lines`, `points`: names of its
+    variables (at least one in all); `x`; `ax` (default: a new figure). **Returns:** the Axes.
+    A ValueError names an unknown variable or dimension.
+    """
+    names = [*lines, *points]
+    if not names:
+        raise ValueError("learning_curves needs at least one variable in lines or points")
+    for name in names:
+        _, da = _variable(ds, name)
+        _check_dim(x, da.dims)
+        _check_dim("seed", da.dims)
+    ax = _new_axes(ax)
+    xs = _coordinate(ds, x)
+    _set_axis_scale(ax, "x", xs)
+    n = ds.sizes["seed"]
+    for i, name in enumerate(names):
+        da = _drop_singletons(ds[name], (x, "seed")).sortby(x)
+        mean, stderr = da.mean("seed").values, da.std("seed").values / np.sqrt(n)
+        label, color = str(da.attrs.get("long_name", name)), f"C{i % 10}"
+        if name in lines:
+            ax.plot(np.sort(xs), mean, "-", color=color, label=label, gid="line")
+            ax.fill_between(np.sort(xs), mean - stderr, mean + stderr, color=color, alpha=0.2, lw=0)
+        else:
+            ax.errorbar(np.sort(xs), mean, yerr=stderr, fmt="o", color=color, ms=4, capsize=3, label=label,
+                        gid="points")  # fmt: skip
+    ax.set(xlabel=_parameter_label(x, ds), ylabel=f"mean over {n} seeds")
+    ax.legend(fontsize="small")
+    title = _title(ds, (x, "seed"))
     if title:
         ax.set_title(title, fontsize="small")
     return ax

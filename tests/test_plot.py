@@ -341,3 +341,19 @@ def test_trajectory_errors():
     traj = trajectory_dataset({"coupling": np.ones(8), "rho": np.ones(8)})
     with pytest.raises(ValueError, match=r"'benefit'.*test_error"):
         plot.trajectory(traj, grid.drop_vars("benefit"))
+
+
+def test_learning_curves_draw_means_and_standard_errors():
+    rng = np.random.default_rng(0)
+    values = rng.random((3, 4))
+    ds = xr.Dataset({"a": (("Pt", "seed"), values, {"long_name": "theory a"}), "b": (("Pt", "seed"), values + 1)},
+                    coords={"Pt": [10, 100, 2000], "seed": np.arange(4)})  # fmt: skip
+    ax = jaxtl.plot.learning_curves(ds, lines=["a"], points=["b"])
+    (line,) = [l for l in ax.lines if l.get_gid() == "line"]
+    np.testing.assert_allclose(line.get_ydata(), values.mean(1))
+    assert ax.get_xscale() == "log" and line.get_label() == "theory a"
+    (container,) = ax.containers
+    segments = container.lines[2][0].get_segments()
+    np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in segments], values.std(1))  # two standard errors: 2 std / sqrt(4)
+    with pytest.raises(ValueError, match="unknown variable 'c'"):
+        jaxtl.plot.learning_curves(ds, lines=["c"])
