@@ -83,16 +83,34 @@ def simulate_logistic(A, s, theta, samples, ridge, seeds=8):
     return mean_and_stderr(rows)
 
 
-@pytest.mark.parametrize("alpha, ridge", [(0.5, 0.1), (2.0, 0.1), (2.0, 1.0)])
+@pytest.mark.parametrize("alpha, ridge", [(0.5, 0.1), (2.0, 0.1), (2.0, 1.0), (1.0, 0.01)])
 def test_logistic_matches_readouts_fitted_on_samples(alpha, ridge):
     """The logistic readout at K = 200: classification error and training loss within 3
-    standard errors + 2% of logistic regressions fitted on sampled data."""
+    standard errors + 2% of logistic regressions fitted on sampled data. At ridge 0.01 the
+    response is large (V = 61): the proximal step must converge there (it cycled from
+    x = omega, and the solve diverged)."""
     Omega, Phi, theta, A, s = feature_model()
     curve = learning_curve(Omega, Phi, theta, samples=alpha * K, ridge=ridge, loss="logistic")
     assert curve.converged and curve.loss == "logistic"
     mean, stderr = simulate_logistic(A, s, theta, int(alpha * K), ridge)
     theory = np.array([curve.classification_error, curve.training_loss])
     assert np.all(np.abs(theory - mean) < 3 * stderr + 0.02 * mean), (theory, mean, stderr)
+
+
+def test_logistic_proximal_step_converges_at_any_response():
+    """x* solves x - omega - V y sigmoid(-y x) = 0 to rounding for V from 10^-3 to 10^6 and
+    omega over [-40, 40] (Newton from omega cycles for V > 11), and its implicit derivative in
+    omega is the inverse function theorem's 1 / (1 + V l''(x*))."""
+    from jaxtl.theory._readout import _logistic_prox
+
+    prox_and_slope = jax.jit(jax.vmap(jax.value_and_grad(_logistic_prox), in_axes=(0, None, None)))
+    omega = jnp.linspace(-40.0, 40.0, 2001)
+    for V in (1e-3, 1.0, 12.0, 30.0, 1e3, 1e6):
+        for y in (1.0, -1.0):
+            x, slope = prox_and_slope(omega, jnp.asarray(y), jnp.asarray(V))
+            s = jax.nn.sigmoid(-y * x)
+            assert np.max(np.abs(x - omega - V * y * s)) < 1e-12 * (1 + V), (V, y)
+            np.testing.assert_allclose(slope, 1 / (1 + V * s * (1 - s)), rtol=1e-10)
 
 
 def test_no_samples_is_a_coin_toss():

@@ -205,8 +205,15 @@ def _prior_side(V_hat, q_hat, m_hat, s: ReadoutSpectrum):
 
 def _logistic_prox(omega, y, V):
     """x* = argmin_x (x - omega)^2 / (2V) + log(1 + e^{-y x}) elementwise: the root of
-    x - omega - V y sigmoid(-y x), by Newton from omega, differentiated implicitly
-    (`jax.lax.custom_root`, never through the iterations)."""
+    x - omega - V y sigmoid(-y x), by Newton, differentiated implicitly
+    (`jax.lax.custom_root`, never through the iterations).
+
+    In z = y x the residual z - y omega - V sigmoid(-z) is increasing, convex for z < 0 and
+    concave for z > 0, and its root lies above y omega. Newton started at z = max(y omega, 0)
+    is on the root's safe side (below it where concave, above it where convex), so its
+    iterates move monotonically to the root for every V; from x = omega (z < 0 there) it
+    overshoots across the inflection and cycles once V is large (V > 11: near-separable
+    data at small ridge)."""
 
     def residual(x):
         return x - omega - V * y * jax.nn.sigmoid(-y * x)
@@ -218,7 +225,8 @@ def _logistic_prox(omega, y, V):
 
         return jax.lax.scan(step, x, None, length=_PROX_STEPS)[0]
 
-    return jax.lax.custom_root(residual, omega, solve, lambda g, b: b / g(jnp.ones_like(b)))
+    start = jnp.where(y * omega > 0, omega, 0.0)
+    return jax.lax.custom_root(residual, start, solve, lambda g, b: b / g(jnp.ones_like(b)))
 
 
 def _logistic_data_side(V, q, m, s: ReadoutSpectrum):
