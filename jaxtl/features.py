@@ -12,6 +12,11 @@ first layer was transferred from a source task and frozen.
 frozen layer W on hidden-manifold data x = sigma(F^T c / sqrt(D)) in closed form (Gaussian
 equivalence); `sampled_feature_covariances(key, W, F, samples=...)` by Monte Carlo, its
 reference.
+
+The whole transfer protocol (a source network trained, its first layer transferred, the
+readout's theory beside random features, scratch training and fine-tuning) is the theory
+"feature_transfer" (`jaxtl.theory.FeatureTransfer`), run by `jaxtl.sweep`,
+`jaxtl.learning_curves` and `jaxtl.optimize`.
 """
 
 from .theory._readout import ReadoutCurve as ReadoutCurve, learning_curve as learning_curve
