@@ -119,7 +119,7 @@ class FeatureTransfer(Theory):
             curves.append(_readout(covariances.Omega, covariances.Phi, theta, samples=jnp.asarray(Pt, float),
                                    ridge=ridge, loss=loss))  # fmt: skip
             features = lambda X: phi(X @ W.T / jnp.sqrt(N0))  # noqa: E731
-            w = fit_readout(features(pair.Xt), pair.yt, ridge=ridge, loss=loss)
+            w = fit_readout(features(pair.Xt), pair.yt, ridge=jax.lax.stop_gradient(ridge), loss=loss)
             simulated.append(classification_error(pair.y0, features(pair.X0) @ w))
         Xt, yt = jax.lax.stop_gradient((pair.Xt, pair.yt))
         start = Network.from_prior(jax.random.fold_in(pair.params["network_key"], 1), N0, parameters["width"],
