@@ -50,6 +50,14 @@ def _steps(value) -> int:
     return _checks.count("training_steps", value, minimum=0)
 
 
+def _weight_decay(value) -> float:
+    return float(_checks.interval("weight_decay", value, 0.0, jnp.inf))
+
+
+def _training_rate(value) -> float:
+    return float(_checks.positive("training_rate", value))
+
+
 def _loss(value) -> str:
     return _checks.choice("loss", value, LOSSES)
 
@@ -70,9 +78,12 @@ def _target(pair):
 class FeatureTransfer(Theory):
     """The feature-transfer theory (module docstring; README.md in this folder, section 10).
 
-    Parameters: `width` K (hidden units, static), `ridge` lambda of the readout, the training
-    recipe of the networks (`loss`, also the readout's; `weight_decay`; `training_rate` and
-    `training_steps`, the learning rate and steps of `jaxtl.nets.train`) and `activation` phi. The data's nonlinearity sigma is the
+    Parameters: `width` K (hidden units), `ridge` lambda of the readout (a number: vmapped in
+    sweeps, differentiable), the training recipe of the networks (`loss`, also the readout's;
+    `weight_decay`; `training_rate` and `training_steps`, the learning rate and steps of
+    `jaxtl.nets.train`) and `activation` phi. The recipe is static (one compiled program per
+    value): the trained networks enter the outputs without a gradient, so it cannot be
+    optimized by gradient. The data's nonlinearity sigma is the
     generator's (`functools.partial(hidden_manifold_pair, activation=...)` sets it). Outputs:
     classification errors on the target task (fractions of test points misclassified).
     """
@@ -81,8 +92,8 @@ class FeatureTransfer(Theory):
     parameters = (
         Option("width", "K, hidden units of the two-layer network (the transferred layer's rows)", None, _width),
         Number("ridge", "(0, inf)", "ridge lambda of the readout on frozen features", 0.1),
-        Number("weight_decay", "[0, inf)", "weight decay of the trained networks", 1e-3),
-        Number("training_rate", "(0, inf)", "Adam learning rate of the trained networks", 1e-2),
+        Option("weight_decay", "weight decay of the trained networks (>= 0)", 1e-3, _weight_decay),
+        Option("training_rate", "Adam learning rate of the trained networks (> 0)", 1e-2, _training_rate),
         Option("training_steps", "full-batch Adam steps of each trained network", 2000, _steps),
         Option("loss", "loss of the readout and the networks: 'square' or 'logistic'", "square", _loss),
         Option("activation", "phi, the network's activation", "erf", get_activation),
@@ -113,19 +124,19 @@ class FeatureTransfer(Theory):
         F, theta, sigma = _target(pair)
         phi, ridge, loss = parameters["activation"], parameters["ridge"], parameters["loss"]
         Pt, N0 = pair.Xt.shape
+        Xt, yt, X0, y0 = jax.lax.stop_gradient((pair.Xt, pair.yt, pair.X0, pair.y0))  # simulations: no gradient
         curves, simulated = [], []
         for W in (shared.network.W, shared.random_layer):
             covariances = _closed_form(W, F, sigma, phi)
             curves.append(_readout(covariances.Omega, covariances.Phi, theta, samples=jnp.asarray(Pt, float),
                                    ridge=ridge, loss=loss))  # fmt: skip
             features = lambda X: phi(X @ W.T / jnp.sqrt(N0))  # noqa: E731
-            w = fit_readout(features(pair.Xt), pair.yt, ridge=jax.lax.stop_gradient(ridge), loss=loss)
-            simulated.append(classification_error(pair.y0, features(pair.X0) @ w))
-        Xt, yt = jax.lax.stop_gradient((pair.Xt, pair.yt))
+            w = fit_readout(features(Xt), yt, ridge=jax.lax.stop_gradient(ridge), loss=loss)
+            simulated.append(classification_error(y0, features(X0) @ w))
         start = Network.from_prior(jax.random.fold_in(pair.params["network_key"], 1), N0, parameters["width"],
                                    activation=phi)  # fmt: skip
         trained = [train(net, Xt, yt, **_recipe(parameters)) for net in (start, shared.network)]
-        scratch, fine_tuned = (jax.lax.stop_gradient(classification_error(pair.y0, net(pair.X0))) for net in trained)
+        scratch, fine_tuned = (classification_error(y0, net(X0)) for net in trained)
         tf, rf = (c.classification_error for c in curves)
         values = dict(
             transferred_error=tf,
