@@ -88,8 +88,8 @@ def hidden_manifold_pair(
     **Returns:** a `TaskPair` with `overlaps` "teacher" (cosine of theta_s and theta_t),
     "features" (cosine of F_s and F_t as vectors of D N0 entries) and "input", and `params`
     with the knobs, "activation", "readout", "F_s", "F_t" (D, N0), "theta_s", "theta_t" (D,),
-    and "network_key", a `jax.random` key independent of the data for what is built on the
-    pair (the initial weights of the networks of the feature-transfer theory).
+    and "network_key", the data (`jax.random.key_data`) of a key independent of the data, for
+    what is built on the pair (the initial weights of the feature-transfer theory's networks).
 
     For a fixed key the data are differentiable in `feature_perturbation`,
     `teacher_perturbation`, `gain` and `noise`, and piecewise so in `replaced_fraction`. Runs
@@ -146,6 +146,6 @@ def hidden_manifold_pair(
             F_t=F_t,
             theta_s=theta_s,
             theta_t=theta_t,
-            network_key=jax.random.fold_in(key, 1),
+            network_key=jax.random.key_data(jax.random.fold_in(key, 1)),
         ),
     )

@@ -112,7 +112,7 @@ class FeatureTransfer(Theory):
 
     def shared(self, pair, parameters):
         _target(pair)
-        key_network, key_random = jax.random.split(pair.params["network_key"])
+        key_network, key_random = jax.random.split(_network_key(pair))
         start = Network.from_prior(key_network, pair.Xs.shape[1], parameters["width"],
                                    activation=parameters["activation"])  # fmt: skip
         source = train(start, pair.Xs, pair.ys, **_recipe(parameters))
@@ -133,7 +133,7 @@ class FeatureTransfer(Theory):
             features = lambda X: phi(X @ W.T / jnp.sqrt(N0))  # noqa: E731
             w = fit_readout(features(Xt), yt, ridge=jax.lax.stop_gradient(ridge), loss=loss)
             simulated.append(classification_error(y0, features(X0) @ w))
-        start = Network.from_prior(jax.random.fold_in(pair.params["network_key"], 1), N0, parameters["width"],
+        start = Network.from_prior(jax.random.fold_in(_network_key(pair), 1), N0, parameters["width"],
                                    activation=phi)  # fmt: skip
         trained = [train(net, Xt, yt, **_recipe(parameters)) for net in (start, shared.network)]
         scratch, fine_tuned = (classification_error(y0, net(X0)) for net in trained)
@@ -150,6 +150,11 @@ class FeatureTransfer(Theory):
         )
         result = first_failure(curves[0].result, [(curves[1].converged, curves[1].result)])
         return Evaluation(values, result, curves[0].num_steps + curves[1].num_steps)
+
+
+def _network_key(pair):
+    """The key of the pair's networks (`hidden_manifold_pair`'s params["network_key"])."""
+    return jax.random.wrap_key_data(pair.params["network_key"])
 
 
 def _recipe(parameters):
