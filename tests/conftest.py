@@ -58,7 +58,9 @@ SLOW = (
     "test_feature_transfer.py::test_transferred_features_beat_random_ones_on_the_source_task",
     "test_feature_transfer.py::test_learning_curves_equal_sweeps_with_the_seeds_keys",
     "test_feature_transfer.py::test_learning_curves_recompute_what_a_changed_source_needs",
-    "test_feature_transfer.py::test_implicit_gradient_of_the_transferred_error_matches_finite_differences[feature",
+    "test_feature_transfer.py::test_implicit_gradient_of_the_transferred_error_matches_finite_differences",
+    "test_sweep.py::test_single_task_through_the_sweep_is_the_transfer_theory_at_zero_coupling",
+    "test_transfer.py::test_closed_form_derivatives_are_those_of_the_potential[erf-2.0]",
     "test_feature_transfer.py::test_optimize_lowers_the_transferred_error_over_a_knob",
 )
 
