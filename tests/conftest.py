@@ -61,6 +61,7 @@ SLOW = (
     "test_feature_transfer.py::test_implicit_gradient_of_the_transferred_error_matches_finite_differences",
     "test_sweep.py::test_single_task_through_the_sweep_is_the_transfer_theory_at_zero_coupling",
     "test_transfer.py::test_closed_form_derivatives_are_those_of_the_potential[erf-2.0]",
+    "test_transfer.py::test_closed_form_derivatives_are_those_of_the_potential[tanh-0.5]",
     "test_feature_transfer.py::test_optimize_lowers_the_transferred_error_over_a_knob",
 )
 
