@@ -32,6 +32,15 @@ from . import tasks as tasks  # noqa: E402
 from . import theory as theory  # noqa: E402
 from .theory._result import Prediction as Prediction, TestError as TestError  # noqa: E402
 from .theory._solve import RESULTS as RESULTS  # noqa: E402
+from .theory._adaptive_kernel import (  # noqa: E402
+    AdaptiveKernelSolution as AdaptiveKernelSolution,
+    adaptive_kernel as adaptive_kernel,
+)
+from .theory._adaptive_transfer import (  # noqa: E402
+    AdaptiveBenefit as AdaptiveBenefit,
+    AdaptiveTransferSolution as AdaptiveTransferSolution,
+    adaptive_transfer as adaptive_transfer,
+)
 from .theory._single_task import (  # noqa: E402
     SingleTaskSolution as SingleTaskSolution,
     single_task as single_task,

@@ -2,7 +2,8 @@
 
 Each theory is one module here: the kernels (`_kernel`), the one stationary-point solver
 (`_solve`), and the theories built on them, `_single_task`, `_transfer` and `_feature_transfer`
-(on the readout theory `_readout` and the features' covariances `_feature_covariances`). `README.md` in
+(on the readout theory `_readout` and the features' covariances `_feature_covariances`), and
+`_adaptive_kernel` and `_adaptive_transfer` (on the single-site measure `_single_site`). `README.md` in
 this folder writes down the equations each module implements.
 
 A theory is a `Theory`: it declares its parameters (`Number`, `Option`), its outputs (`Output`)
@@ -18,13 +19,19 @@ from ._protocol import (
     Output as Output,
     Theory as Theory,
 )
+from ._adaptive_kernel import AdaptiveKernel as AdaptiveKernel
+from ._adaptive_transfer import AdaptiveTransfer as AdaptiveTransfer
 from ._feature_transfer import FeatureTransfer as FeatureTransfer
 from ._single_task import SingleTask as SingleTask
 from ._transfer import Transfer as Transfer
 
-THEORIES = {theory.name: theory for theory in (Transfer(), SingleTask(), FeatureTransfer())}
-"""The built-in theories by name: "transfer" (the default of sweeps), "single_task" and
-"feature_transfer" (transferred features on the hidden manifold model)."""
+THEORIES = {
+    theory.name: theory
+    for theory in (Transfer(), SingleTask(), FeatureTransfer(), AdaptiveKernel(), AdaptiveTransfer())
+}
+"""The built-in theories by name: "transfer" (the default of sweeps), "single_task",
+"feature_transfer" (transferred features on the hidden manifold model), "adaptive_kernel" and
+"adaptive_transfer" (infinite-width feature learning, with an elastic coupling)."""
 
 
 def get(theory: "str | Theory") -> Theory:

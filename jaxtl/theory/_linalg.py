@@ -1,6 +1,7 @@
-"""Symmetric eigendecomposition, matrix inverse and positive-definiteness test for the theories.
+"""Symmetric eigendecomposition, matrix inverse, linear solve and positive-definiteness test for the
+theories.
 
-All three differ from `jnp.linalg` in two ways:
+All four differ from `jnp.linalg` in two ways:
 
 - their derivatives are written out (`eigh` survives degenerate eigenvalues; the test has
   none: it is a condition);
@@ -79,6 +80,15 @@ def _inv_jvp(primals, tangents):
 
 
 _cholesky = _one_at_a_time(jnp.linalg.cholesky)
+_solve = _one_at_a_time(lambda Jg: jnp.linalg.solve(Jg[..., :-1], Jg[..., -1]))
+
+
+def solve(J: Float[Array, "n n"], g: Float[Array, " n"]) -> Float[Array, " n"]:
+    """J^{-1} g (LU) for the Newton steps of problems with more than three coordinates (the
+    adaptive-kernel theories), looped under `jax.vmap` like the rest of this module. Called
+    only where no derivative is needed (the solver's adjoint has its own linear solve): it has
+    none."""
+    return _solve(jax.lax.stop_gradient(jnp.concatenate([J, g[:, None]], axis=1)))
 
 
 def positive_definite(M: Float[Array, "P P"]) -> Bool[Array, ""]:

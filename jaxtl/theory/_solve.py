@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
+from ._linalg import solve
+
 
 class RESULTS(optx.RESULTS):  # pyright: ignore
     """How a theory's solve ended: `successful` (a physical stationary point), one of
@@ -55,9 +57,20 @@ class RESULTS(optx.RESULTS):  # pyright: ignore
         "no physical stationary point: the readout's overlaps violate q > 0 and m^2 <= rho q "
         "(or the equation for q has no positive solution)"
     )
+    kernel_not_pd = (
+        "no physical stationary point: the adapted kernel Phi + lambda1 T I is not positive definite "
+        "(its Cholesky fails)"
+    )
+    samples_collapsed = (
+        "the Monte Carlo estimate is not reliable: the effective sample size of the importance weights "
+        "fell below max(P, 100) (the tilt is too strong for this many draws: pass more `neurons`, or a "
+        "smaller feature_strength)"
+    )
 
 
-NO_PHYSICAL_ROOT = ("not_a_minimum", "overlap_not_psd", "matrix_not_pd", "field_not_psd", "readout_not_physical")
+NO_PHYSICAL_ROOT = (
+    "not_a_minimum", "overlap_not_psd", "matrix_not_pd", "field_not_psd", "readout_not_physical", "kernel_not_pd",
+)  # fmt: skip
 """The names of the outcomes in `RESULTS` that are a stationary point outside the domain."""
 
 
@@ -99,13 +112,13 @@ def stationary_point(
 ) -> Stationary:
     """Solve gradient(x, args) = 0 by globalized Newton (module docstring), starting from `x0`.
 
-    `x0` is a scalar or a vector of n <= 3 coordinates; `gradient_and_jacobian(x, args)`
+    `x0` is a scalar or a vector of n coordinates; `gradient_and_jacobian(x, args)`
     returns the gradient of the potential at x (shape of x) and its Jacobian (() or (n, n));
     a non-finite value marks x as outside the potential's domain.
     Everything it depends on must be passed in `args` (not closed over), so that implicit
     differentiation reaches it. Newton stops once its estimate of the remaining error is below
-    atol + rtol |x| (`_Newton`). The loop calls no linear solver, so it also runs inside
-    `jax.shard_map` (the sweep's per-device loops). Never raises: failure is reported in
+    atol + rtol |x| (`_Newton`). For n <= 3 the loop calls no linear solver, so it also runs
+    inside `jax.shard_map` (the sweep's per-device loops). Never raises: failure is reported in
     `result`, and derivatives at a failed point are NaN (not an error).
     """
 
@@ -154,8 +167,11 @@ def raise_if_failed(value: PyTree, result: RESULTS, theory: str) -> PyTree:
 
 
 def _newton_step(J, g):
-    """J^{-1} g for a scalar or n <= 3 coordinates in closed form (no LAPACK call, no linear
-    solver inside the batched loop): Cramer's rule."""
+    """J^{-1} g: for a scalar or n <= 3 coordinates in closed form (no LAPACK call inside the
+    batched loop), by Cramer's rule; for more (the adaptive kernels' P coordinates) by an LU
+    solve, one matrix at a time under `jax.vmap` (`_linalg.solve`)."""
+    if g.size > 3:
+        return solve(J, g)
     if g.size == 1:
         return g / J.reshape(g.shape)
     if g.size == 2:

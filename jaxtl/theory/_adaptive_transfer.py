@@ -1,0 +1,230 @@
+"""Transfer between two infinite-width mean-field networks coupled by an elastic weight
+penalty delta/2 |W_t - W_s|^2 on the first layer (README.md in this folder, section 11.4).
+
+The source is quenched: its network is a draw from its own posterior (the adaptive kernel of
+the source task, `_adaptive_kernel`), and the target's posterior is taken given that draw. At
+infinite width each target neuron sees only its own source neuron: given the source weights
+W_s, the target's untilted law is N(rho W_s, I/(lambda0 + delta)), rho = delta/(lambda0 + delta),
+and the target labels tilt it, normalized per source draw. The source's draws follow the
+source's tilted single-site law. In `_single_site`'s terms the target's law has a random mean
+rho W_s: exact Gaussian algebra for the identity activation (A_mu = rho^2 E[W_s W_s^T]); for
+others, groups of `target_draws` target draws around each of the source's Monte Carlo draws,
+the groups weighted by the source's importance weights.
+
+delta = 0 is the target's own adaptive kernel (no transfer); delta = inf holds W_t = W_s:
+kernel regression with the source-adapted kernel on the target inputs.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
+
+from .. import _checks
+from .._repr import Readable
+from ._activation import Activation, get_activation
+from ._adaptive_kernel import (
+    ADAPTIVE_NUMBERS,
+    ADAPTIVE_OPTIONS,
+    AdaptiveKernelSolution,
+    _numbers,
+    prior_weights,
+    solve_adaptive,
+)
+from ._protocol import Evaluation, Number, Option, Output, Theory
+from ._result import Prediction, TheorySolution
+from ._single_site import GaussianWeights, SampledWeights, Weights, draw_weights, tilted_second_moment
+from ._solve import RESULTS, first_failure, raise_if_failed
+
+TARGET_DRAWS = 16
+"""Target draws per source draw (Monte Carlo) when `target_draws` is not given."""
+
+
+class AdaptiveBenefit(Readable):
+    """The transfer benefit on a test set, in labels squared: the target's error at
+    delta = 0 minus its error at delta (positive: transfer helps), split into two parts that
+    add up to `total`:
+
+    - `prior`: what the coupling gives with a source that learned nothing (its neurons drawn
+      from the prior, untilted by the source labels): a changed first-layer prior, not transfer.
+    - `source`: what the source's adapted features carry: the prior-only error minus the error.
+    """
+
+    total: Float[Array, ""]
+    prior: Float[Array, ""]
+    source: Float[Array, ""]
+
+
+class AdaptiveTransferSolution(TheorySolution):
+    """The solved adaptive transfer theory (module docstring).
+
+    **Attributes:**
+    - `source`: the source's adaptive kernel (`AdaptiveKernelSolution`) on (Xs, ys).
+    - `target`: the coupled target's (its `weights` are the target's untilted law given the
+      source); `target.kernel` is the transferred kernel Phi_t on the target inputs (Pt, Pt).
+    - `uncoupled`: the target's own adaptive kernel (delta = 0), and `prior_only`: the coupled
+      target on a source that learned nothing; the references of `benefit`.
+    - `coupling` (delta, in [0, inf]).
+    - `result`, `num_steps`, `converged`: the first failure of the source, the references and
+      the target (`jaxtl.RESULTS`); predictions are NaN unless converged.
+    """
+
+    source: AdaptiveKernelSolution
+    target: AdaptiveKernelSolution
+    uncoupled: AdaptiveKernelSolution
+    prior_only: AdaptiveKernelSolution
+    coupling: Float[Array, ""]
+    result: RESULTS
+    num_steps: Int[Array, ""]
+    _shown = ("converged", "result", "coupling", "source", "target")
+
+    @property
+    def kernel(self) -> Float[Array, "Pt Pt"]:
+        """The transferred kernel Phi_t on the target's training inputs, (Pt, Pt)."""
+        return self.target.kernel
+
+    def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
+        """The target's predictor f(x0) = Phi_t(x0, X_t) alpha_t (NaN unless converged)."""
+        return self.target.predict(X0).only_if(self.converged)
+
+    def benefit(self, X0: Float[ArrayLike, "P0 N0"], y0: Float[ArrayLike, " P0"]) -> AdaptiveBenefit:
+        """The transfer benefit on (X0, y0) and its split (`AdaptiveBenefit`)."""
+        error, uncoupled, prior_only = (s.test_error(X0, y0).total for s in (self, self.uncoupled, self.prior_only))
+        return AdaptiveBenefit(uncoupled - error, uncoupled - prior_only, prior_only - error)
+
+
+def adaptive_transfer(
+    source: "tuple[Float[ArrayLike, 'Ps N0'], Float[ArrayLike, ' Ps']]",
+    target: "tuple[Float[ArrayLike, 'Pt N0'], Float[ArrayLike, ' Pt']]",
+    *,
+    feature_strength: Float[ArrayLike, ""],
+    coupling: Float[ArrayLike, ""],
+    lambda0: Float[ArrayLike, ""] = 1.0,
+    lambda1: Float[ArrayLike, ""] = 1.0,
+    temperature: Float[ArrayLike, ""] = 0.0,
+    activation: "str | Activation" = "erf",
+    neurons: "int | None" = None,
+    target_draws: "int | None" = None,
+    key: "PRNGKeyArray | None" = None,
+    throw: bool = True,
+) -> AdaptiveTransferSolution:
+    """Solve the adaptive transfer theory (module docstring; README.md in this folder, section 11.4).
+
+    **Arguments:**
+    - `source`, `target`: the tasks' training data (Xs (Ps, N0), ys (Ps,)), (Xt (Pt, N0), yt (Pt,)).
+    - `feature_strength` (gamma0 >= 0), `lambda0`, `lambda1`, `temperature` (T >= 0, units of
+      the loss; the ridge is lambda1 T), `activation`: as in `jaxtl.adaptive_kernel`, shared
+      by both networks.
+    - `coupling`: delta in [0, inf] (inf: the source's first layer, kept).
+    - `neurons`: the source's Monte Carlo draws (None: exact for the identity activation,
+      10 000 otherwise; see `jaxtl.adaptive_kernel`); `target_draws`: target draws per source
+      draw (default 16), Monte Carlo only.
+    - `key`: random key of the draws (default `jax.random.key(0)`); `throw` as in `adaptive_kernel`.
+
+    Works under `jax.jit`, `jax.vmap` and `jax.grad` (with respect to gamma0, delta, lambda0,
+    lambda1, T and the data), by implicit differentiation through both solves.
+    """
+    (Xs, ys), (Xt, yt) = _checks.pair("source", source, "(Xs, ys)"), _checks.pair("target", target, "(Xt, yt)")
+    Xs, ys, Xt, yt = (_checks.finite(n, v) for n, v in (("Xs", Xs), ("ys", ys), ("Xt", Xt), ("yt", yt)))
+    _checks.inputs("Xs", Xs, "Ps")
+    _checks.inputs("Xt", Xt, "Pt")
+    _checks.shape("ys", ys, Xs.shape[:1], "(Ps,)")
+    _checks.shape("yt", yt, Xt.shape[:1], "(Pt,)")
+    _checks.shape("Xt", Xt, (Xt.shape[0], Xs.shape[1]), "(Pt, N0) with the source's N0")
+    numbers = _numbers(feature_strength=feature_strength, lambda0=lambda0, lambda1=lambda1, temperature=temperature)
+    delta = COUPLING.check(coupling)
+    act = get_activation(activation)
+    draws = TARGET_DRAWS if target_draws is None else _checks.count("target_draws", target_draws)
+    key = jax.random.key(0) if key is None else key
+    key_source, key_target = jax.random.split(key)
+    src = solve_adaptive(prior_weights(act, Xs.shape[1], numbers["lambda0"], neurons, key_source), Xs, ys,
+                         **numbers, activation=act, throw=False)  # fmt: skip
+    return solve_adaptive_target(src, Xt, yt, coupling=delta, target_draws=draws, key=key_target, throw=throw)
+
+
+@eqx.filter_jit
+def solve_adaptive_target(source: AdaptiveKernelSolution, Xt, yt, *, coupling, target_draws: int, key,
+                          throw: bool) -> AdaptiveTransferSolution:  # fmt: skip
+    """The coupled target (and its two references) given a solved source, on checked arguments."""
+    numbers = dict(feature_strength=source.feature_strength, lambda0=source.lambda0, lambda1=source.lambda1,
+                   temperature=source.temperature)  # fmt: skip
+    solve = lambda weights: solve_adaptive(weights, Xt, yt, **numbers, activation=source.activation, throw=False)  # noqa: E731
+    uncoupled = solve(target_weights(source, coupling=0.0, target_draws=target_draws, key=key))
+    prior_only = solve(target_weights(source, coupling=coupling, target_draws=target_draws, key=key, informed=False))
+    target = solve(target_weights(source, coupling=coupling, target_draws=target_draws, key=key))
+    result = first_failure(source.result, [(uncoupled.converged, uncoupled.result),
+                                           (prior_only.converged, prior_only.result),
+                                           (target.converged, target.result)])  # fmt: skip
+    result = RESULTS.where(source.converged, result, RESULTS.source_failed)
+    if throw:
+        target = eqx.tree_at(lambda s: s.coefficients, target,
+                             raise_if_failed(target.coefficients, result, "jaxtl.adaptive_transfer"))  # fmt: skip
+    steps = source.num_steps + uncoupled.num_steps + prior_only.num_steps + target.num_steps
+    return AdaptiveTransferSolution(source=source, target=target, uncoupled=uncoupled, prior_only=prior_only,
+                                    coupling=jnp.asarray(coupling, float), result=result, num_steps=steps)  # fmt: skip
+
+
+def target_weights(source: AdaptiveKernelSolution, *, coupling, target_draws: int, key, informed: bool = True) -> Weights:
+    """The target's untilted single-site law given the quenched source (module docstring):
+    W_t = rho W_s + eps, eps ~ N(0, I/(lambda0 + delta)), with W_s from the source's tilted
+    law (`informed`) or from its prior (not `informed`: the benefit's prior-only reference)."""
+    lambda0, delta = source.lambda0, coupling
+    frozen = jnp.isinf(delta)
+    rho = jnp.where(frozen, 1.0, delta / (lambda0 + jnp.where(frozen, 0.0, delta)))
+    noise = jnp.where(frozen, 0.0, 1 / (lambda0 + jnp.where(frozen, 0.0, delta)))
+    g = source.tilt * informed
+    if isinstance(source.weights, GaussianWeights):
+        second_moment = tilted_second_moment(source.weights, source.inputs, source.coefficients, g)
+        eye = jnp.eye(second_moment.shape[0])
+        return GaussianWeights(mean_covariance=rho**2 * second_moment, noise_covariance=noise * eye)
+    Ws = source.weights.samples[0]  # (M, N0): the source is one group
+    group_weights = draw_weights(source.weights, source.inputs, source.coefficients, g)[0]
+    xi = jax.random.normal(key, (Ws.shape[0], target_draws, Ws.shape[1]), Ws.dtype)
+    samples = rho * Ws[:, None, :] + jnp.sqrt(noise) * xi
+    return SampledWeights(samples=samples, group_weights=group_weights, log_weights=jnp.zeros(samples.shape[:2]),
+                          prior_variance=rho**2 * source.weights.prior_variance + noise,
+                          activation=source.activation)  # fmt: skip
+
+
+COUPLING = Number("coupling", "[0, inf]", "elastic coupling δ of the first layers (inf: the source's, kept)")
+
+
+def _target_draws(value):
+    return TARGET_DRAWS if value is None else _checks.count("target_draws", value)
+
+
+class AdaptiveTransfer(Theory):
+    """The adaptive transfer theory as a `jaxtl.theory.Theory`: source (Xs, ys), target
+    (Xt, yt), tested on (X0, y0). The source's solve is shared by the points of a sweep that
+    change only the coupling. Outputs: test_error, benefit and its split, the kernels' alignments."""
+
+    name = "adaptive_transfer"
+    parameters = (*ADAPTIVE_NUMBERS, COUPLING, *ADAPTIVE_OPTIONS,
+                  Option("target_draws", "Monte Carlo target draws per source draw", TARGET_DRAWS, _target_draws))  # fmt: skip
+    outputs = (
+        Output("test_error", "target test error at the coupling δ", "labels^2", "lower"),
+        Output("benefit", "test error at δ = 0 minus at δ (> 0: transfer helps)", "labels^2", "higher"),
+        Output("benefit_prior", "benefit of a source that learned nothing (a changed prior)", "labels^2"),
+        Output("benefit_source", "benefit carried by the source's adapted features", "labels^2"),
+        Output("alignment", "kernel-target alignment of the transferred kernel Φ_t", "1"),
+        Output("source_alignment", "kernel-target alignment of the source's kernel Φ_s", "1"),
+    )
+    objective = "test_error"
+
+    def shared(self, pair, parameters) -> AdaptiveKernelSolution:
+        p = parameters
+        key = jax.random.split(jax.random.key(p["seed"]))[0]
+        weights = prior_weights(p["activation"], pair.Xs.shape[1], p["lambda0"], p["neurons"], key)
+        return solve_adaptive(weights, pair.Xs, pair.ys, **{n.name: p[n.name] for n in ADAPTIVE_NUMBERS},
+                              activation=p["activation"], throw=False)  # fmt: skip
+
+    def evaluate(self, pair, parameters, shared: AdaptiveKernelSolution) -> Evaluation:
+        p = parameters
+        key = jax.random.split(jax.random.key(p["seed"]))[1]
+        sol = solve_adaptive_target(shared, pair.Xt, pair.yt, coupling=p["coupling"], target_draws=p["target_draws"],
+                                    key=key, throw=False)  # fmt: skip
+        benefit = sol.benefit(pair.X0, pair.y0)
+        values = dict(test_error=sol.test_error(pair.X0, pair.y0).total, benefit=benefit.total,
+                      benefit_prior=benefit.prior, benefit_source=benefit.source, alignment=sol.target.alignment,
+                      source_alignment=sol.source.alignment)  # fmt: skip
+        return Evaluation(values, sol.result, sol.num_steps)
