@@ -9,6 +9,12 @@ import pytest
 # whole command-line jobs, multi-device sweeps): marked `slow`, left out of the default run
 # (`python -m pytest -q`, under 8 minutes) and run by `python -m pytest -q -m slow`.
 SLOW = (
+    *(f"test_adaptive.py::{n}" for n in ("test_monte_carlo_identity_matches_exact_within_its_error",
+                                         "test_monte_carlo_transfer_matches_exact_within_its_error",
+                                         "test_gradients_match_finite_differences",
+                                         "test_monte_carlo_gradient_matches_finite_differences",
+                                         "test_vmap_over_couplings_equals_a_loop",
+                                         "test_sweep_and_optimize_serve_the_adaptive_theories")),
     "test_nets.py::test_transfer_theory_and_langevin_agree_within_ten_percent",
     "test_nets.py::test_single_task_theory_and_langevin_agree_within_ten_percent",
     "test_nets.py::test_transfer_without_coupling_is_single_task_on_the_target",

@@ -207,8 +207,9 @@ def stationary_coefficients(weights: Weights, X, y, g, r):
     else:
         ess = effective_samples(draw_weights(weights, X, alpha, g))
         enough = ess >= max(MIN_EFFECTIVE_SAMPLES, y.size)
-    result = first_failure(stationary.result, [(positive_definite(kernel + ridge), RESULTS.kernel_not_pd),
-                                               (enough, RESULTS.samples_collapsed)])  # fmt: skip
+    # collapsed weights first: they are also why a Monte Carlo kernel can fail to be positive definite
+    result = first_failure(stationary.result, [(enough, RESULTS.samples_collapsed),
+                                               (positive_definite(kernel + ridge), RESULTS.kernel_not_pd)])  # fmt: skip
     return alpha, result, stationary.num_steps, kernel, ess
 
 

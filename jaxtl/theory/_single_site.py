@@ -44,8 +44,9 @@ class GaussianWeights(eqx.Module):
 
 class SampledWeights(eqx.Module):
     """Monte Carlo weights of one neuron: `samples` (G, K, N0), G groups of K draws, the draws
-    of a group sharing one random mean (G = 1 for a single task); `group_weights` (G,), the
-    probability of each group (summing to 1); `log_weights` (G, K), the draws' log importance
+    of a group sharing one random mean (G = 1 for a single task), the groups drawn from the
+    untilted law of the mean; `group_weights` (G,), the probability of each group (summing to
+    1: the source's importance weights for a target coupled to a source); `log_weights` (G, K), the draws' log importance
     weights before the tilt, up to a constant per group (0 for draws from the law itself);
     `prior_variance`, v, the per-component variance of W without any tilt (W ~ N(0, v I): the
     control variate's exact kernel); `activation`."""
@@ -166,9 +167,9 @@ def _features(weights: SampledWeights, X) -> Float[Array, "G K P"]:
 
 
 def _untilted_average(weights: SampledWeights, F1, F2) -> Float[Array, "P1 P2"]:
-    """The Monte Carlo estimate of the untilted kernel: every draw with its weight before the
-    tilt (`draw_weights` at g = 0)."""
-    w = weights.group_weights[:, None] * jax.nn.softmax(weights.log_weights, axis=1)
+    """The Monte Carlo estimate of the untilted kernel: every draw with its weight before any
+    tilt (the groups, draws of the untilted law, equally likely)."""
+    w = jax.nn.softmax(weights.log_weights, axis=1) / weights.group_weights.size
     return jnp.einsum("gk,gka,gkb->ab", w, F1, F2)
 
 
