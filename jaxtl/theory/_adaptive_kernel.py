@@ -26,10 +26,13 @@ from ._single_site import (
     GaussianWeights,
     SampledWeights,
     Weights,
+    coefficients,
+    coordinates,
     draw_weights,
     effective_samples,
     gradient_and_hessian,
     sites,
+    stationarity,
     tilted_kernel,
 )
 from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
@@ -192,14 +195,17 @@ def stationary_coefficients(weights: Weights, X, y, g, r):
     Start: alpha_0 = (Phi_0 + r I)^{-1} y / tau, the untilted solution scaled by
     tau = (1 + sqrt(1 + 4 g a_0)) / 2, a_0 = y^T (Phi_0 + r I)^{-1} y: the exact solution for
     the identity activation at T = 0, and inside the domain g alpha^T Sigma alpha < 1 always.
+    The solver's coordinates are `_single_site.coordinates` (for the exact law, a map of R^P
+    onto that domain).
     """
     args = (sites(weights, X), y, g, r)
     ridge = r * jnp.eye(y.size)
     K0 = gradient_and_hessian(jnp.zeros_like(y), args)[1] - ridge  # at alpha = 0 the Hessian is the untilted kernel
     start = jax.lax.stop_gradient(solve(K0 + ridge, y))
     tau = (1 + jnp.sqrt(1 + 4 * g * (y @ start))) / 2
-    stationary = stationary_point(gradient_and_hessian, jax.lax.stop_gradient(start / tau), args)
-    alpha = stationary.value
+    beta0 = jax.lax.stop_gradient(coordinates(start / tau, args))
+    stationary = stationary_point(stationarity, beta0, args)
+    alpha = coefficients(stationary.value, args)
     kernel = tilted_kernel(weights, X, alpha, g, X, X)
     if isinstance(weights, GaussianWeights):
         ess = jnp.asarray(jnp.inf)

@@ -124,6 +124,34 @@ def gradient_and_hessian(alpha: Float[Array, " P"], args) -> "tuple[Float[Array,
     return gradient, kernel + g * spread + ridge
 
 
+def coefficients(beta: Float[Array, " P"], args) -> Float[Array, " P"]:
+    """alpha from the solver's coordinates beta: for the exact law alpha = beta / sqrt(1 + g beta^T Sigma beta),
+    which maps all of R^P onto the domain g alpha^T Sigma alpha < 1 (there t = 1/(1 - g alpha^T Sigma alpha)
+    = 1 + g beta^T Sigma beta, a polynomial: Newton's trial points never leave the domain); for
+    Monte Carlo (no boundary) alpha = beta."""
+    s, _, g, _ = args
+    return beta / jnp.sqrt(1 + g * (beta @ s.noise @ beta)) if s.exact else beta
+
+
+def coordinates(alpha: Float[Array, " P"], args) -> Float[Array, " P"]:
+    """The inverse of `coefficients`: beta = alpha / sqrt(1 - g alpha^T Sigma alpha) for the exact law."""
+    s, _, g, _ = args
+    return alpha / jnp.sqrt(1 - g * (alpha @ s.noise @ alpha)) if s.exact else alpha
+
+
+def stationarity(beta: Float[Array, " P"], args) -> "tuple[Float[Array, ' P'], Float[Array, 'P P']]":
+    """grad V at alpha = `coefficients`(beta), and its Jacobian with respect to beta: the
+    equation the solver finds a root of (a root in beta is a stationary point of V in alpha)."""
+    s, _, g, _ = args
+    alpha = coefficients(beta, args)
+    gradient, hessian = gradient_and_hessian(alpha, args)
+    if not s.exact:
+        return gradient, hessian
+    t = 1 + g * (beta @ s.noise @ beta)
+    jacobian = jnp.eye(beta.size) / jnp.sqrt(t) - g * t**-1.5 * jnp.outer(beta, s.noise @ beta)  # d alpha / d beta
+    return gradient, hessian @ jacobian
+
+
 def draw_weights(weights: SampledWeights, Xs, alpha, g) -> Float[Array, "G K"]:
     """The normalized weight of every draw under the tilt by `alpha` on the inputs `Xs`
     (the group's probability times the draw's share of its group's tilt); (G, K), summing to 1."""
