@@ -350,10 +350,12 @@ def _chains(post, nets, anchor, keys, sampler: Langevin, X_test, *, keep_params:
     with tqdm(total=total, unit="step", disable=not sampler.progress, desc="Langevin") as bar:
         chunk = min(sampler.chunk, sampler.n_samples)
         run = functools.partial(_run, post, eta, X_test=X_test, chunk=chunk, thin=sampler.thin)
-        burn_in_zeros = zeros(False)
+        # the burn-in measures what the kept samples do (kernel included: one compilation
+        # fewer, at the cost of one kernel per `thin` steps), keeping no parameters
+        burn_in_zeros = zeros(kernel)
         for n in _chunks(burn_in_blocks, chunk):
             nets, keys, _, _ = run(nets, anchor, keys, burn_in_zeros, n_blocks=jnp.asarray(n), keep_params=False,
-                                   kernel=False)
+                                   kernel=kernel)
             steps_done += n * sampler.thin
             check(nets, steps_done)
             bar.update(n * sampler.thin)
