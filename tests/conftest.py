@@ -23,6 +23,8 @@ SLOW = (
     "test_nets.py::test_repr_shows_the_numbers",
     "test_nets.py::test_checkpoints_progress_and_reproducibility",
     "test_nets.py::test_diverging_step_size_is_reported",
+    "test_mean_field_nets.py::test_quenched_reading_without_coupling_is_single_task_and_infinite_coupling_keeps_the_source",
+    "test_mean_field_nets.py::test_joint_reading_with_infinite_coupling_shares_the_first_layer",
     # every notebook but paper_setting, which the default run keeps (it runs in CI at small size)
     *(f"test_notebooks.py::test_notebook_runs[{n}]" for n in ("single_task", "transfer", "correlation",
                                                             "gradient_search", "real_data",

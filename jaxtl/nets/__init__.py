@@ -7,12 +7,21 @@
 solved theory and sampled networks side by side. Every measurement is an `Estimate`
 (value and standard error over independent chains). Where a theory describes training
 instead (the feature-transfer theory), `train` trains a `Network` by full-batch Adam and
-`fit_readout` fits the exact readout on frozen features.
+`fit_readout` fits the exact readout on frozen features. `sample_mean_field` and
+`transfer_mean_field` sample the mean-field (muP) network of the adaptive-kernel theory,
+f = (gamma0 N)^{-1} w . phi(W x / sqrt(D)), through `sample` and `transfer` on rescaled labels,
+and measure its feature kernel; `transfer_mean_field` also has the joint (annealed) reading.
 """
 
 from ._comparison import Comparison as Comparison, compare as compare, compare_single_task as compare_single_task
 from ._estimate import Estimate as Estimate
 from ._langevin import Langevin as Langevin, Samples as Samples, sample as sample
+from ._mean_field import (
+    MeanFieldSamples as MeanFieldSamples,
+    MeanFieldTransferSamples as MeanFieldTransferSamples,
+    sample_mean_field as sample_mean_field,
+    transfer_mean_field as transfer_mean_field,
+)
 from ._network import Network as Network
 from ._training import fit_readout as fit_readout, train as train
 from ._transfer_sampling import (

@@ -12,6 +12,7 @@ update, with the coupling (like the prior) not divided by T. gamma = inf holds W
 samples v alone.
 """
 
+import dataclasses
 import functools
 import math
 import pathlib
@@ -21,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
 from tqdm.auto import tqdm
 
 from .. import _checks
@@ -89,7 +90,12 @@ class Samples(Readable):
     - `readout_norm`: lambda1 |v|^2 / N1 per kept sample, shape (chains, n_samples); its
       average is the network counterpart of the order parameter Q (jaxtl/theory/README.md, section 5.1).
     - `loss`: the training loss L per kept sample, shape (chains, n_samples).
-    - `final`: the chains' last networks (fields with a leading chain axis).
+    - `mean_kernel`: with `sample(..., kernel=True)`, per chain, the average over kept
+      samples of the hidden-layer (feature) kernel Phi(x, x') = sigma(h(x)) . sigma(h(x')) / N1,
+      h(x) = W x / sqrt(N0), on the P training points, shape (chains, P, P); else None.
+    - `mean_kernel_test`: likewise on (test, training) pairs, shape (chains, P0, P); else None.
+    - `final`: the chains' last networks (fields with a leading chain axis), which are
+      their last kept samples.
     - `params`: the kept networks (leading axes chains, n_samples), or None.
     - `diverged`: per chain, whether its weights became non-finite.
     """
@@ -101,6 +107,8 @@ class Samples(Readable):
     mean_readout: Float[Array, "chains N1"]
     readout_norm: Float[Array, "chains samples"]
     loss: Float[Array, "chains samples"]
+    mean_kernel: "Float[Array, 'chains P P'] | None"
+    mean_kernel_test: "Float[Array, 'chains P0 P'] | None"
     final: Network
     params: "Network | None"
     diverged: Bool[Array, " chains"]
@@ -128,7 +136,8 @@ class Samples(Readable):
 
 
 class _Posterior(eqx.Module):
-    """The potential U = -T log p of one chain (module docstring) and its data."""
+    """The potential U = -T log p of one chain (module docstring), its data, and what a kept
+    sample measures."""
 
     X: Float[Array, "P N0"]
     y: Float[Array, " P"]
@@ -152,6 +161,24 @@ class _Posterior(eqx.Module):
             sampled = eqx.tree_at(lambda n: n.W, sampled, False)
         return eqx.partition(net, sampled)
 
+    def measure(self, net: Network, X_test: Float[Array, "P0 N0"], kernel: bool) -> "tuple[dict, dict]":
+        """What one kept network measures: (per-sample outputs: the loss and readout norm;
+        terms of the running sums: f(X_test), f(X_test)^2, v and, if `kernel`, the feature
+        kernel on (train, train) and (test, train) pairs)."""
+        per_sample = {
+            "loss": 0.5 * jnp.sum((self.y - net(self.X)) ** 2),
+            "readout_norm": self.lambda1 * jnp.sum(net.v**2) / net.v.shape[0],
+        }
+        f = net(X_test)
+        running = {"output": f, "output_sq": f**2, "readout": net.v}
+        if kernel:
+            n1, n0 = net.W.shape
+            train = net.activation(self.X @ net.W.T / math.sqrt(n0))
+            test = net.activation(X_test @ net.W.T / math.sqrt(n0))
+            running["kernel"] = train @ train.T / n1
+            running["kernel_test"] = test @ train.T / n1
+        return per_sample, running
+
 
 def _step(post: _Posterior, step_size, net: Network, anchor, key: PRNGKeyArray) -> Network:
     """theta <- theta - eta grad U(theta) + sqrt(2 eta T) xi for the sampled weights."""
@@ -165,24 +192,26 @@ def _step(post: _Posterior, step_size, net: Network, anchor, key: PRNGKeyArray) 
     return eqx.combine(params, rest)
 
 
+def _measure(post, net, X_test, keep_params: bool, kernel: bool) -> "tuple[dict, dict]":
+    """`post.measure`, with the network itself among the per-sample outputs if `keep_params`."""
+    per_sample, running = post.measure(net, X_test, kernel)
+    if keep_params:
+        per_sample = {**per_sample, "params": net}
+    return per_sample, running
+
+
 @eqx.filter_jit
-def _run(post, step_size, nets, anchors, keys, sums, X_test, n_blocks: Int[Array, ""], chunk: int, thin: int, keep_params: bool):
+def _run(post, step_size, nets, anchors, keys, sums, X_test, n_blocks: Int[Array, ""], chunk: int, thin: int,
+         keep_params: bool, kernel: bool):
     """Every chain: `n_blocks` (<= `chunk`) blocks of `thin` steps, each followed by a measurement.
 
-    `sums` (of f(X_test), f(X_test)^2 and v, per chain) accumulate the measurements; the
-    per-block outputs (the loss, the readout norm and, if `keep_params`, the network) fill
-    the first `n_blocks` rows of buffers of length `chunk`. `n_blocks` is traced, so that
-    one compilation serves every chunk, a shorter last one included.
+    `sums` (per chain: of the running terms of `post.measure`, e.g. f(X_test), f(X_test)^2
+    and v) accumulate the measurements; the per-block outputs (e.g. the loss, the readout
+    norm and, if `keep_params`, the network) fill the first `n_blocks` rows of buffers of
+    length `chunk`. `n_blocks` is traced, so that one compilation serves every chunk, a
+    shorter last one included. `post` may be any posterior with `potential`, `split`,
+    `measure` and `temperature` (a `_Posterior`, or the joint one of `_joint_sampling`).
     """
-
-    def measure(net):
-        out = {
-            "loss": 0.5 * jnp.sum((post.y - net(post.X)) ** 2),
-            "readout_norm": post.lambda1 * jnp.sum(net.v**2) / net.v.shape[0],
-        }
-        if keep_params:
-            out["params"] = net
-        return out
 
     def chain(net, anchor, key, sums):
         def step(carry, _):
@@ -191,13 +220,14 @@ def _run(post, step_size, nets, anchors, keys, sums, X_test, n_blocks: Int[Array
             return (_step(post, step_size, net, anchor, sub), key), None
 
         def block(i, carry):
-            net, key, (sum_f, sum_f2, sum_v), outs = carry
+            net, key, sums, outs = carry
             (net, key), _ = jax.lax.scan(step, (net, key), length=thin)
-            f = net(X_test)
-            outs = jax.tree.map(lambda buffer, x: buffer.at[i].set(x), outs, measure(net))
-            return net, key, (sum_f + f, sum_f2 + f**2, sum_v + net.v), outs
+            per_sample, running = _measure(post, net, X_test, keep_params, kernel)
+            outs = jax.tree.map(lambda buffer, x: buffer.at[i].set(x), outs, per_sample)
+            return net, key, jax.tree.map(jnp.add, sums, running), outs
 
-        outs = jax.tree.map(lambda x: jnp.zeros((chunk, *x.shape), x.dtype), jax.eval_shape(measure, net))
+        shapes = jax.eval_shape(lambda n: _measure(post, n, X_test, keep_params, kernel)[0], net)
+        outs = jax.tree.map(lambda x: jnp.zeros((chunk, *x.shape), x.dtype), shapes)
         return jax.lax.fori_loop(0, n_blocks, block, (net, key, sums, outs))
 
     return eqx.filter_vmap(chain)(nets, anchors, keys, sums)
@@ -240,22 +270,134 @@ def _initialize(key, chains, n0, width, lambda0, lambda1, activation, dtype, anc
 
 
 @eqx.filter_jit
-def _finite(nets: Network) -> Bool[Array, " chains"]:
-    return jnp.isfinite(nets.W).all(axis=(1, 2)) & jnp.isfinite(nets.v).all(axis=1)
+def _finite(nets) -> Bool[Array, " chains"]:
+    """Per chain, whether every weight of its network (any pytree, leading chain axis) is finite."""
+    leaves = jax.tree.leaves(eqx.filter(nets, eqx.is_inexact_array))
+    return jnp.stack([jnp.isfinite(x).reshape(x.shape[0], -1).all(1) for x in leaves]).all(0)
 
 
-def _save_chunk(path: pathlib.Path, out: dict, sums: tuple, kept: int) -> None:
+def _named_arrays(tree, prefix: str = "") -> "dict[str, Array]":
+    """The arrays of nested dicts and modules by their joined names, e.g. {"loss": ...,
+    "W": ..., "source_loss": ...}; a kept network (key "params") adds its fields' names."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, eqx.Module):
+        items = ((field.name, getattr(tree, field.name)) for field in dataclasses.fields(tree))
+    else:
+        return {prefix: tree} if eqx.is_array(tree) else {}
+    arrays = {}
+    for name, x in items:
+        arrays.update(_named_arrays(x, prefix if name == "params" else f"{prefix}_{name}" if prefix else name))
+    return arrays
+
+
+def _save_chunk(path: pathlib.Path, out: dict, sums: dict, kept: int) -> None:
     """One checkpoint: this chunk's per-sample outputs and the running means so far."""
-    arrays = {"loss": out["loss"], "readout_norm": out["readout_norm"], "n_kept": kept}
-    if "params" in out:
-        arrays.update(W=out["params"].W, v=out["params"].v)
-    for name, total in zip(("mean_output", "mean_output_sq", "mean_readout"), sums):
-        arrays[name] = total / kept
+    arrays = {**_named_arrays(out), "n_kept": kept}
+    arrays.update({f"mean_{name}": total / kept for name, total in _named_arrays(sums).items()})
     np.savez(path, **jax.tree.map(np.asarray, arrays))
 
 
 def _chunks(total: int, size: int) -> "list[int]":
     return [size] * (total // size) + ([total % size] if total % size else [])
+
+
+class _Run(eqx.Module):
+    """What `_chains` returns: the step, the curvature, the chains' last networks, the means
+    over kept samples of `post.measure`'s running terms (per chain), its per-sample outputs
+    (leading axes chains, n_samples) and which chains diverged."""
+
+    step_size: float
+    curvature: float
+    final: PyTree
+    means: dict
+    per_sample: dict
+    diverged: Bool[Array, " chains"]
+
+
+def _chains(post, nets, anchor, keys, sampler: Langevin, X_test, *, keep_params: bool = False, kernel: bool = False,
+            checkpoint_dir: "str | pathlib.Path | None" = None) -> _Run:
+    """Run the chains `nets` (leading chain axis) of the posterior `post` as `sample` documents:
+    the step size, the burn-in, the kept samples in chunks, divergence checks, checkpoints."""
+    curvature = float(_curvature(post, nets, anchor))
+    step_size = sampler.step_size or _STEP_FRACTION / curvature
+    dtype = jax.tree.leaves(eqx.filter(nets, eqx.is_inexact_array))[0].dtype
+    eta = jnp.asarray(step_size, dtype)
+    chains = sampler.n_chains
+
+    diverged = np.zeros(chains, bool)
+
+    def check(nets, steps_done):
+        diverged[:] |= ~np.asarray(_finite(nets))
+        if sampler.throw and diverged.any():
+            raise RuntimeError(
+                f"Langevin sampling diverged: chains {np.flatnonzero(diverged).tolist()} hold "
+                f"non-finite weights by step {steps_done} (step_size = {step_size:.3g}, "
+                f"step_size x curvature = {step_size * curvature:.3g}; above 2 the dynamics "
+                "is unstable). Lower step_size, or pass Langevin(throw=False) for the partial result."
+            )
+
+    def zeros(kernel):
+        running = eqx.filter_eval_shape(eqx.filter_vmap(lambda n: post.measure(n, X_test, kernel)[1]), nets)
+        return jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), running)
+
+    if checkpoint_dir is not None:
+        checkpoint_dir = pathlib.Path(checkpoint_dir)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    burn_in_blocks = -(-sampler.burn_in // sampler.thin)
+    total = (burn_in_blocks + sampler.n_samples) * sampler.thin
+    steps_done = 0
+    with tqdm(total=total, unit="step", disable=not sampler.progress, desc="Langevin") as bar:
+        chunk = min(sampler.chunk, sampler.n_samples)
+        run = functools.partial(_run, post, eta, X_test=X_test, chunk=chunk, thin=sampler.thin)
+        # the burn-in measures what the kept samples do (kernel included: one compilation
+        # fewer, at the cost of one kernel per `thin` steps), keeping no parameters
+        burn_in_zeros = zeros(kernel)
+        for n in _chunks(burn_in_blocks, chunk):
+            nets, keys, _, _ = run(nets, anchor, keys, burn_in_zeros, n_blocks=jnp.asarray(n), keep_params=False,
+                                   kernel=kernel)
+            steps_done += n * sampler.thin
+            check(nets, steps_done)
+            bar.update(n * sampler.thin)
+        sums, outs, kept = zeros(kernel), [], 0
+        for i, n in enumerate(_chunks(sampler.n_samples, chunk)):
+            nets, keys, sums, out = run(nets, anchor, keys, sums, n_blocks=jnp.asarray(n), keep_params=keep_params,
+                                        kernel=kernel)
+            out = jax.tree.map(lambda x: x[:, :n], out)
+            steps_done += n * sampler.thin
+            kept += n
+            check(nets, steps_done)
+            outs.append(out)
+            if checkpoint_dir is not None:
+                _save_chunk(checkpoint_dir / f"chunk_{i:05d}.npz", out, sums, kept)
+            bar.update(n * sampler.thin)
+
+    return _Run(
+        step_size=float(step_size),
+        curvature=curvature,
+        final=nets,
+        means=jax.tree.map(lambda total: total / sampler.n_samples, sums),
+        per_sample=jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=1), *outs),
+        diverged=jnp.asarray(diverged),
+    )
+
+
+def _samples(run: _Run, means: dict, per_sample: dict, final: Network, params: "Network | None") -> Samples:
+    """The `Samples` of one network of a run (`means`, `per_sample`: its measurements)."""
+    return Samples(
+        step_size=run.step_size,
+        curvature=run.curvature,
+        mean_output=means["output"],
+        mean_output_sq=means["output_sq"],
+        mean_readout=means["readout"],
+        readout_norm=per_sample["readout_norm"],
+        loss=per_sample["loss"],
+        mean_kernel=means.get("kernel"),
+        mean_kernel_test=means.get("kernel_test"),
+        final=final,
+        params=params,
+        diverged=run.diverged,
+    )
 
 
 def sample(
@@ -273,6 +415,7 @@ def sample(
     anchor: "Float[ArrayLike, '*chains N1 N0'] | None" = None,
     coupling: float = 0.0,
     keep_params: bool = False,
+    kernel: bool = False,
     checkpoint_dir: "str | pathlib.Path | None" = None,
 ) -> Samples:
     """Sample the posterior of one-hidden-layer networks by Langevin dynamics (module docstring).
@@ -294,10 +437,14 @@ def sample(
       holds W = W~ and samples v alone. The anchor is ignored when gamma = 0.
     - `keep_params`: also return every kept network (chains x n_samples x N1 x (N0 + 1)
       numbers).
+    - `kernel`: also average the feature kernel sigma(h(x)) . sigma(h(x')) / N1 over the kept
+      samples, on the training points and on (test, training) pairs (`Samples.mean_kernel`,
+      `Samples.mean_kernel_test`): (P + P0) x P numbers per chain, not the parameters.
     - `checkpoint_dir`: if given, after every chunk of kept samples write
       `chunk_00000.npz`, ... there, holding that chunk's `loss`, `readout_norm` (and `W`,
       `v` with `keep_params`) and the running `mean_output`, `mean_output_sq`,
-      `mean_readout` over all samples kept so far, with `n_kept`.
+      `mean_readout` (and `mean_kernel`, `mean_kernel_test` with `kernel`) over all samples
+      kept so far, with `n_kept`.
 
     **Returns:** a `Samples`. A chain whose weights become non-finite raises a
     `RuntimeError` naming the step size (or, with `sampler.throw=False`, is marked in
@@ -335,65 +482,6 @@ def sample(
     )
 
     nets, keys = _initialize(key, chains, n0, width, lambda0, lambda1, activation, dtype, anchor, post.frozen)
-    curvature = float(_curvature(post, nets, anchor))
-    step_size = sampler.step_size or _STEP_FRACTION / curvature
-    eta = jnp.asarray(step_size, dtype)
-
-    diverged = np.zeros(chains, bool)
-
-    def check(nets, steps_done):
-        diverged[:] |= ~np.asarray(_finite(nets))
-        if sampler.throw and diverged.any():
-            raise RuntimeError(
-                f"Langevin sampling diverged: chains {np.flatnonzero(diverged).tolist()} hold "
-                f"non-finite weights by step {steps_done} (step_size = {step_size:.3g}, "
-                f"step_size x curvature = {step_size * curvature:.3g}; above 2 the dynamics "
-                "is unstable). Lower step_size, or pass Langevin(throw=False) for the partial result."
-            )
-
-    if checkpoint_dir is not None:
-        checkpoint_dir = pathlib.Path(checkpoint_dir)
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    burn_in_blocks = -(-sampler.burn_in // sampler.thin)
-    total = (burn_in_blocks + sampler.n_samples) * sampler.thin
-    steps_done = 0
-    with tqdm(total=total, unit="step", disable=not sampler.progress, desc="Langevin") as bar:
-        zeros = (
-            jnp.zeros((chains, X_test.shape[0]), dtype),
-            jnp.zeros((chains, X_test.shape[0]), dtype),
-            jnp.zeros((chains, width), dtype),
-        )
-        chunk = min(sampler.chunk, sampler.n_samples)
-        run = functools.partial(_run, post, eta, X_test=X_test, chunk=chunk, thin=sampler.thin)
-        for n in _chunks(burn_in_blocks, chunk):
-            nets, keys, _, _ = run(nets, anchor, keys, zeros, n_blocks=jnp.asarray(n), keep_params=False)
-            steps_done += n * sampler.thin
-            check(nets, steps_done)
-            bar.update(n * sampler.thin)
-        sums, outs, kept = zeros, [], 0
-        for i, n in enumerate(_chunks(sampler.n_samples, chunk)):
-            nets, keys, sums, out = run(nets, anchor, keys, sums, n_blocks=jnp.asarray(n), keep_params=keep_params)
-            out = jax.tree.map(lambda x: x[:, :n], out)
-            steps_done += n * sampler.thin
-            kept += n
-            check(nets, steps_done)
-            outs.append(out)
-            if checkpoint_dir is not None:
-                _save_chunk(checkpoint_dir / f"chunk_{i:05d}.npz", out, sums, kept)
-            bar.update(n * sampler.thin)
-
-    out = jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=1), *outs)
-    sum_f, sum_f2, sum_v = sums
-    n = sampler.n_samples
-    return Samples(
-        step_size=float(step_size),
-        curvature=curvature,
-        mean_output=sum_f / n,
-        mean_output_sq=sum_f2 / n,
-        mean_readout=sum_v / n,
-        readout_norm=out["readout_norm"],
-        loss=out["loss"],
-        final=nets,
-        params=out.get("params"),
-        diverged=jnp.asarray(diverged),
-    )
+    run = _chains(post, nets, anchor, keys, sampler, X_test, keep_params=keep_params, kernel=kernel,
+                  checkpoint_dir=checkpoint_dir)
+    return _samples(run, run.means, run.per_sample, run.final, run.per_sample.get("params"))

@@ -106,6 +106,7 @@ def sample_source(
     activation: "str | Activation" = "erf",
     sampler: Langevin = _SOURCE_SAMPLER,
     checkpoint_dir: "str | pathlib.Path | None" = None,
+    kernel: bool = False,
 ) -> Samples:
     """The transfer protocol's first step: the source chains on (pair.Xs, pair.ys), kept
     networks included, exactly as `transfer` samples them with the same `key`.
@@ -115,12 +116,13 @@ def sample_source(
     `transfer` with the same key then gives the result it gives without `source`.
 
     **Arguments:** as in `transfer` (`sampler` is its `source_sampler`); checkpoints go to the
-    `source` subfolder of `checkpoint_dir`.
+    `source` subfolder of `checkpoint_dir`; `kernel`: also measure the source's feature
+    kernel on its training points (`Samples.mean_kernel`, see `sample`).
     """
     key_source, _ = jax.random.split(key)
     folder = {} if checkpoint_dir is None else {"checkpoint_dir": pathlib.Path(checkpoint_dir) / "source"}
     return sample(key_source, pair.Xs, pair.ys, width=width, temperature=temperature, lambda0=lambda0, lambda1=lambda1,
-                  activation=activation, sampler=sampler, keep_params=True, **folder)
+                  activation=activation, sampler=sampler, keep_params=True, kernel=kernel, **folder)
 
 
 def transfer(
@@ -138,6 +140,7 @@ def transfer(
     target_sampler: Langevin = Langevin(n_chains=2),
     checkpoint_dir: "str | pathlib.Path | None" = None,
     source: "Samples | None" = None,
+    kernel: bool = False,
 ) -> TransferSamples:
     """Run the transfer protocol: source chains, then target chains coupled to each source sample.
 
@@ -162,6 +165,9 @@ def transfer(
     - `source`: source chains already sampled (`sample_source`, or `sample` with
       `keep_params=True`) with the same pair, width, source temperature, lambda0, lambda1 and
       activation: they are used instead of sampling new ones (and `source_sampler` is unused).
+    - `kernel`: also measure the feature kernels (see `sample`): the source's on its training
+      points (when the source is sampled here) and the target's on the target training points
+      and on (X0, target training) pairs (`Samples.mean_kernel`, `mean_kernel_test`).
 
     **Returns:** a `TransferSamples`; its `test_error(pair.y0)` is the target test error.
     """
@@ -170,7 +176,8 @@ def transfer(
     common = dict(width=width, lambda0=lambda0, lambda1=lambda1, activation=activation)
     if source is None:
         T_s = temperature if source_temperature is None else source_temperature
-        source = sample_source(key, pair, **common, temperature=T_s, sampler=source_sampler, checkpoint_dir=checkpoint_dir)
+        source = sample_source(key, pair, **common, temperature=T_s, sampler=source_sampler, checkpoint_dir=checkpoint_dir,
+                               kernel=kernel)
     elif source.params is None:
         raise ValueError("source must hold its kept networks: sample it with nets.sample_source (or keep_params=True)")
     else:
@@ -191,6 +198,7 @@ def transfer(
         anchor=anchors,
         coupling=coupling,
         temperature=temperature,
+        kernel=kernel,
         **common,
         **folder,
     )
