@@ -34,7 +34,6 @@ likelihoods, both priors and the coupling (`_joint_sampling`); delta = inf share
 """
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
