@@ -40,6 +40,8 @@ from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
 NEURONS = 10_000
 """Monte Carlo weight draws of a single-task solve when `neurons` is not given."""
 
+_JITTER = 1e-10  # Phi itself must be PSD (a second moment): Cholesky of Phi + 1e-10 mean(diag Phi) I
+
 MIN_EFFECTIVE_SAMPLES = 100
 """A Monte Carlo solve fails (`RESULTS.samples_collapsed`) where the importance weights'
 effective sample size falls below this, or below P."""
@@ -215,7 +217,8 @@ def stationary_coefficients(weights: Weights, X, y, g, r):
         enough = ess >= max(MIN_EFFECTIVE_SAMPLES, y.size)
     # collapsed weights first: they are also why a Monte Carlo kernel can fail to be positive definite
     result = first_failure(stationary.result, [(enough, RESULTS.samples_collapsed),
-                                               (positive_definite(kernel + ridge), RESULTS.kernel_not_pd)])  # fmt: skip
+                                               (positive_definite(kernel + ridge) & positive_definite(kernel + _JITTER * jnp.trace(kernel) / y.size * jnp.eye(y.size)),
+                                                RESULTS.kernel_not_pd)])  # fmt: skip
     return alpha, result, stationary.num_steps, kernel, ess
 
 
