@@ -165,6 +165,95 @@ def test_monte_carlo_transfer_matches_exact_within_its_error():
     assert abs(runs.mean() - float(exact)) < 4 * stderr + 2e-3, (runs, float(exact))
 
 
+def numpy_joint_residuals(sol, Xs, ys, Xt, yt, g, r, lambda0, delta):
+    """The joint reading's stationarity conditions (Phi_bb + r I) alpha_b = y_b, with Phi from the
+    tilted Gaussian law of the neuron pair written out in 2 N0 (delta = inf: N0) dimensions
+    and inverted explicitly (no Woodbury identity, no 2 x 2 reduction)."""
+    a_s, a_t = (np.asarray(a) for a in (sol.source.coefficients, sol.target.coefficients))
+    b_s, b_t = Xs.T @ a_s / np.sqrt(N0), Xt.T @ a_t / np.sqrt(N0)
+    eye = np.eye(N0)
+    if np.isinf(delta):  # one shared W with both priors
+        C = np.linalg.inv(2 * lambda0 * eye - g * (np.outer(b_s, b_s) + np.outer(b_t, b_t)))
+        C_ss = C_tt = C
+    else:
+        precision = np.kron(np.array([[lambda0 + delta, -delta], [-delta, lambda0 + delta]]), eye)
+        precision[:N0, :N0] -= g * np.outer(b_s, b_s)
+        precision[N0:, N0:] -= g * np.outer(b_t, b_t)
+        C = np.linalg.inv(precision)
+        C_ss, C_tt = C[:N0, :N0], C[N0:, N0:]
+    Phi_s, Phi_t = Xs @ C_ss @ Xs.T / N0, Xt @ C_tt @ Xt.T / N0
+    residuals = [(Phi_s + r * np.eye(len(ys))) @ a_s - ys, (Phi_t + r * np.eye(len(yt))) @ a_t - yt]
+    return np.concatenate(residuals), Phi_s, Phi_t
+
+
+@pytest.mark.parametrize("delta", [0.7, 4.0, np.inf])
+def test_joint_reading_solves_the_pair_equations(delta):
+    (Xs, ys), (Xt, yt), (X0, y0) = transfer_data()
+    kw = dict(feature_strength=0.9, lambda0=1.2, temperature=0.02, activation="identity")
+    sol = jaxtl.adaptive_transfer((Xs, ys), (Xt, yt), coupling=delta, reading="joint", **kw)
+    assert bool(sol.converged) and sol.reading == "joint"
+    residuals, Phi_s, Phi_t = numpy_joint_residuals(sol, Xs, ys, Xt, yt, 0.9**2, 0.02, 1.2, delta)
+    np.testing.assert_allclose(residuals, 0.0, atol=1e-9)
+    np.testing.assert_allclose(sol.source.kernel, Phi_s, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(sol.kernel, Phi_t, atol=1e-10, rtol=0)
+    quenched = jaxtl.adaptive_transfer((Xs, ys), (Xt, yt), coupling=delta, **kw)
+    # the target's labels move the source's kernel only in the joint reading
+    assert np.abs(np.asarray(sol.source.kernel) - np.asarray(quenched.source.kernel)).max() > 1e-3
+    benefit = sol.benefit(X0, y0)
+    np.testing.assert_allclose(benefit.prior + benefit.source, benefit.total, atol=1e-12)
+
+
+def test_joint_reading_without_coupling_is_two_single_tasks():
+    (Xs, ys), (Xt, yt), (X0, y0) = transfer_data()
+    kw = dict(feature_strength=0.9, lambda0=1.2, temperature=0.02, activation="identity")
+    sol = jaxtl.adaptive_transfer((Xs, ys), (Xt, yt), coupling=0.0, reading="joint", **kw)
+    for network, (X, y) in ((sol.source, (Xs, ys)), (sol.target, (Xt, yt))):
+        np.testing.assert_allclose(network.kernel, jaxtl.adaptive_kernel(X, y, **kw).kernel, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(sol.benefit(X0, y0).total, 0.0, atol=1e-10)
+
+
+def test_joint_monte_carlo_hessian_is_the_jacobian_of_the_gradient():
+    from jaxtl.theory._adaptive_transfer import paired_weights
+    from jaxtl.theory._activation import get_activation
+
+    (Xs, ys), (Xt, yt), _ = transfer_data()
+    Xs, ys, Xt, yt = (jnp.asarray(v[:n]) for v, n in ((Xs, 7), (ys, 7), (Xt, 5), (yt, 5)))
+    pairs = paired_weights(get_activation("tanh"), N0, 1.0, 2.0, 300, jax.random.key(1))
+    args = (sites(pairs, (Xs, Xt)), jnp.concatenate([ys, yt]), 0.8**2, 0.2)
+    alpha = 0.3 * jnp.concatenate([ys, yt]) + 0.01
+    H = jax.jit(gradient_and_hessian)(alpha, args)[1]
+    jacobian = jax.jit(jax.jacfwd(lambda a, args: gradient_and_hessian(a, args)[0]))(alpha, args)
+    np.testing.assert_allclose(H, jacobian, atol=1e-10, rtol=1e-9)
+
+
+def test_joint_monte_carlo_matches_exact_within_its_error():
+    (Xs, ys), (Xt, yt), (X0, y0) = transfer_data()
+    kw = dict(feature_strength=0.5, temperature=0.05, activation="identity", coupling=2.0, reading="joint")
+    exact = jaxtl.adaptive_transfer((Xs, ys), (Xt, yt), **kw)
+    runs = [jaxtl.adaptive_transfer((Xs, ys), (Xt, yt), **kw, neurons=6000, key=jax.random.key(k)) for k in range(6)]
+    for name, f in (("test error", lambda s: s.test_error(X0, y0).total), ("Phi_s[0, 1]", lambda s: s.source.kernel[0, 1]),
+                    ("Phi_t[0, 1]", lambda s: s.kernel[0, 1])):  # fmt: skip
+        values = np.array([float(f(s)) for s in runs])
+        stderr = values.std(ddof=1) / np.sqrt(len(values))
+        assert abs(values.mean() - float(f(exact))) < 4 * stderr + 2e-3, (name, values, float(f(exact)))
+
+
+def test_joint_gradients_match_finite_differences():
+    (Xs, ys), (Xt, yt), (X0, y0) = transfer_data()
+    base = dict(feature_strength=0.8, coupling=1.5, lambda0=1.1)
+
+    def error(values):
+        sol = jaxtl.adaptive_transfer((Xs, ys), (Xt, yt), **values, temperature=0.05, activation="identity",
+                                      reading="joint")  # fmt: skip
+        return sol.test_error(X0, y0).total
+
+    grads = jax.grad(error)({k: jnp.asarray(v) for k, v in base.items()})
+    for name, value in base.items():
+        h = 1e-5 * value
+        fd = (error(base | {name: value + h}) - error(base | {name: value - h})) / (2 * h)
+        np.testing.assert_allclose(grads[name], fd, rtol=1e-5, atol=1e-9, err_msg=name)
+
+
 def test_gradients_match_finite_differences():
     (Xs, ys), (Xt, yt), (X0, y0) = transfer_data()
     base = dict(feature_strength=0.8, coupling=1.5, lambda0=1.1, lambda1=0.9, temperature=0.05)
@@ -213,6 +302,8 @@ def test_bad_arguments_name_themselves():
         jaxtl.adaptive_transfer((X, y), (X, y), feature_strength=1.0, coupling=-1.0)
     with pytest.raises(ValueError, match="target_draws"):
         jaxtl.adaptive_transfer((X, y), (X, y), feature_strength=1.0, coupling=1.0, target_draws=0)
+    with pytest.raises(ValueError, match="reading must be one of"):
+        jaxtl.adaptive_transfer((X, y), (X, y), feature_strength=1.0, coupling=1.0, reading="annealed")
     with pytest.raises(ValueError, match="source must be a pair"):
         jaxtl.adaptive_transfer(X, (X, y), feature_strength=1.0, coupling=1.0)
 
@@ -228,6 +319,11 @@ def test_sweep_and_optimize_serve_the_adaptive_theories():
     sol = jaxtl.adaptive_transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), feature_strength=0.6, coupling=3.0,
                                   temperature=0.05, activation="identity")  # fmt: skip
     np.testing.assert_allclose(ds.test_error.sel(coupling=3.0), sol.test_error(pair.X0, pair.y0).total, atol=1e-10)
+    joint = jaxtl.sweep(teacher_pair, theory="adaptive_transfer", **sizes, feature_strength=0.6, reading="joint",
+                        coupling=[0.0, 3.0], progress=False)  # fmt: skip
+    sol = jaxtl.adaptive_transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), feature_strength=0.6, coupling=3.0,
+                                  temperature=0.05, activation="identity", reading="joint")  # fmt: skip
+    np.testing.assert_allclose(joint.test_error.sel(coupling=3.0), sol.test_error(pair.X0, pair.y0).total, atol=1e-10)
     single = jaxtl.sweep(teacher_pair, theory="adaptive_kernel", **sizes, feature_strength=[0.0, 0.6], progress=False)
     assert single.alignment.sel(feature_strength=0.6) > single.alignment.sel(feature_strength=0.0)
     opt = jaxtl.optimize(teacher_pair, theory="adaptive_transfer", **sizes, feature_strength=0.6,

@@ -24,6 +24,7 @@ from ._protocol import Evaluation, Number, Option, Output, Theory
 from ._result import Prediction, TheorySolution
 from ._single_site import (
     GaussianWeights,
+    PairedWeights,
     SampledWeights,
     Weights,
     coefficients,
@@ -31,6 +32,7 @@ from ._single_site import (
     draw_weights,
     effective_samples,
     gradient_and_hessian,
+    into_domain,
     sites,
     stationarity,
     tilted_kernel,
@@ -190,26 +192,29 @@ def solve_adaptive(weights: Weights, X, y, *, feature_strength, lambda0, lambda1
     )  # fmt: skip
 
 
-def stationary_coefficients(weights: Weights, X, y, g, r):
+def stationary_coefficients(weights: "Weights | PairedWeights", X, y, g, r):
     """alpha solving (Phi(alpha) + r I) alpha = y for the law `weights` tilted on X, with its
-    outcome, steps, the kernel Phi on X and the effective sample size (inf if exact).
+    outcome, steps, the kernel Phi on X and the effective sample size (inf if exact). For a
+    pair of networks (`PairedWeights`), X is the pair (Xs, Xt), y and alpha hold both tasks'
+    (Ps + Pt), and Phi both networks' kernels and their cross kernel.
 
     Start: alpha_0 = (Phi_0 + r I)^{-1} y / tau, the untilted solution scaled by
-    tau = (1 + sqrt(1 + 4 g a_0)) / 2, a_0 = y^T (Phi_0 + r I)^{-1} y: the exact solution for
-    the identity activation at T = 0, and inside the domain g alpha^T Sigma alpha < 1 always.
-    The solver's coordinates are `_single_site.coordinates` (for the exact law, a map of R^P
-    onto that domain).
+    tau = (1 + sqrt(1 + 4 g a_0)) / 2, a_0 = y^T (Phi_0 + r I)^{-1} y (per network): the exact
+    solution for the identity activation at T = 0, and inside the domain g alpha^T Sigma alpha < 1
+    always (for a pair, scaled into its domain if need be). The solver's coordinates are
+    `_single_site.coordinates` (for the exact law, a map of R^P onto that domain).
     """
     args = (sites(weights, X), y, g, r)
+    E = args[0].blocks if args[0].blocks is not None else jnp.ones((y.size, 1))
     ridge = r * jnp.eye(y.size)
     K0 = gradient_and_hessian(jnp.zeros_like(y), args)[1] - ridge  # at alpha = 0 the Hessian is the untilted kernel
     start = jax.lax.stop_gradient(solve(K0 + ridge, y))
-    tau = (1 + jnp.sqrt(1 + 4 * g * (y @ start))) / 2
-    beta0 = jax.lax.stop_gradient(coordinates(start / tau, args))
+    tau = (1 + jnp.sqrt(1 + 4 * g * ((y * start) @ E))) / 2
+    beta0 = jax.lax.stop_gradient(coordinates(into_domain(start / (E @ tau), args), args))
     stationary = stationary_point(stationarity, beta0, args)
     alpha = coefficients(stationary.value, args)
     kernel = tilted_kernel(weights, X, alpha, g, X, X)
-    if isinstance(weights, GaussianWeights):
+    if args[0].exact:
         ess = jnp.asarray(jnp.inf)
         enough = jnp.asarray(True)
     else:

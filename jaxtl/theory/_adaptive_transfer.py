@@ -13,6 +13,11 @@ the groups weighted by the source's importance weights.
 
 delta = 0 is the target's own adaptive kernel (no transfer); delta = inf holds W_t = W_s:
 kernel regression with the source-adapted kernel on the target inputs.
+
+The joint (annealed) reading samples both networks together: per neuron the pair (W_s, W_t)
+has the coupled Gaussian prior (`_single_site.PairedWeights`) and both tasks' labels tilt it,
+so the source's kernel feels the target's labels too; one stationary point in
+(alpha_s, alpha_t) (README.md in this folder, section 11.5).
 """
 
 import equinox as eqx
@@ -22,22 +27,35 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from .. import _checks
 from .._repr import Readable
-from ._activation import Activation, get_activation
+from ._activation import Activation, Identity, get_activation
 from ._adaptive_kernel import (
     ADAPTIVE_NUMBERS,
     ADAPTIVE_OPTIONS,
+    NEURONS,
     AdaptiveKernelSolution,
     _numbers,
     prior_weights,
     solve_adaptive,
+    stationary_coefficients,
 )
 from ._protocol import Evaluation, Number, Option, Output, Theory
 from ._result import Prediction, TheorySolution
-from ._single_site import GaussianWeights, SampledWeights, Weights, draw_weights, tilted_second_moment
+from ._single_site import (
+    GaussianWeights,
+    PairedWeights,
+    SampledWeights,
+    Weights,
+    draw_weights,
+    marginal,
+    tilted_second_moment,
+)
 from ._solve import RESULTS, first_failure, raise_if_failed
 
 TARGET_DRAWS = 16
 """Target draws per source draw (Monte Carlo) when `target_draws` is not given."""
+
+READINGS = ("quenched", "joint")
+"""How the two networks are sampled: the source first, then the target given it; or together."""
 
 
 class AdaptiveBenefit(Readable):
@@ -59,9 +77,11 @@ class AdaptiveTransferSolution(TheorySolution):
     """The solved adaptive transfer theory (module docstring).
 
     **Attributes:**
-    - `source`: the source's adaptive kernel (`AdaptiveKernelSolution`) on (Xs, ys).
+    - `source`: the source's adaptive kernel (`AdaptiveKernelSolution`) on (Xs, ys) (joint
+      reading: the source of the pair, its kernel shaped by both tasks' labels).
     - `target`: the coupled target's (its `weights` are the target's untilted law given the
       source); `target.kernel` is the transferred kernel Phi_t on the target inputs (Pt, Pt).
+    - `reading`: "quenched" or "joint" (module docstring).
     - `uncoupled`: the target's own adaptive kernel (delta = 0), and `prior_only`: the coupled
       target on a source that learned nothing; the references of `benefit`.
     - `coupling` (delta, in [0, inf]).
@@ -76,7 +96,8 @@ class AdaptiveTransferSolution(TheorySolution):
     coupling: Float[Array, ""]
     result: RESULTS
     num_steps: Int[Array, ""]
-    _shown = ("converged", "result", "coupling", "source", "target")
+    reading: str = eqx.field(static=True, default="quenched")
+    _shown = ("converged", "result", "reading", "coupling", "source", "target")
 
     @property
     def kernel(self) -> Float[Array, "Pt Pt"]:
@@ -105,6 +126,7 @@ def adaptive_transfer(
     activation: "str | Activation" = "erf",
     neurons: "int | None" = None,
     target_draws: "int | None" = None,
+    reading: str = "quenched",
     key: "PRNGKeyArray | None" = None,
     throw: bool = True,
 ) -> AdaptiveTransferSolution:
@@ -119,6 +141,9 @@ def adaptive_transfer(
     - `neurons`: the source's Monte Carlo draws (None: exact for the identity activation,
       10 000 otherwise; see `jaxtl.adaptive_kernel`); `target_draws`: target draws per source
       draw (default 16), Monte Carlo only.
+    - `reading`: "quenched" (default: the source sampled first, the target given it) or
+      "joint" (both networks sampled together; `neurons` then counts draws of neuron pairs,
+      and `target_draws` is unused).
     - `key`: random key of the draws (default `jax.random.key(0)`); `throw` as in `adaptive_kernel`.
 
     Works under `jax.jit`, `jax.vmap` and `jax.grad` (with respect to gamma0, delta, lambda0,
@@ -135,8 +160,14 @@ def adaptive_transfer(
     delta = COUPLING.check(coupling)
     act = get_activation(activation)
     draws = TARGET_DRAWS if target_draws is None else _checks.count("target_draws", target_draws)
+    reading = _checks.choice("reading", reading, READINGS)
     key = jax.random.key(0) if key is None else key
     key_source, key_target = jax.random.split(key)
+    if reading == "joint":
+        pairs = paired_weights(act, Xs.shape[1], numbers["lambda0"], delta, neurons, key_source)
+        uncoupled = prior_weights(act, Xt.shape[1], numbers["lambda0"], neurons, key_target)
+        return solve_joint_transfer(pairs, uncoupled, Xs, ys, Xt, yt, coupling=delta, **numbers, activation=act,
+                                    throw=throw)
     src = solve_adaptive(prior_weights(act, Xs.shape[1], numbers["lambda0"], neurons, key_source), Xs, ys,
                          **numbers, activation=act, throw=False)  # fmt: skip
     return solve_adaptive_target(src, Xt, yt, coupling=delta, target_draws=draws, key=key_target, throw=throw)
@@ -186,6 +217,54 @@ def target_weights(source: AdaptiveKernelSolution, *, coupling, target_draws: in
                           activation=source.activation)  # fmt: skip
 
 
+def paired_weights(activation: Activation, n0: int, lambda0, coupling, neurons, key) -> PairedWeights:
+    """The joint reading's untilted law of a neuron pair (`_single_site.PairedWeights`): exact
+    for the identity activation when `neurons` is None, else `neurons` draws of
+    W_s ~ N(0, v I), W_t = rho W_s + N(0, I/(lambda0 + delta)), rho = delta/(lambda0 + delta)."""
+    frozen = jnp.isinf(coupling)
+    d = jnp.where(frozen, 0.0, coupling)
+    v = jnp.where(frozen, 1 / (2 * lambda0), (lambda0 + d) / (lambda0 * (lambda0 + 2 * d)))
+    c = jnp.where(frozen, 1 / (2 * lambda0), d / (lambda0 * (lambda0 + 2 * d)))
+    if neurons is None and isinstance(activation, Identity):
+        return PairedWeights(variance=v, covariance=c, samples=None, activation=activation)
+    neurons = NEURONS if neurons is None else _checks.count("neurons", neurons)
+    xi = jax.random.normal(key, (neurons, 2, n0))
+    Ws = jnp.sqrt(v) * xi[:, 0]
+    rho, noise_scale = jnp.where(frozen, 1.0, d / (lambda0 + d)), jnp.where(frozen, 0.0, 1 / jnp.sqrt(lambda0 + d))
+    return PairedWeights(variance=v, covariance=c, samples=jnp.stack([Ws, rho * Ws + noise_scale * xi[:, 1]], axis=1),
+                         activation=activation)  # fmt: skip
+
+
+@eqx.filter_jit
+def solve_joint_transfer(pairs: PairedWeights, uncoupled: Weights, Xs, ys, Xt, yt, *, coupling, feature_strength, lambda0,
+                         lambda1, temperature, activation: Activation, throw: bool) -> AdaptiveTransferSolution:  # fmt: skip
+    """The joint reading on checked arguments: one stationary point of the pair's potential in
+    (alpha_s, alpha_t), each network's solution on its law given the other's tilt
+    (`_single_site.marginal`), and the references: the target alone on `uncoupled` (its
+    untilted law at delta = 0) and the target of a pair whose source learned nothing."""
+    numbers = dict(feature_strength=feature_strength, lambda0=lambda0, lambda1=lambda1, temperature=temperature)
+    g, r = feature_strength**2 * lambda1, lambda1 * temperature
+    X = (Xs, Xt)
+    alpha, result, steps, kernel, ess = stationary_coefficients(pairs, X, jnp.concatenate([ys, yt]), g, r)
+    n_s = ys.size
+    common = dict(effective_samples=ess, result=result, num_steps=steps, **numbers, activation=activation)
+    source, target = (
+        AdaptiveKernelSolution(coefficients=a, kernel=K, weights=marginal(pairs, X, alpha, g, side), inputs=Xb,
+                               labels=yb, **common)  # fmt: skip
+        for side, a, K, Xb, yb in ((0, alpha[:n_s], kernel[:n_s, :n_s], Xs, ys), (1, alpha[n_s:], kernel[n_s:, n_s:], Xt, yt))
+    )
+    solve = lambda weights: solve_adaptive(weights, Xt, yt, **numbers, activation=activation, throw=False)  # noqa: E731
+    reference = solve(uncoupled)
+    prior_only = solve(marginal(pairs, X, jnp.zeros_like(alpha), g, 1))
+    result = first_failure(result, [(reference.converged, reference.result), (prior_only.converged, prior_only.result)])
+    if throw:
+        target = eqx.tree_at(lambda s: s.coefficients, target,
+                             raise_if_failed(target.coefficients, result, "jaxtl.adaptive_transfer"))  # fmt: skip
+    return AdaptiveTransferSolution(source=source, target=target, uncoupled=reference, prior_only=prior_only,
+                                    coupling=jnp.asarray(coupling, float), result=result,
+                                    num_steps=steps + reference.num_steps + prior_only.num_steps, reading="joint")  # fmt: skip
+
+
 COUPLING = Number("coupling", "[0, inf]", "elastic coupling δ of the first layers (inf: the source's, kept)")
 
 
@@ -195,12 +274,16 @@ def _target_draws(value):
 
 class AdaptiveTransfer(Theory):
     """The adaptive transfer theory as a `jaxtl.theory.Theory`: source (Xs, ys), target
-    (Xt, yt), tested on (X0, y0). The source's solve is shared by the points of a sweep that
-    change only the coupling. Outputs: test_error, benefit and its split, the kernels' alignments."""
+    (Xt, yt), tested on (X0, y0). In the quenched reading the source's solve is shared by the
+    points of a sweep that change only the coupling (in the joint reading the source depends
+    on the coupling). Outputs: test_error, benefit and its split, the kernels' alignments."""
 
     name = "adaptive_transfer"
     parameters = (*ADAPTIVE_NUMBERS, COUPLING, *ADAPTIVE_OPTIONS,
-                  Option("target_draws", "Monte Carlo target draws per source draw", TARGET_DRAWS, _target_draws))  # fmt: skip
+                  Option("target_draws", "Monte Carlo target draws per source draw (quenched)", TARGET_DRAWS,
+                         _target_draws),
+                  Option("reading", "how the networks are sampled: 'quenched' (source first) or 'joint'", "quenched",
+                         lambda value: _checks.choice("reading", value, READINGS)))  # fmt: skip
     outputs = (
         Output("test_error", "target test error at the coupling δ", "labels^2", "lower"),
         Output("benefit", "test error at δ = 0 minus at δ (> 0: transfer helps)", "labels^2", "higher"),
@@ -211,18 +294,27 @@ class AdaptiveTransfer(Theory):
     )
     objective = "test_error"
 
-    def shared(self, pair, parameters) -> AdaptiveKernelSolution:
+    def shared(self, pair, parameters) -> "AdaptiveKernelSolution | None":
         p = parameters
+        if p["reading"] == "joint":
+            return None
         key = jax.random.split(jax.random.key(p["seed"]))[0]
         weights = prior_weights(p["activation"], pair.Xs.shape[1], p["lambda0"], p["neurons"], key)
         return solve_adaptive(weights, pair.Xs, pair.ys, **{n.name: p[n.name] for n in ADAPTIVE_NUMBERS},
                               activation=p["activation"], throw=False)  # fmt: skip
 
-    def evaluate(self, pair, parameters, shared: AdaptiveKernelSolution) -> Evaluation:
+    def evaluate(self, pair, parameters, shared: "AdaptiveKernelSolution | None") -> Evaluation:
         p = parameters
-        key = jax.random.split(jax.random.key(p["seed"]))[1]
-        sol = solve_adaptive_target(shared, pair.Xt, pair.yt, coupling=p["coupling"], target_draws=p["target_draws"],
-                                    key=key, throw=False)  # fmt: skip
+        key_source, key_target = jax.random.split(jax.random.key(p["seed"]))
+        if p["reading"] == "joint":
+            n0, act = pair.Xs.shape[1], p["activation"]
+            sol = solve_joint_transfer(paired_weights(act, n0, p["lambda0"], p["coupling"], p["neurons"], key_source),
+                                       prior_weights(act, n0, p["lambda0"], p["neurons"], key_target),
+                                       pair.Xs, pair.ys, pair.Xt, pair.yt, coupling=p["coupling"],
+                                       **{n.name: p[n.name] for n in ADAPTIVE_NUMBERS}, activation=act, throw=False)  # fmt: skip
+        else:
+            sol = solve_adaptive_target(shared, pair.Xt, pair.yt, coupling=p["coupling"],
+                                        target_draws=p["target_draws"], key=key_target, throw=False)  # fmt: skip
         benefit = sol.benefit(pair.X0, pair.y0)
         values = dict(test_error=sol.test_error(pair.X0, pair.y0).total, benefit=benefit.total,
                       benefit_prior=benefit.prior, benefit_source=benefit.source, alignment=sol.target.alignment,

@@ -18,6 +18,12 @@ is the tilted kernel. Two representations of the law, one solver (`stationary_po
   (common random numbers, so V is a deterministic, differentiable function), each group's tilt
   normalized on its own, and the untilted kernel subtracted and added in closed form (a control
   variate: with g = 0 the Monte Carlo kernel is the exact NNGP kernel).
+
+Two networks sampled together (the joint reading of transfer, `PairedWeights`) make one site
+of a neuron pair (W_s, W_t): the training inputs are both tasks' (P = Ps + Pt), alpha = (alpha_s,
+alpha_t), and the tilt is one factor per network, exp((g/2) sum_b (alpha_b . phi(h_b))^2), the
+"blocks" b of `Sites`; the gradient is then sum_b (Phi_bb alpha_b) - y + r alpha, each block
+seeing its own kernel.
 """
 
 import equinox as eqx
@@ -47,14 +53,33 @@ class SampledWeights(eqx.Module):
     of a group sharing one random mean (G = 1 for a single task), the groups drawn from the
     untilted law of the mean; `group_weights` (G,), the probability of each group (summing to
     1: the source's importance weights for a target coupled to a source); `log_weights` (G, K), the draws' log importance
-    weights before the tilt, up to a constant per group (0 for draws from the law itself);
-    `prior_variance`, v, the per-component variance of W without any tilt (W ~ N(0, v I): the
+    weights before the tilt, up to a constant per group (0 for draws from the law itself; for
+    one network of a pair, the other network's tilt); `prior_variance`, v, the per-component
+    variance of the draws' proposal (the draws, all equally likely, are from N(0, v I): the
     control variate's exact kernel); `activation`."""
 
     samples: Float[Array, "G K N0"]
     group_weights: Float[Array, " G"]
     log_weights: Float[Array, "G K"]
     prior_variance: Float[Array, ""]
+    activation: Activation
+
+
+class PairedWeights(eqx.Module):
+    """One neuron of each of two networks whose first layers are coupled by (delta/2)|W_t - W_s|^2
+    and sampled together (the joint reading of transfer): per component, (W_s, W_t) ~
+    N(0, [[v, c], [c, v]]) with v = (lambda0 + delta)/(lambda0 (lambda0 + 2 delta)) and
+    c = delta/(lambda0 (lambda0 + 2 delta)) (delta = inf: v = c = 1/(2 lambda0), one shared W).
+
+    - `variance` v, `covariance` c.
+    - `samples`: (K, 2, N0) Monte Carlo draws of (W_s, W_t), or None: exact Gaussian
+      expectations (identity activation).
+    - `activation`.
+    """
+
+    variance: Float[Array, ""]
+    covariance: Float[Array, ""]
+    samples: "Float[Array, 'K 2 N0'] | None"
     activation: Activation
 
 
@@ -69,8 +94,10 @@ class Sites(eqx.Module):
       (G,), `log_weights` (G, K), and `correction` (P, P), the exact untilted kernel minus its
       Monte Carlo estimate.
 
-    The fields of the other representation are None. It is the solver's `args` (with the
-    labels, g and r): implicit differentiation reaches every field.
+    The fields of the other representation are None. `blocks` (P, B), one-hot: which network
+    each training point belongs to, for a pair of networks (`PairedWeights`; `mean` is then
+    None); None for one network. It is the solver's `args` (with the labels, g and r):
+    implicit differentiation reaches every field.
     """
 
     noise: "Float[Array, 'P P'] | None" = None
@@ -79,29 +106,40 @@ class Sites(eqx.Module):
     group_weights: "Float[Array, ' G'] | None" = None
     log_weights: "Float[Array, 'G K'] | None" = None
     correction: "Float[Array, 'P P'] | None" = None
+    blocks: "Float[Array, 'P B'] | None" = None
 
     @property
     def exact(self) -> bool:
         return self.features is None
 
 
-def sites(weights: Weights, X: Float[Array, "P N0"]) -> Sites:
-    """The `Sites` of `weights` on the inputs X."""
+def sites(weights: "Weights | PairedWeights", X) -> Sites:
+    """The `Sites` of `weights` on the inputs X ((P, N0); for `PairedWeights`, the pair (Xs, Xt))."""
+    if isinstance(weights, PairedWeights):
+        blocks = jnp.concatenate([jnp.tile(jnp.eye(2)[b], (X[b].shape[0], 1)) for b in (0, 1)])
+        prior = _paired_prior_kernel(weights, X, X)
+        if weights.samples is None:
+            return Sites(noise=prior, blocks=blocks)
+        features = _paired_features(weights, X)
+        return Sites(features=features, group_weights=jnp.ones(1), log_weights=jnp.zeros(features.shape[:2]),
+                     correction=prior - _untilted_average(features, features), blocks=blocks)  # fmt: skip
     n0 = X.shape[1]
     if isinstance(weights, GaussianWeights):
         return Sites(noise=X @ weights.noise_covariance @ X.T / n0, mean=X @ weights.mean_covariance @ X.T / n0)
     features = _features(weights, X)
-    untilted = _untilted_average(weights, features, features)
     return Sites(features=features, group_weights=weights.group_weights, log_weights=weights.log_weights,
-                 correction=_prior_kernel(weights, X, X) - untilted)  # fmt: skip
+                 correction=_prior_kernel(weights, X, X) - _untilted_average(features, features))  # fmt: skip
 
 
 def gradient_and_hessian(alpha: Float[Array, " P"], args) -> "tuple[Float[Array, ' P'], Float[Array, 'P P']]":
-    """grad V = (Phi + r I) alpha - y and its Jacobian (the Hessian of V), in closed form, at
-    `alpha`; `args` = (sites, y, g, r). Non-finite outside V's domain (exact law: g alpha^T Sigma alpha >= 1,
-    where the tilted law is not normalizable)."""
+    """grad V = (Phi + r I) alpha - y (per block, Phi_bb alpha_b) and its Jacobian (the Hessian
+    of V), at `alpha`; `args` = (sites, y, g, r). Non-finite outside V's domain (exact law:
+    g alpha^T Sigma alpha >= 1, or for a pair the largest eigenvalue of g G >= 1, `_pair_overlaps`,
+    where the tilted law is not normalizable). Closed form, except for an exact pair (`jax.jacfwd`)."""
     s, y, g, r = args
     ridge = r * jnp.eye(y.size, dtype=y.dtype)
+    if s.exact and s.blocks is not None:
+        return _pair_gradient(alpha, args), jax.jacfwd(_pair_gradient)(alpha, args)
     if s.exact:
         Sa, Ma = s.noise @ alpha, s.mean @ alpha
         sigma, m = alpha @ Sa, alpha @ Ma
@@ -113,30 +151,71 @@ def gradient_and_hessian(alpha: Float[Array, " P"], args) -> "tuple[Float[Array,
                    + 4 * g**2 * t**3 * m * outer + ridge)  # fmt: skip
         return gradient, hessian
     F = s.features
-    proj = F @ alpha  # (G, K): alpha . phi of every draw
-    within = jax.nn.softmax(s.log_weights + 0.5 * g * proj**2, axis=1)  # the tilt, normalized in each group
+    E = jnp.ones((y.size, 1), y.dtype) if s.blocks is None else s.blocks
+    proj = (F * alpha) @ E  # (G, K, B): alpha_b . phi_b of every draw
+    within = jax.nn.softmax(s.log_weights + 0.5 * g * jnp.sum(proj**2, -1), axis=1)  # the tilt, normalized in each group
     w = s.group_weights[:, None] * within
-    mean_in_group = jnp.einsum("gk,gkp->gp", within * proj, F)  # <(alpha . phi) phi> per group
-    flat, wf, pf = F.reshape(-1, F.shape[-1]), w.reshape(-1), proj.reshape(-1)
-    kernel = flat.T @ (wf[:, None] * flat) + s.correction
+    U = (proj @ E.T) * F  # (G, K, P): (alpha_b . phi_b) phi_b, whose mean is Phi_bb alpha_b
+    mean_in_group = jnp.einsum("gk,gkp->gp", within, U)
+    flat, wf, Uf = F.reshape(-1, F.shape[-1]), w.reshape(-1), U.reshape(-1, U.shape[-1])
+    kernel = (flat.T @ (wf[:, None] * flat) + s.correction) * (E @ E.T)  # each block's own kernel
     gradient = kernel @ alpha - y + r * alpha
-    spread = flat.T @ ((wf * pf**2)[:, None] * flat) - mean_in_group.T @ (s.group_weights[:, None] * mean_in_group)
+    spread = Uf.T @ (wf[:, None] * Uf) - mean_in_group.T @ (s.group_weights[:, None] * mean_in_group)
     return gradient, kernel + g * spread + ridge
+
+
+def _pair_overlaps(alpha, s: Sites):
+    """For an exact pair: A = (alpha_s, alpha_t) as the columns of a (P, 2) matrix, Sigma A and
+    G = A^T Sigma A (2, 2), the overlaps of the two tilts under the untilted law."""
+    A = s.blocks * alpha[:, None]
+    SA = s.noise @ A
+    return A, SA, A.T @ SA
+
+
+def _largest_eigenvalue(G: Float[Array, "2 2"]) -> Float[Array, ""]:
+    half_gap = jnp.sqrt(jnp.maximum(0.25 * (G[0, 0] - G[1, 1]) ** 2 + G[0, 1] ** 2, 1e-300))
+    return 0.5 * (G[0, 0] + G[1, 1]) + half_gap
+
+
+def _pair_gradient(alpha, args):
+    """grad V for an exact pair: with M = (I - g G)^{-1}, the tilted law's Sigma' A = Sigma A M,
+    and grad V = sum over blocks of (Sigma A M)_b - y + r alpha (module docstring)."""
+    s, y, g, r = args
+    _, SA, G = _pair_overlaps(alpha, s)
+    inside = g * _largest_eigenvalue(G) < 1
+    M = jnp.linalg.inv(jnp.eye(2) - g * G)
+    return jnp.where(inside, jnp.sum(s.blocks * (SA @ M), axis=1) - y + r * alpha, jnp.nan)
 
 
 def coefficients(beta: Float[Array, " P"], args) -> Float[Array, " P"]:
     """alpha from the solver's coordinates beta: for the exact law alpha = beta / sqrt(1 + g beta^T Sigma beta),
     which maps all of R^P onto the domain g alpha^T Sigma alpha < 1 (there t = 1/(1 - g alpha^T Sigma alpha)
-    = 1 + g beta^T Sigma beta, a polynomial: Newton's trial points never leave the domain); for
-    Monte Carlo (no boundary) alpha = beta."""
+    = 1 + g beta^T Sigma beta, a polynomial: Newton's trial points never leave the domain); for an
+    exact pair the same with the largest eigenvalue of G (`_pair_overlaps`, quadratic in alpha
+    too) in place of beta^T Sigma beta; for Monte Carlo (no boundary) alpha = beta."""
     s, _, g, _ = args
-    return beta / jnp.sqrt(1 + g * (beta @ s.noise @ beta)) if s.exact else beta
+    if not s.exact:
+        return beta
+    size = beta @ s.noise @ beta if s.blocks is None else _largest_eigenvalue(_pair_overlaps(beta, s)[2])
+    return beta / jnp.sqrt(1 + g * size)
 
 
 def coordinates(alpha: Float[Array, " P"], args) -> Float[Array, " P"]:
     """The inverse of `coefficients`: beta = alpha / sqrt(1 - g alpha^T Sigma alpha) for the exact law."""
     s, _, g, _ = args
-    return alpha / jnp.sqrt(1 - g * (alpha @ s.noise @ alpha)) if s.exact else alpha
+    if not s.exact:
+        return alpha
+    size = alpha @ s.noise @ alpha if s.blocks is None else _largest_eigenvalue(_pair_overlaps(alpha, s)[2])
+    return alpha / jnp.sqrt(1 - g * size)
+
+
+def into_domain(alpha: Float[Array, " P"], args) -> Float[Array, " P"]:
+    """`alpha` scaled, if need be, to lie well inside the exact law's domain (a starting point)."""
+    s, _, g, _ = args
+    if not s.exact:
+        return alpha
+    size = g * (alpha @ s.noise @ alpha if s.blocks is None else _largest_eigenvalue(_pair_overlaps(alpha, s)[2]))
+    return alpha * jnp.where(size < 0.9, 1.0, jnp.sqrt(0.9 / size))
 
 
 def stationarity(beta: Float[Array, " P"], args) -> "tuple[Float[Array, ' P'], Float[Array, 'P P']]":
@@ -144,6 +223,9 @@ def stationarity(beta: Float[Array, " P"], args) -> "tuple[Float[Array, ' P'], F
     equation the solver finds a root of (a root in beta is a stationary point of V in alpha)."""
     s, _, g, _ = args
     alpha = coefficients(beta, args)
+    if s.exact and s.blocks is not None:
+        of_beta = lambda b: _pair_gradient(coefficients(b, args), args)  # noqa: E731
+        return of_beta(beta), jax.jacfwd(of_beta)(beta)
     gradient, hessian = gradient_and_hessian(alpha, args)
     if not s.exact:
         return gradient, hessian
@@ -152,9 +234,14 @@ def stationarity(beta: Float[Array, " P"], args) -> "tuple[Float[Array, ' P'], F
     return gradient, hessian @ jacobian
 
 
-def draw_weights(weights: SampledWeights, Xs, alpha, g) -> Float[Array, "G K"]:
+def draw_weights(weights: "SampledWeights | PairedWeights", Xs, alpha, g) -> Float[Array, "G K"]:
     """The normalized weight of every draw under the tilt by `alpha` on the inputs `Xs`
     (the group's probability times the draw's share of its group's tilt); (G, K), summing to 1."""
+    if isinstance(weights, PairedWeights):
+        n_s = Xs[0].shape[0]
+        F = _paired_features(weights, Xs)
+        tilt = (F[..., :n_s] @ alpha[:n_s]) ** 2 + (F[..., n_s:] @ alpha[n_s:]) ** 2
+        return jax.nn.softmax(0.5 * g * tilt, axis=1)
     proj = _features(weights, Xs) @ alpha
     return weights.group_weights[:, None] * jax.nn.softmax(weights.log_weights + 0.5 * g * proj**2, axis=1)
 
@@ -164,15 +251,28 @@ def effective_samples(w: Float[Array, "G K"]) -> Float[Array, ""]:
     return 1 / jnp.sum(w**2)
 
 
-def tilted_kernel(weights: Weights, X, alpha, g, X1, X2) -> Float[Array, "P1 P2"]:
+def tilted_kernel(weights: "Weights | PairedWeights", X, alpha, g, X1, X2) -> Float[Array, "P1 P2"]:
     """Phi(x1, x2) = <phi(h(x1)) phi(h(x2))> under the law `weights` tilted by `alpha` on the
-    training inputs X: the adapted kernel between any two sets of inputs (P1, N0), (P2, N0)."""
-    if isinstance(weights, GaussianWeights):
+    training inputs X: the adapted kernel between any two sets of inputs (P1, N0), (P2, N0)
+    (for `PairedWeights`, X, X1 and X2 are pairs (source inputs, target inputs), and the
+    kernel, (P1s + P1t, P2s + P2t), holds both networks' and their cross kernel)."""
+    if isinstance(weights, PairedWeights):
+        if weights.samples is None:  # Gaussian: Phi = K0 + g K0(X1, X) A M A^T K0(X, X2) (Woodbury on h)
+            s = sites(weights, X)
+            A, _, G = _pair_overlaps(alpha, s)
+            M = jnp.linalg.inv(jnp.eye(2) - g * G)
+            left, right = _paired_prior_kernel(weights, X1, X) @ A, A.T @ _paired_prior_kernel(weights, X, X2)
+            return _paired_prior_kernel(weights, X1, X2) + g * left @ M @ right
+        w = draw_weights(weights, X, alpha, g)
+        F1, F2 = _paired_features(weights, X1), _paired_features(weights, X2)
+        prior = _paired_prior_kernel(weights, X1, X2)
+    elif isinstance(weights, GaussianWeights):
         return X1 @ tilted_second_moment(weights, X, alpha, g) @ X2.T / X.shape[1]
-    w = draw_weights(weights, X, alpha, g)
-    F1, F2 = _features(weights, X1), _features(weights, X2)
-    weighted = jnp.einsum("gk,gka,gkb->ab", w, F1, F2)
-    return weighted + _prior_kernel(weights, X1, X2) - _untilted_average(weights, F1, F2)
+    else:
+        w = draw_weights(weights, X, alpha, g)
+        F1, F2 = _features(weights, X1), _features(weights, X2)
+        prior = _prior_kernel(weights, X1, X2)
+    return jnp.einsum("gk,gka,gkb->ab", w, F1, F2) + prior - _untilted_average(F1, F2)
 
 
 def tilted_second_moment(weights: GaussianWeights, X, alpha, g) -> Float[Array, "N0 N0"]:
@@ -190,17 +290,53 @@ def tilted_second_moment(weights: GaussianWeights, X, alpha, g) -> Float[Array, 
             + g * t * (1 + g * t * m) * jnp.outer(Ab_eps, Ab_eps))  # fmt: skip
 
 
+def marginal(weights: PairedWeights, X, alpha, g, side: int) -> Weights:
+    """The law of one network's neuron (`side` 0: source, 1: target) in a pair, tilted by the
+    other network's labels (its half of `alpha` on its inputs, of the pair X) and not yet by
+    its own: the single-network law whose own tilt gives that network's kernels and predictor.
+    Exact: N(0, v I + g c^2 b b^T / (1 - g v |b|^2)), b = X_o^T alpha_o / sqrt(N0); Monte Carlo:
+    the pair's draws of this network, with the other's tilt as their log weights."""
+    n_s = X[0].shape[0]
+    alpha_other = alpha[n_s:] if side == 0 else alpha[:n_s]
+    X_other = X[1 - side]
+    v, c = weights.variance, weights.covariance
+    if weights.samples is None:
+        b = X_other.T @ alpha_other / jnp.sqrt(X_other.shape[1])
+        eye = jnp.eye(b.size)
+        noise = v * eye + g * c**2 * jnp.outer(b, b) / (1 - g * v * (b @ b))
+        return GaussianWeights(mean_covariance=0 * eye, noise_covariance=noise)
+    W, W_other = weights.samples[:, side], weights.samples[:, 1 - side]
+    proj = weights.activation(W_other @ X_other.T / jnp.sqrt(X_other.shape[1])) @ alpha_other
+    return SampledWeights(samples=W[None], group_weights=jnp.ones(1), log_weights=0.5 * g * proj[None] ** 2,
+                          prior_variance=v, activation=weights.activation)  # fmt: skip
+
+
 def _features(weights: SampledWeights, X) -> Float[Array, "G K P"]:
     return weights.activation(weights.samples @ X.T / jnp.sqrt(X.shape[1]))
 
 
-def _untilted_average(weights: SampledWeights, F1, F2) -> Float[Array, "P1 P2"]:
-    """The Monte Carlo estimate of the untilted kernel: every draw with its weight before any
-    tilt (the groups, draws of the untilted law, equally likely)."""
-    w = jax.nn.softmax(weights.log_weights, axis=1) / weights.group_weights.size
-    return jnp.einsum("gk,gka,gkb->ab", w, F1, F2)
+def _paired_features(weights: PairedWeights, X) -> Float[Array, "1 K P"]:
+    """phi(h) on both networks' inputs, (1, K, Ps + Pt): the source half from W_s, the target half from W_t."""
+    n0 = X[0].shape[1]
+    h = [weights.samples[:, b] @ X[b].T / jnp.sqrt(n0) for b in (0, 1)]
+    return weights.activation(jnp.concatenate(h, axis=1))[None]
+
+
+def _untilted_average(F1, F2) -> Float[Array, "P1 P2"]:
+    """The Monte Carlo estimate of the kernel of the draws' proposal (every draw equally likely,
+    before any weight or tilt), whose exact value the control variate adds back."""
+    return jnp.einsum("gka,gkb->ab", F1, F2) / (F1.shape[0] * F1.shape[1])
 
 
 def _prior_kernel(weights: SampledWeights, X1, X2) -> Float[Array, "P1 P2"]:
     v = weights.prior_variance
     return gram(X1, X2, var1=v, var2=v, cov=v, activation=weights.activation)
+
+
+def _paired_prior_kernel(weights: PairedWeights, X1, X2) -> Float[Array, "P1 P2"]:
+    """The untilted kernel of a pair between the input pairs X1 and X2: blocks of `gram` with
+    the pair's variance v (same network) and covariance c (source against target)."""
+    v, c = weights.variance, weights.covariance
+    row = lambda a, Xa: jnp.concatenate([gram(Xa, X2[b], var1=v, var2=v, cov=v if a == b else c,  # noqa: E731
+                                               activation=weights.activation) for b in (0, 1)], axis=1)  # fmt: skip
+    return jnp.concatenate([row(a, X1[a]) for a in (0, 1)], axis=0)
