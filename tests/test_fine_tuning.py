@@ -83,7 +83,7 @@ def test_closed_form_is_ridgeless_regression_with_the_spiked_kernel(nu2, chi, al
 def test_trained_networks_gain_chi_with_gamma1_equal_to_gamma_sqrt_D(D, N, gamma):
     # The gain of W^T W / N along beta_s/|beta_s|. Measured at gamma1 = 2 over four seeds: sd
     # 0.011 at D = 25, N = 8000; 0.004 at D = 25, N = 32000; 0.003 at D = 50, N = 8000; and a
-    # step bias of about -0.002 (-0.008 at twice the step): tolerance 0.015 (1 + chi).
+    # step bias of about -0.003 (-0.006 at twice the step): tolerance 0.015 (1 + chi).
     G, loss = train_source(D, N, gamma)
     assert loss < 1e-10
     chi = G[0, 0] - 1
@@ -116,9 +116,10 @@ def _check_pipeline(D, N, results, excess):
         # finite-width excess of at most `excess` D/N
         se = np.std(net) / np.sqrt(len(net))
         assert abs(net.mean() - formula) < 4 * se + excess * D / N + 0.5 / D, (nu2, net.mean(), formula)
-        # on common inputs, the finite width only adds error: 0 < excess < `excess` D/N
+        # on common inputs, the finite width adds at most `excess` D/N (and removes none)
         difference = net - inf
-        assert 0 < difference.mean() < excess * D / N, (nu2, difference.mean() * N / D)
+        se = np.std(difference) / np.sqrt(len(difference))
+        assert -4 * se < difference.mean() < excess * D / N + 4 * se, (nu2, difference.mean() * N / D)
 
 
 def test_trained_network_then_lazy_fine_tuning_matches_the_closed_form():
@@ -129,6 +130,9 @@ def test_trained_network_then_lazy_fine_tuning_matches_the_closed_form():
 
 
 def test_wide_network_then_lazy_fine_tuning_matches_the_closed_form():
+    # D = 200, N = 100 D, gamma1 = 3, alpha = 0.8: measured (net - formula) D = 4.8, 1.5, 0.1
+    # at nu2 = 0.3, 0.6, 0.9 (standard errors 1.7, 0.9, 0.2 in the same units), and
+    # (net - infinite width) N/D = -0.04 +- 0.07, 0.06 +- 0.04, 0.021 +- 0.007.
     D, N = 200, 100 * 200
     _check_pipeline(D, N, _pipeline(D, N, (0.3, 0.6, 0.9), alpha=0.8, gamma1=3.0, draws=6), excess=0.3)
 
@@ -186,7 +190,7 @@ def test_jit_vmap_and_grad():
     def through_gain(nu2, alpha, gamma1):
         return jaxtl.fine_tuning_loss(nu2, alpha, jaxtl.richness_gain(gamma1))
 
-    value = jax.jit(through_gain)
+    value, gradient = jax.jit(through_gain), jax.jit(jax.grad(through_gain, argnums=(0, 1, 2)))
     eps = 1e-6
     for point in [(0.3, 0.5, 1.5), (0.8, -0.7, 4.0), (0.6, 0.2, 0.3)]:
         grads = jax.grad(through_gain, argnums=(0, 1, 2))(*point)
@@ -196,8 +200,7 @@ def test_jit_vmap_and_grad():
             down[i] -= eps
             fd = (float(value(*up)) - float(value(*down))) / (2 * eps)
             assert abs(float(g) - fd) < 1e-7 * (1 + abs(fd)), (point, i, float(g), fd)
-        jitted = jax.jit(jax.grad(through_gain, argnums=(0, 1, 2)))(*point)
-        np.testing.assert_allclose(jitted, grads, rtol=1e-12)
+        np.testing.assert_allclose(gradient(*point), grads, rtol=1e-12)
     # beyond interpolation the loss is flat, and its gradient 0 (not NaN)
     assert [float(g) for g in jax.grad(jaxtl.fine_tuning_loss, argnums=(0, 1, 2))(1.5, 0.5, 1.0)] == [0.0, 0.0, 0.0]
     assert float(jax.grad(jaxtl.richness_gain)(0.0)) == 0.0
