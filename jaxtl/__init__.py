@@ -41,6 +41,10 @@ from .theory._adaptive_transfer import (  # noqa: E402
     AdaptiveTransferSolution as AdaptiveTransferSolution,
     adaptive_transfer as adaptive_transfer,
 )
+from .theory._fine_tuning import (  # noqa: E402
+    fine_tuning_loss as fine_tuning_loss,
+    richness_gain as richness_gain,
+)
 from .theory._single_task import (  # noqa: E402
     SingleTaskSolution as SingleTaskSolution,
     single_task as single_task,

@@ -3,8 +3,9 @@
 Each theory is one module here: the kernels (`_kernel`), the one stationary-point solver
 (`_solve`), and the theories built on them, `_single_task`, `_transfer` and `_feature_transfer`
 (on the readout theory `_readout` and the features' covariances `_feature_covariances`), and
-`_adaptive_kernel` and `_adaptive_transfer` (on the single-site measure `_single_site`). `README.md` in
-this folder writes down the equations each module implements.
+`_adaptive_kernel` and `_adaptive_transfer` (on the single-site measure `_single_site`), and the
+closed form of fine-tuning a linear network (`_fine_tuning`, plain functions, not a `Theory`).
+`README.md` in this folder writes down the equations each module implements.
 
 A theory is a `Theory`: it declares its parameters (`Number`, `Option`), its outputs (`Output`)
 and evaluates a point (`Evaluation`); `jaxtl.sweep`, `jaxtl.optimize`, the command line and
