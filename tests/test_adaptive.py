@@ -6,10 +6,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.stats
 
 import jaxtl
 from helpers import nngp, teacher_data
-from jaxtl.theory._single_site import gradient_and_hessian, sites
+from jaxtl.theory._single_site import draw_weights, gradient_and_hessian, sites
 
 N0 = 40
 
@@ -329,3 +330,27 @@ def test_sweep_and_optimize_serve_the_adaptive_theories():
     opt = jaxtl.optimize(teacher_pair, theory="adaptive_transfer", **sizes, feature_strength=0.6,
                          over={"coupling": (1e-2, 1e2)}, steps=5, progress=False)  # fmt: skip
     assert float(opt.objective[-1]) < float(opt.objective[0])
+
+
+def test_preactivation_histogram_monte_carlo_matches_exact():
+    X, y, X0, _ = data(9, P=16)
+    kw = dict(feature_strength=0.5, activation="identity", temperature=0.05)
+    exact = jaxtl.adaptive_kernel(X, y, **kw)
+    sampled = jaxtl.adaptive_kernel(X, y, **kw, neurons=8000)
+    w = np.asarray(draw_weights(sampled.weights, sampled.inputs, sampled.coefficients, sampled.tilt)).ravel()
+    edges = np.linspace(-3, 3, 13)
+    for x0 in (X[0], X0[0]):
+        p, q = np.asarray(exact.preactivation_histogram(x0, edges)), np.asarray(sampled.preactivation_histogram(x0, edges))
+        # the exact law is a Gaussian whose variance is the adapted kernel's diagonal at x0
+        std = np.sqrt(float(exact.feature_kernel(x0[None], x0[None])[0, 0]))
+        np.testing.assert_allclose(p, np.diff(scipy.stats.norm.cdf(edges / std)), atol=1e-12)
+        # self-normalized importance sampling: var q_k = sum_i w_i^2 (1[h_i in bin k] - q_k)^2
+        h = np.asarray(sampled.weights.samples).reshape(-1, N0) @ x0 / np.sqrt(N0)
+        inside = (h[:, None] >= edges[None, :-1]) & (h[:, None] < edges[None, 1:])
+        stderr = np.sqrt(np.sum(w[:, None] ** 2 * (inside - q) ** 2, axis=0))
+        assert np.all(np.abs(q - p) < 4 * stderr + 1e-3), (p, q, stderr)
+    # the labels' tilt widens the law along the learned direction: more mass in the tails than the prior's
+    prior = jaxtl.adaptive_kernel(X, y, **kw | dict(feature_strength=0.0)).preactivation_histogram(X[0], edges)
+    assert float(exact.preactivation_histogram(X[0], edges)[np.array([0, -1])].sum()) > float(prior[np.array([0, -1])].sum())
+    with pytest.raises(ValueError, match="edges"):
+        exact.preactivation_histogram(X[0], [1.0, 0.0])

@@ -33,6 +33,7 @@ from ._single_site import (
     effective_samples,
     gradient_and_hessian,
     into_domain,
+    preactivation_histogram,
     sites,
     stationarity,
     tilted_kernel,
@@ -104,6 +105,19 @@ class AdaptiveKernelSolution(TheorySolution):
         X1, X2 = (self._inputs(n, X) for n, X in (("X1", X1), ("X2", X2)))
         K = tilted_kernel(self.weights, self.inputs, self.coefficients, self.tilt, X1, X2)
         return jnp.where(self.converged, K, jnp.nan)
+
+    def preactivation_histogram(self, x0: Float[ArrayLike, " N0"], edges: Float[ArrayLike, " B1"]) -> Float[Array, " B"]:
+        """The law of one hidden neuron's preactivation h = W . x0 / sqrt(N0) at the input `x0`
+        (N0,): the probability of each bin [edges[k], edges[k+1]) of the B + 1 increasing
+        `edges` (mass outside them is left out), (B,), NaN unless converged. Exact (Gaussian)
+        for the identity activation, a weighted histogram of the draws for Monte Carlo; the
+        counterpart of the `preactivations` of `jaxtl.nets.sample_mean_field`."""
+        x0 = self._inputs("x0", jnp.atleast_2d(x0))[0]
+        edges = _checks.finite("edges", edges)
+        if edges.ndim != 1 or edges.size < 2 or not bool(jnp.all(jnp.diff(edges) > 0)):
+            raise ValueError(f"edges must be at least two increasing bin edges, got {edges}")
+        mass = preactivation_histogram(self.weights, self.inputs, self.coefficients, self.tilt, x0, edges)
+        return jnp.where(self.converged, mass, jnp.nan)
 
     def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
         """f(x0) = Phi(x0, X) alpha (variance 0: at infinite width the predictor is deterministic)."""

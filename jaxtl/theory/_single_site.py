@@ -275,6 +275,18 @@ def tilted_kernel(weights: "Weights | PairedWeights", X, alpha, g, X1, X2) -> Fl
     return jnp.einsum("gk,gka,gkb->ab", w, F1, F2) + prior - _untilted_average(F1, F2)
 
 
+def preactivation_histogram(weights: Weights, X, alpha, g, x0, edges) -> Float[Array, " B"]:
+    """The probability of each bin [edges[k], edges[k+1]) of a neuron's preactivation
+    h = W . x0 / sqrt(N0) at one input x0 (N0,) under the law `weights` tilted by `alpha` on X:
+    exact for Gaussian weights (h ~ N(0, x0^T E[W W^T] x0 / N0)), a weighted histogram of the draws
+    for Monte Carlo; (B,) for B + 1 increasing `edges`."""
+    if isinstance(weights, GaussianWeights):
+        std = jnp.sqrt(x0 @ tilted_second_moment(weights, X, alpha, g) @ x0 / x0.size)
+        return jnp.diff(jax.scipy.stats.norm.cdf(edges / std))
+    h = weights.samples @ x0 / jnp.sqrt(x0.size)
+    return jnp.histogram(h.ravel(), bins=edges, weights=draw_weights(weights, X, alpha, g).ravel())[0]
+
+
 def tilted_second_moment(weights: GaussianWeights, X, alpha, g) -> Float[Array, "N0 N0"]:
     """E[W W^T] (N0, N0) under the tilted Gaussian law: with b = X^T alpha / sqrt(N0),
     sigma = b^T A_eps b, m = b^T A_mu b and t = 1/(1 - g sigma),
