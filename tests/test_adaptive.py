@@ -354,3 +354,23 @@ def test_preactivation_histogram_monte_carlo_matches_exact():
     assert float(exact.preactivation_histogram(X[0], edges)[np.array([0, -1])].sum()) > float(prior[np.array([0, -1])].sum())
     with pytest.raises(ValueError, match="edges"):
         exact.preactivation_histogram(X[0], [1.0, 0.0])
+
+
+def test_fitted_proposal_keeps_the_draws_effective():
+    from jaxtl.theory._activation import get_activation
+    from jaxtl.theory._adaptive_kernel import prior_weights, solve_adaptive
+
+    X, y, X0, y0 = data(10, P=16)
+    kw = dict(feature_strength=1.0, lambda0=1.0, lambda1=1.0, temperature=0.05)
+    # identity: the tilted law is the prior stretched along X^T alpha, which the fitted proposal is
+    exact = jaxtl.adaptive_kernel(X, y, **kw, activation="identity")
+    fitted = jaxtl.adaptive_kernel(X, y, **kw, activation="identity", neurons=4000)
+    assert float(fitted.effective_samples) > 0.9 * 4000
+    np.testing.assert_allclose(fitted.test_error(X0, y0).total, exact.test_error(X0, y0).total, rtol=0.02)
+    # erf: many times the prior draws' effective samples
+    erf = get_activation("erf")
+    weights = prior_weights(erf, N0, 1.0, 4000, jax.random.key(0))
+    plain, moved = (solve_adaptive(weights, jnp.asarray(X), jnp.asarray(y), **kw, activation=erf, throw=False,
+                                   fit_proposal=fit) for fit in (False, True))  # fmt: skip
+    assert float(moved.effective_samples) > 3 * float(plain.effective_samples), (moved.effective_samples,
+                                                                                 plain.effective_samples)

@@ -169,7 +169,7 @@ def adaptive_transfer(
         return solve_joint_transfer(pairs, uncoupled, Xs, ys, Xt, yt, coupling=delta, **numbers, activation=act,
                                     throw=throw)
     src = solve_adaptive(prior_weights(act, Xs.shape[1], numbers["lambda0"], neurons, key_source), Xs, ys,
-                         **numbers, activation=act, throw=False)  # fmt: skip
+                         **numbers, activation=act, throw=False, fit_proposal=True)  # fmt: skip
     return solve_adaptive_target(src, Xt, yt, coupling=delta, target_draws=draws, key=key_target, throw=throw)
 
 
@@ -212,7 +212,9 @@ def target_weights(source: AdaptiveKernelSolution, *, coupling, target_draws: in
     group_weights = draw_weights(source.weights, source.inputs, source.coefficients, g)[0]
     xi = jax.random.normal(key, (Ws.shape[0], target_draws, Ws.shape[1]), Ws.dtype)
     samples = rho * Ws[:, None, :] + jnp.sqrt(noise) * xi
+    base = jnp.repeat(source.weights.base_weights[0][:, None], target_draws, axis=1) / target_draws
     return SampledWeights(samples=samples, group_weights=group_weights, log_weights=jnp.zeros(samples.shape[:2]),
+                          base_weights=base,
                           prior_variance=rho**2 * source.weights.prior_variance + noise,
                           activation=source.activation)  # fmt: skip
 
@@ -301,7 +303,7 @@ class AdaptiveTransfer(Theory):
         key = jax.random.split(jax.random.key(p["seed"]))[0]
         weights = prior_weights(p["activation"], pair.Xs.shape[1], p["lambda0"], p["neurons"], key)
         return solve_adaptive(weights, pair.Xs, pair.ys, **{n.name: p[n.name] for n in ADAPTIVE_NUMBERS},
-                              activation=p["activation"], throw=False)  # fmt: skip
+                              activation=p["activation"], throw=False, fit_proposal=True)  # fmt: skip
 
     def evaluate(self, pair, parameters, shared: "AdaptiveKernelSolution | None") -> Evaluation:
         p = parameters

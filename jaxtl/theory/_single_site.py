@@ -52,15 +52,18 @@ class SampledWeights(eqx.Module):
     """Monte Carlo weights of one neuron: `samples` (G, K, N0), G groups of K draws, the draws
     of a group sharing one random mean (G = 1 for a single task), the groups drawn from the
     untilted law of the mean; `group_weights` (G,), the probability of each group (summing to
-    1: the source's importance weights for a target coupled to a source); `log_weights` (G, K), the draws' log importance
-    weights before the tilt, up to a constant per group (0 for draws from the law itself; for
-    one network of a pair, the other network's tilt); `prior_variance`, v, the per-component
-    variance of the draws' proposal (the draws, all equally likely, are from N(0, v I): the
-    control variate's exact kernel); `activation`."""
+    1: the source's importance weights for a target coupled to a source); `log_weights` (G, K),
+    the draws' log importance weights before the labels' tilt, up to a constant per group (0 for
+    draws from the law itself; log prior/proposal for draws from a fitted proposal; for one
+    network of a pair, the other network's tilt); `base_weights` (G, K), the draws' normalized
+    weights under the prior (the control variate's untilted law, whose kernel is known exactly);
+    `prior_variance`, v, the prior's per-component variance (W ~ N(0, v I): that exact kernel);
+    `activation`."""
 
     samples: Float[Array, "G K N0"]
     group_weights: Float[Array, " G"]
     log_weights: Float[Array, "G K"]
+    base_weights: Float[Array, "G K"]
     prior_variance: Float[Array, ""]
     activation: Activation
 
@@ -122,13 +125,13 @@ def sites(weights: "Weights | PairedWeights", X) -> Sites:
             return Sites(noise=prior, blocks=blocks)
         features = _paired_features(weights, X)
         return Sites(features=features, group_weights=jnp.ones(1), log_weights=jnp.zeros(features.shape[:2]),
-                     correction=prior - _untilted_average(features, features), blocks=blocks)  # fmt: skip
+                     correction=prior - _base_average(_uniform(features), features, features), blocks=blocks)  # fmt: skip
     n0 = X.shape[1]
     if isinstance(weights, GaussianWeights):
         return Sites(noise=X @ weights.noise_covariance @ X.T / n0, mean=X @ weights.mean_covariance @ X.T / n0)
     features = _features(weights, X)
     return Sites(features=features, group_weights=weights.group_weights, log_weights=weights.log_weights,
-                 correction=_prior_kernel(weights, X, X) - _untilted_average(features, features))  # fmt: skip
+                 correction=_prior_kernel(weights, X, X) - _base_average(weights.base_weights, features, features))  # fmt: skip
 
 
 def gradient_and_hessian(alpha: Float[Array, " P"], args) -> "tuple[Float[Array, ' P'], Float[Array, 'P P']]":
@@ -265,14 +268,14 @@ def tilted_kernel(weights: "Weights | PairedWeights", X, alpha, g, X1, X2) -> Fl
             return _paired_prior_kernel(weights, X1, X2) + g * left @ M @ right
         w = draw_weights(weights, X, alpha, g)
         F1, F2 = _paired_features(weights, X1), _paired_features(weights, X2)
-        prior = _paired_prior_kernel(weights, X1, X2)
+        prior, base = _paired_prior_kernel(weights, X1, X2), _uniform(F1)
     elif isinstance(weights, GaussianWeights):
         return X1 @ tilted_second_moment(weights, X, alpha, g) @ X2.T / X.shape[1]
     else:
         w = draw_weights(weights, X, alpha, g)
         F1, F2 = _features(weights, X1), _features(weights, X2)
-        prior = _prior_kernel(weights, X1, X2)
-    return jnp.einsum("gk,gka,gkb->ab", w, F1, F2) + prior - _untilted_average(F1, F2)
+        prior, base = _prior_kernel(weights, X1, X2), weights.base_weights
+    return jnp.einsum("gk,gka,gkb->ab", w, F1, F2) + prior - _base_average(base, F1, F2)
 
 
 def preactivation_histogram(weights: Weights, X, alpha, g, x0, edges) -> Float[Array, " B"]:
@@ -302,6 +305,25 @@ def tilted_second_moment(weights: GaussianWeights, X, alpha, g) -> Float[Array, 
             + g * t * (1 + g * t * m) * jnp.outer(Ab_eps, Ab_eps))  # fmt: skip
 
 
+def fitted_proposal(weights: SampledWeights, X, alpha, g) -> SampledWeights:
+    """The draws of one group from the prior N(0, v I) (`log_weights` 0) moved to a Gaussian
+    proposal fitted to the law tilted by `alpha` on X: the prior stretched along
+    b = X^T alpha / sqrt(N0), where the labels' tilt widens the law most, to the tilted law's
+    variance s in that direction (estimated from the draws; never narrower than the prior's v),
+    with log weights log prior - log proposal = (1 - s/v) z^2 / (2v) for the draw's component z
+    along b before the stretch. The same random numbers, so a deterministic function of alpha."""
+    W, v = weights.samples[0], weights.prior_variance
+    b = X.T @ alpha / jnp.sqrt(X.shape[1])
+    direction = b / jnp.sqrt(b @ b + 1e-300)
+    z = W @ direction
+    stretch = jnp.maximum(jnp.sum(draw_weights(weights, X, alpha, g)[0] * z**2) / v, 1.0)  # s / v
+    moved = W + (jnp.sqrt(stretch) - 1) * z[:, None] * direction[None, :]
+    log_weights = (1 - stretch) * z**2 / (2 * v)
+    return SampledWeights(samples=moved[None], group_weights=jnp.ones(1), log_weights=log_weights[None],
+                          base_weights=jax.nn.softmax(log_weights)[None], prior_variance=v,
+                          activation=weights.activation)  # fmt: skip
+
+
 def marginal(weights: PairedWeights, X, alpha, g, side: int) -> Weights:
     """The law of one network's neuron (`side` 0: source, 1: target) in a pair, tilted by the
     other network's labels (its half of `alpha` on its inputs, of the pair X) and not yet by
@@ -320,7 +342,8 @@ def marginal(weights: PairedWeights, X, alpha, g, side: int) -> Weights:
     W, W_other = weights.samples[:, side], weights.samples[:, 1 - side]
     proj = weights.activation(W_other @ X_other.T / jnp.sqrt(X_other.shape[1])) @ alpha_other
     return SampledWeights(samples=W[None], group_weights=jnp.ones(1), log_weights=0.5 * g * proj[None] ** 2,
-                          prior_variance=v, activation=weights.activation)  # fmt: skip
+                          base_weights=jnp.full((1, W.shape[0]), 1 / W.shape[0]), prior_variance=v,
+                          activation=weights.activation)  # fmt: skip
 
 
 def _features(weights: SampledWeights, X) -> Float[Array, "G K P"]:
@@ -334,10 +357,14 @@ def _paired_features(weights: PairedWeights, X) -> Float[Array, "1 K P"]:
     return weights.activation(jnp.concatenate(h, axis=1))[None]
 
 
-def _untilted_average(F1, F2) -> Float[Array, "P1 P2"]:
-    """The Monte Carlo estimate of the kernel of the draws' proposal (every draw equally likely,
-    before any weight or tilt), whose exact value the control variate adds back."""
-    return jnp.einsum("gka,gkb->ab", F1, F2) / (F1.shape[0] * F1.shape[1])
+def _base_average(base, F1, F2) -> Float[Array, "P1 P2"]:
+    """The Monte Carlo estimate of the prior's kernel from the draws with their `base` weights
+    (G, K), whose exact value the control variate adds back."""
+    return jnp.einsum("gk,gka,gkb->ab", base, F1, F2)
+
+
+def _uniform(F) -> Float[Array, "G K"]:
+    return jnp.full(F.shape[:2], 1 / (F.shape[0] * F.shape[1]))
 
 
 def _prior_kernel(weights: SampledWeights, X1, X2) -> Float[Array, "P1 P2"]:
