@@ -296,3 +296,16 @@ def test_every_converged_point_is_physical(data):
         assert q > 0 and (S(np.log(q) + h) - 2 * S(np.log(q)) + S(np.log(q) - h)) / h**2 > 0, (i, j, k)
         assert abs(helpers.action_derivative(q, K, y, w, T, l1)) < 1e-8, (i, j, k)
         assert variance[i, j, k].min() >= -1e-12, (i, j, k)
+
+
+def test_test_error_equals_the_mean_of_the_predictor_statistics(data):
+    X, y, X0, y0 = data
+
+    def both(T, width):
+        sol = jaxtl.single_task(X, y, width=width, temperature=T, throw=False)
+        fast, slow = sol.test_error(X0, y0), jaxtl.TestError.of(sol.predict(X0), jnp.asarray(y0))
+        return jnp.stack([fast.total, fast.bias2, fast.variance]), jnp.stack([slow.total, slow.bias2, slow.variance])
+
+    fast, slow = jax.vmap(both)(jnp.array([0.01, 0.05, 0.5]), jnp.array([20.0, 50.0, jnp.inf]))
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-14)
+    assert np.all(fast[:, 2] > 0)

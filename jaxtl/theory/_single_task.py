@@ -18,7 +18,7 @@ from .. import _checks
 from ._activation import Activation, get_activation
 from ._kernel import gram_diag, nngp
 from ._linalg import eigh
-from ._result import Prediction, TheorySolution
+from ._result import Prediction, TestError, TheorySolution
 from ._protocol import Evaluation, Number, Option, Output, Theory
 from ._solve import RESULTS, Stationary, first_failure, raise_if_failed, stationary_point
 
@@ -138,6 +138,17 @@ class SingleTaskSolution(TheorySolution):
         _checks.shape("X0", X0, (X0.shape[0], self.inputs.shape[1]), "(P0, N0)")
         return _predict(self, X0).only_if(self.converged)
 
+    def test_error(self, X0: Float[ArrayLike, "P0 N0"], y0: Float[ArrayLike, " P0"]) -> TestError:
+        """Test error on (X0, y0), as `TheorySolution.test_error`, with the mean variance over
+        the test points in O(P) per solution: (Q*/lambda1)(mean k00 - sum_i w_i v_i), with
+        w_i = 1/(k_i + c) and v_i = mean over x0 of (U^T k0)_i^2, which depends on the data only
+        (under `jax.vmap` over T, N1 or lambda1 it is computed once)."""
+        X0, y0 = _checks.finite("X0", X0), _checks.finite("y0", y0)
+        _checks.shape("X0", X0, (X0.shape[0], self.inputs.shape[1]), "(P0, N0)")
+        _checks.shape("y0", y0, X0.shape[:1], "(P0,)")
+        error = _test_error(self, X0, y0)
+        return jax.tree.map(lambda a: jnp.where(self.converged, a, jnp.nan), error)
+
 
 def single_task(
     X: Float[ArrayLike, "P N0"],
@@ -194,6 +205,17 @@ def _predict(sol: SingleTaskSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
     mean = k0.T @ (inv * sol.labels_eig)
     variance = (sol.Q / sol.lambda1) * (k00 - jnp.sum(inv[:, None] * k0**2, axis=0))
     return Prediction(mean, variance)
+
+
+@eqx.filter_jit
+def _test_error(sol: SingleTaskSolution, X0: Float[Array, "P0 N0"], y0: Float[Array, " P0"]) -> TestError:
+    k0 = sol.eigenvectors.T @ nngp(sol.inputs, X0, lambda0=sol.lambda0, activation=sol.activation)
+    v = 1 / sol.lambda0
+    k00 = gram_diag(X0, var1=v, var2=v, cov=v, activation=sol.activation)
+    inv = 1 / (sol.eigenvalues + sol.temperature * sol.lambda1 / sol.Q)
+    bias2 = jnp.mean((y0 - k0.T @ (inv * sol.labels_eig)) ** 2)
+    variance = (sol.Q / sol.lambda1) * (jnp.mean(k00) - inv @ jnp.mean(k0**2, axis=1))
+    return TestError(bias2 + variance, bias2, variance)
 
 
 def order_parameter(state: SingleTaskState) -> Stationary:
