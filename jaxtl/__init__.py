@@ -24,6 +24,7 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+from . import deep as deep  # noqa: E402
 from . import features as features  # noqa: E402
 from . import kernels as kernels  # noqa: E402
 from . import nets as nets  # noqa: E402

@@ -16,6 +16,8 @@ SLOW = (
                                          "test_monte_carlo_gradient_matches_finite_differences",
                                          "test_vmap_over_couplings_equals_a_loop",
                                          "test_sweep_and_optimize_serve_the_adaptive_theories")),
+    "test_deep.py::test_gradients_match_finite_differences",
+    "test_deep.py::test_vmap_and_the_sweep_equal_direct_calls",
     "test_nets.py::test_transfer_theory_and_langevin_agree_within_ten_percent",
     "test_nets.py::test_single_task_theory_and_langevin_agree_within_ten_percent",
     "test_nets.py::test_transfer_without_coupling_is_single_task_on_the_target",

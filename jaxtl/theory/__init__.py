@@ -4,7 +4,8 @@ Each theory is one module here: the kernels (`_kernel`), the one stationary-poin
 (`_solve`), and the theories built on them, `_single_task`, `_transfer` and `_feature_transfer`
 (on the readout theory `_readout` and the features' covariances `_feature_covariances`), and
 `_adaptive_kernel` and `_adaptive_transfer` (on the single-site measure `_single_site`), and the
-closed form of fine-tuning a linear network (`_fine_tuning`, plain functions, not a `Theory`).
+closed form of fine-tuning a linear network (`_fine_tuning`, plain functions, not a `Theory`),
+and the deep single task (`_deep_single_task`, `jaxtl.deep`).
 `README.md` in this folder writes down the equations each module implements.
 
 A theory is a `Theory`: it declares its parameters (`Number`, `Option`), its outputs (`Output`)
@@ -22,17 +23,19 @@ from ._protocol import (
 )
 from ._adaptive_kernel import AdaptiveKernel as AdaptiveKernel
 from ._adaptive_transfer import AdaptiveTransfer as AdaptiveTransfer
+from ._deep_single_task import DeepSingleTask as DeepSingleTask
 from ._feature_transfer import FeatureTransfer as FeatureTransfer
 from ._single_task import SingleTask as SingleTask
 from ._transfer import Transfer as Transfer
 
 THEORIES = {
     theory.name: theory
-    for theory in (Transfer(), SingleTask(), FeatureTransfer(), AdaptiveKernel(), AdaptiveTransfer())
+    for theory in (Transfer(), SingleTask(), FeatureTransfer(), AdaptiveKernel(), AdaptiveTransfer(), DeepSingleTask())
 }
 """The built-in theories by name: "transfer" (the default of sweeps), "single_task",
 "feature_transfer" (transferred features on the hidden manifold model), "adaptive_kernel" and
-"adaptive_transfer" (infinite-width feature learning, with an elastic coupling)."""
+"adaptive_transfer" (infinite-width feature learning, with an elastic coupling),
+"deep_single_task" (L hidden layers of equal width)."""
 
 
 def get(theory: "str | Theory") -> Theory:

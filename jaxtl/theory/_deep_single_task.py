@@ -1,0 +1,243 @@
+"""Deep (L-layer) single-task kernel renormalization (README.md in this folder, section 12).
+
+An L-hidden-layer network of widths N_1, ..., N_L, first-layer prior precision lambda0 and
+layer l's lambda_l, in the proportional limit. With C0 = X X^T / (lambda0 N0) and kappa the
+activation's Gaussian kernel map (elementwise on a covariance), the order parameters
+Q = (Q_1, ..., Q_L) are a minimum of
+
+    F(Q) = sum_l N_l (Q_l - log Q_l) + log det(T I + K_R(Q)) + y^T (T I + K_R(Q))^{-1} y,
+
+with one of two renormalized kernels K_R (`action`):
+
+- "nested": K^(0) = C0, K^(l) = (Q_l / lambda_l) kappa(K^(l-1)), K_R = K^(L): each layer's
+  renormalized covariance enters the next layer's kernel map;
+- "vanilla": K_R = (prod_l Q_l) K_NNGP^(L), the deep NNGP kernel (the same recursion at Q = 1)
+  rescaled by the product: after one eigendecomposition every evaluation is O(P).
+
+At L = 1 both are the single-task action (times N1); for the identity activation they coincide.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int
+
+from .. import _checks
+from ._activation import Activation, get_activation
+from ._linalg import eigh, positive_definite
+from ._protocol import Evaluation, Number, Option, Output, Theory
+from ._result import Prediction, TheorySolution
+from ._single_task import ACTIVATION, LAMBDA0, TEMPERATURE
+from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
+
+ACTIONS = ("nested", "vanilla")
+"""The deep actions offered (module docstring)."""
+
+
+class DeepState(eqx.Module):
+    """What F depends on besides Q (the solver's `args`; implicit differentiation reaches every
+    field). Nested: `covariance` C0 (P, P) and `labels` y; vanilla: `eigenvalues` of
+    K_NNGP^(L) and `labels` U^T y in its eigenbasis. Both: `temperature` T, `widths` (L,),
+    `lambdas` (lambda_1, ..., lambda_L), `activation`, `action`."""
+
+    labels: Float[Array, " P"]
+    temperature: Float[Array, ""]
+    widths: Float[Array, " L"]
+    lambdas: Float[Array, " L"]
+    activation: Activation
+    action: str = eqx.field(static=True)
+    covariance: "Float[Array, 'P P'] | None" = None
+    eigenvalues: "Float[Array, ' P'] | None" = None
+
+
+def propagate(d1, d2, c12, scales, activation: Activation):
+    """The layer recursion on two sets of points: their variances d1 (P1,), d2 (P2,) and
+    covariance c12 (P1, P2) mapped by c <- scale_l kappa(c), l = 1, ..., L."""
+    for l in range(scales.shape[0]):
+        c12 = scales[l] * activation.kernel(d1[:, None], d2[None, :], c12)
+        d1, d2 = (scales[l] * activation.kernel(d, d, d) for d in (d1, d2))
+    return d1, d2, c12
+
+
+def _action(log_Q, state: DeepState):
+    """F of the module docstring as a function of u = log Q (L,)."""
+    Q = jnp.exp(log_Q)
+    prior = jnp.sum(state.widths * (Q - log_Q))
+    if state.action == "vanilla":
+        a = state.temperature + jnp.prod(Q) * state.eigenvalues
+        return prior + jnp.sum(jnp.log(a) + state.labels**2 / a)
+    C = state.covariance
+    d = jnp.diag(C)
+    K = propagate(d, d, C, Q / state.lambdas, state.activation)[2]
+    chol = jnp.linalg.cholesky(state.temperature * jnp.eye(C.shape[0]) + K)
+    z = jax.scipy.linalg.solve_triangular(chol, state.labels, lower=True)
+    return prior + 2 * jnp.sum(jnp.log(jnp.diag(chol))) + z @ z
+
+
+def _gradient_and_hessian(log_Q, state: DeepState):
+    return jax.grad(_action)(log_Q, state), jax.hessian(_action)(log_Q, state)
+
+
+def _lowest_on_diagonal(state: DeepState):
+    """The point u = (t, ..., t), t in -8, -7, ..., 8, where F is lowest (the start)."""
+    L = state.widths.shape[0]
+    values = jax.lax.map(lambda t: _action(jnp.full(L, t), state), jnp.arange(-8.0, 9.0))
+    values = jnp.where(jnp.isfinite(values), values, jnp.inf)
+    return jnp.full(L, jnp.arange(-8.0, 9.0)[jnp.argmin(values)])
+
+
+class DeepSingleTaskSolution(TheorySolution):
+    """The solved deep single-task theory (module docstring).
+
+    **Attributes:**
+    - `Q`: the order parameters (Q_1, ..., Q_L), shape (L,), dimensionless (1: the NNGP limit).
+      Q_L's network counterpart is the readout norm lambda_L |v|^2 / N_L.
+    - `result`, `num_steps`, `converged`: how the solve ended (`jaxtl.RESULTS`); converged
+      means a stationary point of F that is a minimum (its L x L Hessian in log Q positive
+      definite), with Q > 0 by construction.
+    - `widths` (N_1, ..., N_L), `temperature` (T, units of the loss 1/2 sum (y - f)^2),
+      `lambdas` (lambda0, ..., lambda_L), `activation`, `action`.
+    - `inputs` (P, N0), `labels` (P,): the training data.
+    """
+
+    Q: Float[Array, " L"]
+    result: RESULTS
+    num_steps: Int[Array, ""]
+    widths: Float[Array, " L"]
+    temperature: Float[Array, ""]
+    lambdas: Float[Array, " L1"]
+    activation: Activation
+    action: str = eqx.field(static=True)
+    inputs: Float[Array, "P N0"]
+    labels: Float[Array, " P"]
+    _shown = ("Q", "converged", "result", "action", "widths", "temperature", "lambdas", "activation")
+
+    def renormalized_kernel(self, X1: Float[ArrayLike, "P1 N0"], X2: Float[ArrayLike, "P2 N0"]):
+        """K_R between two sets of inputs: (variances of X1 (P1,), of X2 (P2,), K_R(X1, X2) (P1, P2))."""
+        n0, lambda0 = self.inputs.shape[1], self.lambdas[0]
+        d1, d2 = (jnp.sum(X * X, axis=1) / (lambda0 * n0) for X in (X1, X2))
+        c12 = X1 @ X2.T / (lambda0 * n0)
+        if self.action == "nested":
+            return propagate(d1, d2, c12, self.Q / self.lambdas[1:], self.activation)
+        d1, d2, c12 = propagate(d1, d2, c12, 1 / self.lambdas[1:], self.activation)
+        s = jnp.prod(self.Q)
+        return s * d1, s * d2, s * c12
+
+    def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
+        """Posterior mean and variance of f(x0): a GP with kernel K_R and noise T,
+        mean = K_R(x0, X)(K_R + T I)^{-1} y, variance = K_R(x0, x0) - K_R(x0, X)(K_R + T I)^{-1} K_R(X, x0)."""
+        X0 = _checks.finite("X0", X0)
+        _checks.shape("X0", X0, (X0.shape[0], self.inputs.shape[1]), "(P0, N0)")
+        return _predict(self, X0).only_if(self.converged)
+
+
+@eqx.filter_jit
+def _predict(sol: DeepSingleTaskSolution, X0) -> Prediction:
+    X = sol.inputs
+    K = sol.renormalized_kernel(X, X)[2]
+    d0, _, K0 = sol.renormalized_kernel(X0, X)
+    chol = jnp.linalg.cholesky(K + sol.temperature * jnp.eye(X.shape[0]))
+    solve = lambda b: jax.scipy.linalg.cho_solve((chol, True), b)  # noqa: E731
+    return Prediction(K0 @ solve(sol.labels), d0 - jnp.sum(K0 * solve(K0.T).T, axis=1))
+
+
+def single_task(
+    X: Float[ArrayLike, "P N0"],
+    y: Float[ArrayLike, " P"],
+    *,
+    widths,
+    temperature: Float[ArrayLike, ""],
+    lambdas=None,
+    activation: "str | Activation" = "erf",
+    action: str = "vanilla",
+    throw: bool = True,
+) -> DeepSingleTaskSolution:
+    """Solve the deep single-task theory (module docstring; README.md in this folder, section 12).
+
+    **Arguments:**
+    - `X`: training inputs (P, N0); `y`: labels (P,).
+    - `widths`: (N_1, ..., N_L), the hidden widths (each > 0, finite), L >= 1.
+    - `temperature`: T > 0, units of the loss 1/2 sum (y - f)^2.
+    - `lambdas`: (lambda0, ..., lambda_L), the prior precisions of the first layer, the deeper
+      layers and the readout (each > 0; default all 1).
+    - `activation`: "erf", "identity" or "tanh", or a `jaxtl.kernels.Activation`.
+    - `action`: "vanilla" (default) or "nested" (module docstring).
+    - `throw`: raise if the solve fails (default); with False the outcome is in `.result`.
+
+    Works under `jax.jit`, `jax.vmap` and `jax.grad` (implicit differentiation at the minimum,
+    with respect to the widths, T, the lambdas and the data). L = 1 is `jaxtl.single_task`.
+    """
+    X, y = _checks.finite("X", X), _checks.finite("y", y)
+    _checks.inputs("X", X)
+    _checks.shape("y", y, X.shape[:1], "(P,)")
+    widths = jnp.atleast_1d(_checks.positive("widths", widths))
+    if widths.ndim != 1 or widths.size < 1:
+        raise ValueError(f"widths must be a sequence (N_1, ..., N_L) of L >= 1 widths, got shape {widths.shape}")
+    L = widths.size
+    lambdas = jnp.ones(L + 1) if lambdas is None else jnp.atleast_1d(_checks.positive("lambdas", lambdas))
+    _checks.shape("lambdas", lambdas, (L + 1,), f"(L + 1,) = ({L + 1},): lambda0, ..., lambda_L")
+    temperature = _checks.positive("temperature", temperature)
+    action = _checks.choice("action", action, ACTIONS)
+    return solve_deep_single_task(X, y, widths=widths, temperature=temperature, lambdas=lambdas,
+                                  activation=get_activation(activation), action=action, throw=throw)  # fmt: skip
+
+
+@eqx.filter_jit
+def solve_deep_single_task(X, y, *, widths, temperature, lambdas, activation: Activation, action: str,
+                           throw: bool) -> DeepSingleTaskSolution:  # fmt: skip
+    """`single_task` on checked arguments."""
+    C0 = X @ X.T / (lambdas[0] * X.shape[1])
+    common = dict(temperature=temperature, widths=widths, lambdas=lambdas[1:], activation=activation, action=action)
+    if action == "vanilla":
+        d = jnp.diag(C0)
+        k, U = eigh(propagate(d, d, C0, 1 / lambdas[1:], activation)[2])
+        state = DeepState(labels=U.T @ y, eigenvalues=jnp.maximum(k, 0.0), **common)
+    else:
+        state = DeepState(labels=y, covariance=C0, **common)
+    start = jax.lax.stop_gradient(_lowest_on_diagonal(state))
+    stationary = stationary_point(_gradient_and_hessian, start, state, rtol=1e-12, atol=1e-12)
+    hessian = _gradient_and_hessian(stationary.value, state)[1]
+    result = first_failure(stationary.result, [(positive_definite(hessian), RESULTS.not_a_minimum)])
+    log_Q = raise_if_failed(stationary.value, result, "jaxtl.deep.single_task") if throw else stationary.value
+    return DeepSingleTaskSolution(Q=jnp.exp(log_Q), result=result, num_steps=stationary.num_steps, widths=widths,
+                                  temperature=temperature, lambdas=lambdas, activation=activation, action=action,
+                                  inputs=X, labels=y)  # fmt: skip
+
+
+def _depth(value):
+    return _checks.count("depth", value)
+
+
+class DeepSingleTask(Theory):
+    """The deep single-task theory as a `jaxtl.theory.Theory` with equal widths and equal
+    deeper priors, on the target side of a task pair: trained on (Xt, yt), tested on (X0, y0).
+    Outputs: Q (Q_L, the readout layer's), test_error, bias2, variance."""
+
+    name = "deep_single_task"
+    parameters = (
+        Number("width", "(0, inf)", "hidden width N of every layer"),
+        TEMPERATURE,
+        LAMBDA0,
+        Number("lambda1", "(0, inf)", "prior precision λ of every deeper layer and of the readout", 1.0),
+        Option("depth", "number of hidden layers L", 2, _depth),
+        ACTIVATION,
+        Option("action", "deep action: 'vanilla' or 'nested'", "vanilla", lambda v: _checks.choice("action", v, ACTIONS)),
+    )
+    outputs = (
+        Output("Q", "order parameter Q_L of the readout layer", "1"),
+        Output("test_error", "test error", "labels^2", "lower"),
+        Output("bias2", "test error, bias^2", "labels^2", "lower"),
+        Output("variance", "test error, variance", "labels^2", "lower"),
+    )
+    objective = "test_error"
+
+    def evaluate(self, pair, parameters, shared) -> Evaluation:
+        p = parameters
+        L = p["depth"]
+        lambdas = jnp.concatenate([jnp.atleast_1d(p["lambda0"]), jnp.full(L, p["lambda1"])])
+        sol = solve_deep_single_task(pair.Xt, pair.yt, widths=jnp.full(L, p["width"]), temperature=p["temperature"],
+                                     lambdas=lambdas, activation=p["activation"], action=p["action"], throw=False)  # fmt: skip
+        error = sol.test_error(pair.X0, pair.y0)
+        values = dict(Q=sol.Q[-1], test_error=error.total, bias2=error.bias2, variance=error.variance)
+        return Evaluation(values, sol.result, sol.num_steps)
+
