@@ -243,7 +243,8 @@ def solve_joint_transfer(pairs: PairedWeights, uncoupled: Weights, Xs, ys, Xt, y
     """The joint reading on checked arguments: one stationary point of the pair's potential in
     (alpha_s, alpha_t), each network's solution on its law given the other's tilt
     (`_single_site.marginal`), and the references: the target alone on `uncoupled` (its
-    untilted law at delta = 0) and the target of a pair whose source learned nothing."""
+    untilted law at delta = 0, solved as `jaxtl.adaptive_kernel` is) and the target of a pair
+    whose source learned nothing."""
     numbers = dict(feature_strength=feature_strength, lambda0=lambda0, lambda1=lambda1, temperature=temperature)
     g, r = feature_strength**2 * lambda1, lambda1 * temperature
     X = (Xs, Xt)
@@ -256,7 +257,7 @@ def solve_joint_transfer(pairs: PairedWeights, uncoupled: Weights, Xs, ys, Xt, y
         for side, a, K, Xb, yb in ((0, alpha[:n_s], kernel[:n_s, :n_s], Xs, ys), (1, alpha[n_s:], kernel[n_s:, n_s:], Xt, yt))
     )
     solve = lambda weights: solve_adaptive(weights, Xt, yt, **numbers, activation=activation, throw=False)  # noqa: E731
-    reference = solve(uncoupled)
+    reference = solve_adaptive(uncoupled, Xt, yt, **numbers, activation=activation, throw=False, fit_proposal=True)
     prior_only = solve(marginal(pairs, X, jnp.zeros_like(alpha), g, 1))
     result = first_failure(result, [(reference.converged, reference.result), (prior_only.converged, prior_only.result)])
     if throw:
