@@ -374,3 +374,20 @@ def test_fitted_proposal_keeps_the_draws_effective():
                                    fit_proposal=fit) for fit in (False, True))  # fmt: skip
     assert float(moved.effective_samples) > 3 * float(plain.effective_samples), (moved.effective_samples,
                                                                                  plain.effective_samples)
+
+
+def test_fitted_pair_proposal_keeps_the_draws_effective():
+    from jaxtl.theory._activation import get_activation
+    from jaxtl.theory._adaptive_kernel import stationary_coefficients
+    from jaxtl.theory._adaptive_transfer import paired_weights
+    from jaxtl.theory._single_site import fitted_pair_proposal
+
+    (Xs, ys), (Xt, yt), _ = transfer_data()
+    X, y, g = (jnp.asarray(Xs), jnp.asarray(Xt)), jnp.concatenate([jnp.asarray(ys), jnp.asarray(yt)]), 0.8**2
+    for delta in (2.0, np.inf):
+        pairs = paired_weights(get_activation("erf"), N0, 1.0, delta, 4000, jax.random.key(0))
+        alpha, _, _, _, plain = stationary_coefficients(pairs, X, y, g, 0.05)
+        moved = stationary_coefficients(fitted_pair_proposal(pairs, X, alpha, g), X, y, g, 0.05)
+        assert float(moved[4]) > 3 * float(plain), (delta, moved[4], plain)
+        assert moved[1] == jaxtl.RESULTS.successful
+    # that the moved draws give the exact law's answer: test_joint_monte_carlo_matches_exact_within_its_error

@@ -46,6 +46,7 @@ from ._single_site import (
     SampledWeights,
     Weights,
     draw_weights,
+    fitted_pair_proposal,
     marginal,
     tilted_second_moment,
 )
@@ -228,13 +229,13 @@ def paired_weights(activation: Activation, n0: int, lambda0, coupling, neurons, 
     v = jnp.where(frozen, 1 / (2 * lambda0), (lambda0 + d) / (lambda0 * (lambda0 + 2 * d)))
     c = jnp.where(frozen, 1 / (2 * lambda0), d / (lambda0 * (lambda0 + 2 * d)))
     if neurons is None and isinstance(activation, Identity):
-        return PairedWeights(variance=v, covariance=c, samples=None, activation=activation)
+        return PairedWeights(variance=v, covariance=c, samples=None, log_weights=None, activation=activation)
     neurons = NEURONS if neurons is None else _checks.count("neurons", neurons)
     xi = jax.random.normal(key, (neurons, 2, n0))
     Ws = jnp.sqrt(v) * xi[:, 0]
     rho, noise_scale = jnp.where(frozen, 1.0, d / (lambda0 + d)), jnp.where(frozen, 0.0, 1 / jnp.sqrt(lambda0 + d))
     return PairedWeights(variance=v, covariance=c, samples=jnp.stack([Ws, rho * Ws + noise_scale * xi[:, 1]], axis=1),
-                         activation=activation)  # fmt: skip
+                         log_weights=jnp.zeros(neurons), activation=activation)  # fmt: skip
 
 
 @eqx.filter_jit
@@ -247,8 +248,11 @@ def solve_joint_transfer(pairs: PairedWeights, uncoupled: Weights, Xs, ys, Xt, y
     whose source learned nothing."""
     numbers = dict(feature_strength=feature_strength, lambda0=lambda0, lambda1=lambda1, temperature=temperature)
     g, r = feature_strength**2 * lambda1, lambda1 * temperature
-    X = (Xs, Xt)
-    alpha, result, steps, kernel, ess = stationary_coefficients(pairs, X, jnp.concatenate([ys, yt]), g, r)
+    X, y = (Xs, Xt), jnp.concatenate([ys, yt])
+    if pairs.samples is not None:  # Monte Carlo: draws moved to a proposal fitted to a first solve
+        first = stationary_coefficients(pairs, X, y, g, r)[0]
+        pairs = fitted_pair_proposal(pairs, X, jnp.where(jnp.all(jnp.isfinite(first)), first, 0.0), g)
+    alpha, result, steps, kernel, ess = stationary_coefficients(pairs, X, y, g, r)
     n_s = ys.size
     common = dict(effective_samples=ess, result=result, num_steps=steps, **numbers, activation=activation)
     source, target = (

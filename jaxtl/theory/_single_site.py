@@ -77,12 +77,15 @@ class PairedWeights(eqx.Module):
     - `variance` v, `covariance` c.
     - `samples`: (K, 2, N0) Monte Carlo draws of (W_s, W_t), or None: exact Gaussian
       expectations (identity activation).
+    - `log_weights`: (K,), the draws' log prior/proposal ratios (0 for draws from the prior;
+      `fitted_pair_proposal`), or None with `samples`.
     - `activation`.
     """
 
     variance: Float[Array, ""]
     covariance: Float[Array, ""]
     samples: "Float[Array, 'K 2 N0'] | None"
+    log_weights: "Float[Array, ' K'] | None"
     activation: Activation
 
 
@@ -124,8 +127,8 @@ def sites(weights: "Weights | PairedWeights", X) -> Sites:
         if weights.samples is None:
             return Sites(noise=prior, blocks=blocks)
         features = _paired_features(weights, X)
-        return Sites(features=features, group_weights=jnp.ones(1), log_weights=jnp.zeros(features.shape[:2]),
-                     correction=prior - _base_average(_uniform(features), features, features), blocks=blocks)  # fmt: skip
+        return Sites(features=features, group_weights=jnp.ones(1), log_weights=weights.log_weights[None],
+                     correction=prior - _base_average(_pair_base(weights), features, features), blocks=blocks)  # fmt: skip
     n0 = X.shape[1]
     if isinstance(weights, GaussianWeights):
         return Sites(noise=X @ weights.noise_covariance @ X.T / n0, mean=X @ weights.mean_covariance @ X.T / n0)
@@ -244,7 +247,7 @@ def draw_weights(weights: "SampledWeights | PairedWeights", Xs, alpha, g) -> Flo
         n_s = Xs[0].shape[0]
         F = _paired_features(weights, Xs)
         tilt = (F[..., :n_s] @ alpha[:n_s]) ** 2 + (F[..., n_s:] @ alpha[n_s:]) ** 2
-        return jax.nn.softmax(0.5 * g * tilt, axis=1)
+        return jax.nn.softmax(weights.log_weights[None] + 0.5 * g * tilt, axis=1)
     proj = _features(weights, Xs) @ alpha
     return weights.group_weights[:, None] * jax.nn.softmax(weights.log_weights + 0.5 * g * proj**2, axis=1)
 
@@ -268,7 +271,7 @@ def tilted_kernel(weights: "Weights | PairedWeights", X, alpha, g, X1, X2) -> Fl
             return _paired_prior_kernel(weights, X1, X2) + g * left @ M @ right
         w = draw_weights(weights, X, alpha, g)
         F1, F2 = _paired_features(weights, X1), _paired_features(weights, X2)
-        prior, base = _paired_prior_kernel(weights, X1, X2), _uniform(F1)
+        prior, base = _paired_prior_kernel(weights, X1, X2), _pair_base(weights)
     elif isinstance(weights, GaussianWeights):
         return X1 @ tilted_second_moment(weights, X, alpha, g) @ X2.T / X.shape[1]
     else:
@@ -324,6 +327,39 @@ def fitted_proposal(weights: SampledWeights, X, alpha, g) -> SampledWeights:
                           activation=weights.activation)  # fmt: skip
 
 
+def fitted_pair_proposal(weights: PairedWeights, X, alpha, g) -> PairedWeights:
+    """`fitted_proposal` for a pair's prior draws: in the standard normals xi = (xi_s, xi_t)
+    that make the draws (W_s = sqrt(v) xi_s, W_t = rho W_s + sigma xi_t, rho = c/v,
+    sigma^2 = v - c^2/v), the two directions along which the tilts act, (sqrt(v) b_s, 0) and
+    (rho sqrt(v) b_t, sigma b_t) with b_b = X_b^T alpha_b / sqrt(N0), made orthonormal (u_1, u_2),
+    are stretched to the tilted law's variances s_k there (never below 1); log weights
+    sum_k (1 - s_k) p_k^2 / 2, p_k = xi . u_k before the stretch."""
+    v, c, W = weights.variance, weights.covariance, weights.samples
+    rho = c / v
+    sigma = jnp.sqrt(jnp.maximum(v - c * rho, 0.0))
+    xi_s = W[:, 0] / jnp.sqrt(v)
+    xi_t = jnp.where(sigma > 0, (W[:, 1] - rho * W[:, 0]) / jnp.where(sigma > 0, sigma, 1.0), 0.0)
+    xi = jnp.concatenate([xi_s, xi_t], axis=1)  # (K, 2 N0)
+    n_s, n0 = X[0].shape[0], X[0].shape[1]
+    b_s, b_t = (X[b].T @ a / jnp.sqrt(n0) for b, a in ((0, alpha[:n_s]), (1, alpha[n_s:])))
+    e1 = jnp.concatenate([jnp.sqrt(v) * b_s, jnp.zeros_like(b_s)])
+    e2 = jnp.concatenate([rho * jnp.sqrt(v) * b_t, sigma * b_t])
+    u1 = e1 / jnp.sqrt(e1 @ e1 + 1e-300)
+    e2 = e2 - (e2 @ u1) * u1
+    u2 = e2 / jnp.sqrt(e2 @ e2 + 1e-300)
+    w = draw_weights(weights, X, alpha, g)[0]
+    moved, log_weights = xi, weights.log_weights
+    for u in (u1, u2):
+        p = xi @ u
+        stretch = jnp.maximum(jnp.sum(w * p**2) / jnp.maximum(u @ u, 1e-300), 1.0)  # s_k (u may be 0)
+        moved = moved + (jnp.sqrt(stretch) - 1) * p[:, None] * u[None, :]
+        log_weights = log_weights + (1 - stretch) * p**2 / 2
+    W_s = jnp.sqrt(v) * moved[:, :n0]
+    samples = jnp.stack([W_s, rho * W_s + sigma * moved[:, n0:]], axis=1)
+    return PairedWeights(variance=v, covariance=c, samples=samples, log_weights=log_weights,
+                         activation=weights.activation)  # fmt: skip
+
+
 def marginal(weights: PairedWeights, X, alpha, g, side: int) -> Weights:
     """The law of one network's neuron (`side` 0: source, 1: target) in a pair, tilted by the
     other network's labels (its half of `alpha` on its inputs, of the pair X) and not yet by
@@ -341,9 +377,9 @@ def marginal(weights: PairedWeights, X, alpha, g, side: int) -> Weights:
         return GaussianWeights(mean_covariance=0 * eye, noise_covariance=noise)
     W, W_other = weights.samples[:, side], weights.samples[:, 1 - side]
     proj = weights.activation(W_other @ X_other.T / jnp.sqrt(X_other.shape[1])) @ alpha_other
-    return SampledWeights(samples=W[None], group_weights=jnp.ones(1), log_weights=0.5 * g * proj[None] ** 2,
-                          base_weights=jnp.full((1, W.shape[0]), 1 / W.shape[0]), prior_variance=v,
-                          activation=weights.activation)  # fmt: skip
+    return SampledWeights(samples=W[None], group_weights=jnp.ones(1),
+                          log_weights=(weights.log_weights + 0.5 * g * proj**2)[None], base_weights=_pair_base(weights),
+                          prior_variance=v, activation=weights.activation)  # fmt: skip
 
 
 def _features(weights: SampledWeights, X) -> Float[Array, "G K P"]:
@@ -363,8 +399,9 @@ def _base_average(base, F1, F2) -> Float[Array, "P1 P2"]:
     return jnp.einsum("gk,gka,gkb->ab", base, F1, F2)
 
 
-def _uniform(F) -> Float[Array, "G K"]:
-    return jnp.full(F.shape[:2], 1 / (F.shape[0] * F.shape[1]))
+def _pair_base(weights: PairedWeights) -> Float[Array, "1 K"]:
+    """The draws' normalized prior weights (the control variate's untilted law)."""
+    return jax.nn.softmax(weights.log_weights)[None]
 
 
 def _prior_kernel(weights: SampledWeights, X1, X2) -> Float[Array, "P1 P2"]:
