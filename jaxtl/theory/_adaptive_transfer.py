@@ -180,10 +180,18 @@ def solve_adaptive_target(source: AdaptiveKernelSolution, Xt, yt, *, coupling, t
     """The coupled target (and its two references) given a solved source, on checked arguments."""
     numbers = dict(feature_strength=source.feature_strength, lambda0=source.lambda0, lambda1=source.lambda1,
                    temperature=source.temperature)  # fmt: skip
-    solve = lambda weights: solve_adaptive(weights, Xt, yt, **numbers, activation=source.activation, throw=False)  # noqa: E731
-    uncoupled = solve(target_weights(source, coupling=0.0, target_draws=target_draws, key=key))
-    prior_only = solve(target_weights(source, coupling=coupling, target_draws=target_draws, key=key, informed=False))
-    target = solve(target_weights(source, coupling=coupling, target_draws=target_draws, key=key))
+
+    def solve(coupling, informed=True):  # Monte Carlo: solved again on draws fitted to the first solve
+        law = dict(coupling=coupling, target_draws=target_draws, key=key, informed=informed)
+        first = solve_adaptive(target_weights(source, **law), Xt, yt, **numbers, activation=source.activation,
+                               throw=False)  # fmt: skip
+        if isinstance(source.weights, GaussianWeights):
+            return first
+        alpha = jnp.where(jnp.all(jnp.isfinite(first.coefficients)), first.coefficients, 0.0)
+        return solve_adaptive(target_weights(source, **law, fit=(Xt, alpha, first.tilt)), Xt, yt, **numbers,
+                              activation=source.activation, throw=False)  # fmt: skip
+
+    uncoupled, prior_only, target = solve(0.0), solve(coupling, informed=False), solve(coupling)
     result = first_failure(source.result, [(uncoupled.converged, uncoupled.result),
                                            (prior_only.converged, prior_only.result),
                                            (target.converged, target.result)])  # fmt: skip
@@ -196,10 +204,18 @@ def solve_adaptive_target(source: AdaptiveKernelSolution, Xt, yt, *, coupling, t
                                     coupling=jnp.asarray(coupling, float), result=result, num_steps=steps)  # fmt: skip
 
 
-def target_weights(source: AdaptiveKernelSolution, *, coupling, target_draws: int, key, informed: bool = True) -> Weights:
+def target_weights(source: AdaptiveKernelSolution, *, coupling, target_draws: int, key, informed: bool = True,
+                   fit=None) -> Weights:  # fmt: skip
     """The target's untilted single-site law given the quenched source (module docstring):
     W_t = rho W_s + eps, eps ~ N(0, I/(lambda0 + delta)), with W_s from the source's tilted
-    law (`informed`) or from its prior (not `informed`: the benefit's prior-only reference)."""
+    law (`informed`) or from its prior (not `informed`: the benefit's prior-only reference).
+
+    `fit` = (Xt, alpha_t, g), a first solve of the target on these draws (Monte Carlo only):
+    the noise eps = xi / sqrt(lambda0 + delta) of every draw is stretched along
+    b = Xt^T alpha_t / sqrt(N0) to the tilted law's second moment of xi there (never below 1),
+    the draws weighted by the ratio of the two standard normal densities within their group
+    (`_single_site.fitted_proposal` for a group): the tilt is normalized in each group of
+    `target_draws` draws, and the closer the proposal, the smaller that ratio estimate's bias."""
     lambda0, delta = source.lambda0, coupling
     frozen = jnp.isinf(delta)
     rho = jnp.where(frozen, 1.0, delta / (lambda0 + jnp.where(frozen, 0.0, delta)))
@@ -212,12 +228,23 @@ def target_weights(source: AdaptiveKernelSolution, *, coupling, target_draws: in
     Ws = source.weights.samples[0]  # (M, N0): the source is one group
     group_weights = draw_weights(source.weights, source.inputs, source.coefficients, g)[0]
     xi = jax.random.normal(key, (Ws.shape[0], target_draws, Ws.shape[1]), Ws.dtype)
-    samples = rho * Ws[:, None, :] + jnp.sqrt(noise) * xi
     base = jnp.repeat(source.weights.base_weights[0][:, None], target_draws, axis=1) / target_draws
-    return SampledWeights(samples=samples, group_weights=group_weights, log_weights=jnp.zeros(samples.shape[:2]),
-                          base_weights=base,
-                          prior_variance=rho**2 * source.weights.prior_variance + noise,
-                          activation=source.activation)  # fmt: skip
+    weights = SampledWeights(samples=rho * Ws[:, None, :] + jnp.sqrt(noise) * xi, group_weights=group_weights,
+                             log_weights=jnp.zeros(xi.shape[:2]), base_weights=base,
+                             prior_variance=rho**2 * source.weights.prior_variance + noise,
+                             activation=source.activation)  # fmt: skip
+    if fit is None:
+        return weights
+    Xt, alpha_t, g_t = fit
+    b = Xt.T @ alpha_t / jnp.sqrt(Xt.shape[1])
+    direction = b / jnp.sqrt(b @ b + 1e-300)
+    p = xi @ direction  # (M, K)
+    stretch = jnp.maximum(jnp.sum(draw_weights(weights, Xt, alpha_t, g_t) * p**2), 1.0)
+    moved = xi + (jnp.sqrt(stretch) - 1) * p[..., None] * direction
+    log_weights = (1 - stretch) * p**2 / 2
+    return SampledWeights(samples=rho * Ws[:, None, :] + jnp.sqrt(noise) * moved, group_weights=group_weights,
+                          log_weights=log_weights, base_weights=base * target_draws * jax.nn.softmax(log_weights, axis=1),
+                          prior_variance=weights.prior_variance, activation=source.activation)  # fmt: skip
 
 
 def paired_weights(activation: Activation, n0: int, lambda0, coupling, neurons, key) -> PairedWeights:
