@@ -1,0 +1,260 @@
+"""The infinite-width adaptive-kernel theory against Langevin-sampled mean-field networks.
+
+Theory: `jaxtl.adaptive_kernel` (single task) and `jaxtl.adaptive_transfer` (transfer with the
+elastic coupling delta/2 |W_t - W_s|^2 of the first layers), jaxtl/theory/README.md, section 11.
+Networks: `jaxtl.nets.sample_mean_field` and `jaxtl.nets.transfer_mean_field` at width N, the
+mean-field network f(x) = (1/(gamma0 N)) sum_i w_i phi(W_i . x / sqrt(N0)) sampled from its
+posterior at temperature T by unadjusted Langevin dynamics, in both readings of the transfer:
+quenched (source chains first, target chains given each source sample) and joint (one chain over
+both networks, the coupling in one energy). Finite-width corrections are O(1/N).
+
+Two task pairs (`jaxtl.tasks.teacher_pair`): a linear teacher learned by identity-activation
+networks (the theory is exact Gaussian algebra there) and a tanh teacher learned by erf networks
+(the theory is Monte Carlo over `--neurons` single-site draws; its error bar is the spread over
+`--theory-keys` independent draws). For each: the single task on the target data, and transfer
+at three couplings delta in both readings. Observables, each with the theory, the networks'
+value and standard error over independent units (chains; source chains in the quenched
+reading), and the NNGP value (the theory at gamma0 = 0, no feature learning):
+
+- `test error`: the target's test error on P0 noiseless test points, theory
+  `sol.test_error(X0, y0).total` (deterministic predictor at N = inf), networks
+  `.test_error(y0).total` (posterior average <(y0 - f)^2>, which includes f's O(T / (gamma0^2 N))
+  posterior variance).
+- `alignment`: the kernel-target alignment y^T Phi y / (|Phi|_F |y|^2) of the target's feature
+  kernel on its training inputs (`src align`: the source's, on the source inputs).
+- `kernel dist`: |Phi_nets - Phi_theory|_F / |Phi_theory|_F of the target's kernel (theory 0;
+  NNGP column: the NNGP kernel's distance, the size of what feature learning changes).
+
+A row agrees when |nets - theory| <= 5% of |theory| or <= 2 combined standard errors (for
+`kernel dist`: when the distance is below 0.05). Where `jaxtl.adaptive_transfer` accepts
+`reading="joint"`, joint networks are compared with the joint theory; otherwise with the
+quenched theory (marked `joint/q`), and the summary prints the joint minus the quenched networks.
+
+Step size and burn-in: one step eta per pair, 0.1 / (largest curvature of the potential) from a
+short pilot run (the library's default rule); the slowest relaxation is the prior's, time
+tau = 1 / (eta T lambda0) steps, and every chain runs `--burn-in` tau of burn-in then `--keep`
+tau of kept samples.
+
+    python benchmarks/adaptive.py --quick   # N = 300, short chains: a few minutes on one core
+    python benchmarks/adaptive.py           # N = 1000: see benchmarks/README.md for its time
+"""
+
+import argparse
+import datetime
+import inspect
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxtl
+from jaxtl import nets
+
+TEMPERATURE, GAMMA0, LAMBDA0, LAMBDA1 = 0.1, 1.0, 1.0, 1.0
+PS, PT, P0, N0, RHO = 60, 40, 200, 30, 0.8
+COUPLINGS = (0.3, 3.0, np.inf)
+PAIRS = (  # name, teacher readout, network activation, seed
+    ("linear", "identity", "identity", 1),
+    ("tanh/erf", "tanh", "erf", 2),
+)
+THEORY_HAS_READING = "reading" in inspect.signature(jaxtl.adaptive_transfer).parameters
+
+
+def jackknife(statistic, units):
+    """Delete-one jackknife over the leading axis of `units` (per-unit means): (estimate, stderr)."""
+    n = units.shape[0]
+    full = statistic(units.mean(0))
+    left = np.array([statistic(np.delete(units, i, 0).mean(0)) for i in range(n)])
+    return n * full - (n - 1) * left.mean(0), np.sqrt((n - 1) * ((left - left.mean(0)) ** 2).mean(0))
+
+
+def alignment(K, y):
+    return float(y @ K @ y / (np.linalg.norm(K) * (y @ y)))
+
+
+def distance(K, reference):
+    return float(np.linalg.norm(K - reference) / np.linalg.norm(reference))
+
+
+def unit_kernels(r: nets.MeanFieldSamples):
+    """Per-unit posterior-mean kernels (units, P, P) of a mean-field run."""
+    k = np.asarray(r.samples.mean_kernel, float)
+    return k.reshape(r.units, -1, *k.shape[1:]).mean(1)
+
+
+def net_values(r: nets.MeanFieldSamples, y, y0, K_theory):
+    """The networks' observables: {name: (value, stderr)}."""
+    error = r.test_error(y0)
+    units = unit_kernels(r)
+    return {
+        "test error": (float(error.mean.total), float(error.stderr.total)),
+        "alignment": jackknife(lambda K: alignment(K, y), units),
+        "kernel dist": jackknife(lambda K: distance(K, K_theory), units),
+    }
+
+
+def source_alignment(r: nets.MeanFieldSamples, ys):
+    return jackknife(lambda K: alignment(K, ys), unit_kernels(r))
+
+
+def theory_values(solve, keys, X0, y0, y, single: bool):
+    """Theory observables averaged over Monte Carlo keys, {name: (value, stderr)}, and the mean
+    kernel (the reference of `kernel dist`). `solve(key)` returns a solution."""
+    sols = [solve(k) for k in keys]
+    error = np.array([float(s.test_error(X0, y0).total) for s in sols])
+    kernels = np.array([np.asarray(s.kernel, float) for s in sols])
+    K = kernels.mean(0)
+    align = np.array([alignment(k, y) for k in kernels])
+    se = (lambda v: float(v.std(ddof=1) / np.sqrt(len(v)))) if len(sols) > 1 else (lambda v: 0.0)
+    values = {"test error": (float(error.mean()), se(error)), "alignment": (float(align.mean()), se(align)),
+              "kernel dist": (0.0, 0.0)}
+    if not single:
+        src = np.array([alignment(np.asarray(s.source.kernel, float), np.asarray(s.source.labels)) for s in sols])
+        values["src align"] = (float(src.mean()), se(src))
+    return values, K
+
+
+def agrees(name, theory, nets_value):
+    (t, t_se), (n, n_se) = theory, nets_value
+    if name == "kernel dist":
+        return n <= 0.05
+    return abs(n - t) <= 0.05 * abs(t) or abs(n - t) <= 2 * np.hypot(t_se, n_se)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 300, 2 tau burn-in, fewer theory draws")
+    parser.add_argument("--width", type=int, help="N (default 1000; 300 with --quick)")
+    parser.add_argument("--chains", type=int, default=4, help="independent units per run (default 4)")
+    parser.add_argument("--burn-in", type=float, help="burn-in in units of tau (default 4; 2 with --quick)")
+    parser.add_argument("--keep", type=float, default=1.0, help="kept samples' span in units of tau (default 1)")
+    parser.add_argument("--neurons", type=int, help="Monte Carlo draws of the erf theory (default 20000)")
+    parser.add_argument("--theory-keys", type=int, help="independent Monte Carlo theories (default 4; 2 with --quick)")
+    parser.add_argument("--pairs", nargs="+", choices=[p[0] for p in PAIRS], help="task pairs to run (default both)")
+    args = parser.parse_args()
+    width = args.width or (300 if args.quick else 1000)
+    burn_tau = args.burn_in or (2.0 if args.quick else 4.0)
+    neurons = args.neurons or (10_000 if args.quick else 20_000)
+    n_keys = args.theory_keys or (2 if args.quick else 4)
+    chains = args.chains
+    pairs = [p for p in PAIRS if args.pairs is None or p[0] in args.pairs]
+    start_all = time.perf_counter()
+
+    print(f"jaxtl.adaptive, {datetime.date.today()}, jax {jax.__version__} on {jax.default_backend()}; "
+          f"gamma0 = {GAMMA0}, T = {TEMPERATURE}, lambda0 = lambda1 = 1, N = {width}, Ps = {PS}, Pt = {PT}, "
+          f"P0 = {P0}, N0 = {N0}, rho = {RHO}; {chains} units per run, burn-in {burn_tau:g} tau + {args.keep:g} tau "
+          f"kept; erf theory: {neurons} neurons x {n_keys} keys; float32 networks", flush=True)
+    print(f"theory readings: {'quenched and joint' if THEORY_HAS_READING else 'quenched only (joint/q rows: joint networks against the quenched theory)'}",
+          flush=True)
+
+    rows, readings_summary = [], []
+    for name, readout, activation, seed in pairs:
+        t_pair = time.perf_counter()
+        pair = jaxtl.tasks.teacher_pair(jax.random.key(seed), Ps=PS, Pt=PT, P0=P0, N0=N0, rho=RHO, readout=readout)
+        Xs, ys, Xt, yt, X0, y0 = (np.asarray(a, float) for a in (pair.Xs, pair.ys, pair.Xt, pair.yt, pair.X0, pair.y0))
+        exact = activation == "identity"
+        keys = [None] if exact else [jax.random.key(100 + k) for k in range(n_keys)]
+        mc = {} if exact else dict(neurons=neurons)
+        common_th = dict(lambda0=LAMBDA0, lambda1=LAMBDA1, temperature=TEMPERATURE, activation=activation, **mc)
+
+        # --- theory
+        t0 = time.perf_counter()
+        single_th, K_single = theory_values(
+            lambda k: jaxtl.adaptive_kernel(Xt, yt, feature_strength=GAMMA0, key=k, **common_th), keys, X0, y0, yt, True)
+        single_ng, K_single_ng = theory_values(
+            lambda k: jaxtl.adaptive_kernel(Xt, yt, feature_strength=0.0, key=k, **common_th), keys[:1], X0, y0, yt, True)
+        single_ng["kernel dist"] = (distance(K_single_ng, K_single), 0.0)
+        transfer_th, transfer_ng = {}, {}
+        theory_readings = ("quenched", "joint") if THEORY_HAS_READING else ("quenched",)
+        for delta in COUPLINGS:
+            for reading in theory_readings:
+                extra = dict(reading=reading) if THEORY_HAS_READING else {}
+                for g0, store in ((GAMMA0, transfer_th), (0.0, transfer_ng)):
+                    solve = lambda k: jaxtl.adaptive_transfer(  # noqa: E731
+                        (Xs, ys), (Xt, yt), feature_strength=g0, coupling=delta, key=k, **common_th, **extra)
+                    store[reading, delta] = theory_values(solve, keys if g0 else keys[:1], X0, y0, yt, False)
+            for reading in theory_readings:
+                (v, K), (vn, Kn) = transfer_th[reading, delta], transfer_ng[reading, delta]
+                vn["kernel dist"] = (distance(Kn, K), 0.0)
+        print(f"[{name}] theory solved in {time.perf_counter() - t0:.0f} s", flush=True)
+
+        # --- networks: one step size per pair from a pilot run (0.1 / largest curvature)
+        Xs32, Xt32 = Xs.astype(np.float32), Xt.astype(np.float32)
+        common = dict(feature_strength=GAMMA0, temperature=TEMPERATURE, width=width, lambda0=LAMBDA0, lambda1=LAMBDA1,
+                      activation=activation)
+        pilot = [nets.sample_mean_field(jax.random.key(seed), X, y, sampler=nets.Langevin(n_chains=2, burn_in=0,
+                                        n_samples=1, thin=1), **common) for X, y in ((Xs32, ys), (Xt32, yt))]
+        eta = min(p.step_size for p in pilot)
+        tau = 1.0 / (eta * TEMPERATURE * LAMBDA0)
+        thin = max(1, int(round(args.keep * tau / 20)))
+        burn = int(np.ceil(burn_tau * tau / thin)) * thin
+        sampler = lambda n: nets.Langevin(n_chains=n, burn_in=burn, n_samples=20, thin=thin, step_size=eta)  # noqa: E731
+        steps = burn + 20 * thin
+        print(f"[{name}] eta = {eta:.4g}, tau = {tau:.0f} steps, {steps} steps per chain (burn-in {burn})", flush=True)
+
+        def add(quantity_values, reading, delta, theory, nngp, seconds):
+            for q, nv in quantity_values.items():
+                rows.append((name, q, reading, delta, theory[q], nv, nngp[q][0], seconds))
+
+        key = jax.random.key(1000 + seed)
+        t0 = time.perf_counter()
+        single = nets.sample_mean_field(jax.random.fold_in(key, 0), Xt32, yt, sampler=sampler(chains), X_test=X0,
+                                        **common)
+        jax.block_until_ready(single.samples.mean_kernel)
+        secs = time.perf_counter() - t0
+        add(net_values(single, yt, y0, K_single), "single", 0.0, single_th, single_ng, secs)
+        print(f"[{name}] single task: {secs:.0f} s ({chains * steps / secs:.0f} chain-steps/s)", flush=True)
+
+        source = None
+        results = {}
+        for i, delta in enumerate(COUPLINGS):
+            for reading in ("quenched", "joint"):
+                t0 = time.perf_counter()
+                kw = dict(coupling=delta, reading=reading, X_test=X0, **common)
+                if reading == "quenched":
+                    kw.update(source_sampler=nets.Langevin(n_chains=chains, burn_in=burn, n_samples=1, thin=thin,
+                                                           step_size=eta, ),
+                              target_sampler=sampler(2), source=source)
+                else:
+                    kw.update(sampler=sampler(chains))
+                r = nets.transfer_mean_field(jax.random.fold_in(key, 10 * i + (reading == "joint") + 1), (Xs32, ys),
+                                             (Xt32, yt), **kw)
+                jax.block_until_ready(r.target.samples.mean_kernel)
+                secs = time.perf_counter() - t0
+                th_reading = reading if THEORY_HAS_READING else "quenched"
+                (theory, K), (nngp, _) = transfer_th[th_reading, delta], transfer_ng[th_reading, delta]
+                values = net_values(r.target, yt, y0, K)
+                if reading == "joint" or source is None:
+                    values["src align"] = source_alignment(r.source, ys)
+                label = reading if THEORY_HAS_READING or reading == "quenched" else "joint/q"
+                add(values, label, delta, theory, nngp, secs)
+                results[reading, delta] = values
+                if reading == "quenched" and source is None:
+                    source = r.source
+                print(f"[{name}] {reading} delta = {delta:g}: {secs:.0f} s", flush=True)
+            (q, q_se), (j, j_se) = results["quenched", delta]["test error"], results["joint", delta]["test error"]
+            readings_summary.append((name, delta, j - q, np.hypot(q_se, j_se)))
+        print(f"[{name}] pair done in {time.perf_counter() - t_pair:.0f} s", flush=True)
+
+    print()
+    header = (f"{'pair':<9}{'quantity':<12}{'reading':<9}{'delta':>6}{'theory':>10}{'nets':>10}{'stderr':>9}"
+              f"{'NNGP':>9}{'rel.diff':>9}{'diff/se':>8}  ok{'s':>6}")
+    print(header)
+    for name, q, reading, delta, (t, t_se), (n, n_se), ng, secs in rows:
+        rel = (n - t) / abs(t) if t else float("nan")
+        z = (n - t) / np.hypot(t_se, n_se) if np.hypot(t_se, n_se) > 0 else float("nan")
+        d = "-" if reading == "single" else f"{delta:g}"
+        rel_s = f"{rel:>+9.3f}" if t else f"{'-':>9}"
+        print(f"{name:<9}{q:<12}{reading:<9}{d:>6}{t:>10.4f}{n:>10.4f}{n_se:>9.4f}{ng:>9.4f}{rel_s}{z:>+8.1f}  "
+              f"{'yes' if agrees(q, (t, t_se), (n, n_se)) else 'NO ':<3}{secs:>5.0f}")
+    print("theory: the erf theory's value is the mean over Monte Carlo keys; its stderr enters diff/se. "
+          "kernel dist: relative Frobenius distance to the theory kernel (ok: < 0.05).")
+    print("\njoint minus quenched networks, target test error:")
+    for name, delta, d, se in readings_summary:
+        print(f"  {name:<9} delta = {delta:>4g}: {d:+.4f} +- {se:.4f} ({d / se:+.1f} se)")
+    print(f"\nwall time {time.perf_counter() - start_all:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
