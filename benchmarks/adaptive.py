@@ -30,12 +30,20 @@ A row agrees when |nets - theory| <= 5% of |theory| or <= 2 combined standard er
 `reading="joint"`, joint networks are compared with the joint theory; otherwise with the
 quenched theory (marked `joint/q`), and the summary prints the joint minus the quenched networks.
 
-Step size and burn-in: one step eta per pair, 0.1 / (largest curvature of the potential) from a
-short pilot run (the library's default rule); the slowest relaxation is the prior's, time
-tau = 1 / (eta T lambda0) steps, and every chain runs `--burn-in` tau of burn-in then `--keep`
-tau of kept samples.
+Step size and burn-in: one step eta per pair, `--step-fraction` (0.3; the library's default is
+0.1) over the largest curvature of the potential at the start (pilot runs). The discretization
+inflates variances by 1 / (1 - eta a / 2) in a direction of curvature a: at most 18% in the
+stiffest (readout) directions, whose fluctuations are O(T / N) in f; the first layers' soft
+directions are nearly exact. The prior's relaxation time is tau = 1 / (eta T lambda0) steps; the
+labels' tilt softens the tilted direction of a neuron's law, for the identity activation by
+t = 1 / (1 - g sigma) (printed), so the burn-in is several t tau: 15 tau for the linear pair
+(t ~ 3.3 at gamma0 = 0.5), 10 tau for the erf pair, then `--keep` (2) tau of 20 kept samples.
+Quenched target chains given a source sample relax faster, W_t at rate eta T (lambda0 + delta):
+their burn-in is 15 tau lambda0 / (lambda0 + delta), at least 5 tau (delta = inf: the readout
+alone). gamma0 = 0.5 for the linear pair (at 1, g sigma = 0.84 and t ~ 6: too slow to burn in
+here), 1 for the erf pair.
 
-    python benchmarks/adaptive.py --quick   # N = 300, short chains: a few minutes on one core
+    python benchmarks/adaptive.py --quick   # N = 300, a third of the burn-in: ~5 minutes on one core
     python benchmarks/adaptive.py           # N = 1000: see benchmarks/README.md for its time
 """
 
@@ -51,13 +59,14 @@ import numpy as np
 import jaxtl
 from jaxtl import nets
 
-TEMPERATURE, GAMMA0, LAMBDA0, LAMBDA1 = 0.1, 1.0, 1.0, 1.0
+TEMPERATURE, LAMBDA0, LAMBDA1 = 0.1, 1.0, 1.0
 PS, PT, P0, N0, RHO = 60, 40, 200, 30, 0.8
 COUPLINGS = (0.3, 3.0, np.inf)
-PAIRS = (  # name, teacher readout, network activation, seed
-    ("linear", "identity", "identity", 1),
-    ("tanh/erf", "tanh", "erf", 2),
+PAIRS = (  # name, teacher readout, network activation, seed, gamma0, burn-in in tau (full run)
+    ("linear", "identity", "identity", 1, 0.5, 15.0),
+    ("tanh/erf", "tanh", "erf", 2, 0.5, 10.0),
 )
+STEP_FRACTION = 0.3  # eta = STEP_FRACTION / (largest curvature at the start); the library's default is 0.1
 THEORY_HAS_READING = "reading" in inspect.signature(jaxtl.adaptive_transfer).parameters
 
 
@@ -89,6 +98,7 @@ def net_values(r: nets.MeanFieldSamples, y, y0, K_theory):
     units = unit_kernels(r)
     return {
         "test error": (float(error.mean.total), float(error.stderr.total)),
+        "test bias2": (float(error.mean.bias2), float(error.stderr.bias2)),
         "alignment": jackknife(lambda K: alignment(K, y), units),
         "kernel dist": jackknife(lambda K: distance(K, K_theory), units),
     }
@@ -102,12 +112,15 @@ def theory_values(solve, keys, X0, y0, y, single: bool):
     """Theory observables averaged over Monte Carlo keys, {name: (value, stderr)}, and the mean
     kernel (the reference of `kernel dist`). `solve(key)` returns a solution."""
     sols = [solve(k) for k in keys]
-    error = np.array([float(s.test_error(X0, y0).total) for s in sols])
+    errors = [s.test_error(X0, y0) for s in sols]
+    error = np.array([float(e.total) for e in errors])
+    bias2 = np.array([float(e.bias2) for e in errors])
     kernels = np.array([np.asarray(s.kernel, float) for s in sols])
     K = kernels.mean(0)
     align = np.array([alignment(k, y) for k in kernels])
     se = (lambda v: float(v.std(ddof=1) / np.sqrt(len(v)))) if len(sols) > 1 else (lambda v: 0.0)
-    values = {"test error": (float(error.mean()), se(error)), "alignment": (float(align.mean()), se(align)),
+    values = {"test error": (float(error.mean()), se(error)), "test bias2": (float(bias2.mean()), se(bias2)),
+              "alignment": (float(align.mean()), se(align)),
               "kernel dist": (0.0, 0.0)}
     if not single:
         src = np.array([alignment(np.asarray(s.source.kernel, float), np.asarray(s.source.labels)) for s in sols])
@@ -124,32 +137,42 @@ def agrees(name, theory, nets_value):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N = 300, 2 tau burn-in, fewer theory draws")
+    parser.add_argument("--quick", action="store_true", help="N = 300, a third of the burn-in, fewer theory draws")
     parser.add_argument("--width", type=int, help="N (default 1000; 300 with --quick)")
     parser.add_argument("--chains", type=int, default=4, help="independent units per run (default 4)")
-    parser.add_argument("--burn-in", type=float, help="burn-in in units of tau (default 4; 2 with --quick)")
-    parser.add_argument("--keep", type=float, default=1.0, help="kept samples' span in units of tau (default 1)")
-    parser.add_argument("--neurons", type=int, help="Monte Carlo draws of the erf theory (default 20000)")
+    parser.add_argument("--burn-scale", type=float, help="multiplies the pairs' burn-ins (default 1; 1/3 with --quick)")
+    parser.add_argument("--keep", type=float, default=2.0, help="kept samples' span in units of tau (default 2)")
+    parser.add_argument("--step-fraction", type=float, default=STEP_FRACTION,
+                        help=f"eta x (largest curvature at the start) (default {STEP_FRACTION})")
+    parser.add_argument("--neurons", type=int, help="Monte Carlo draws of the erf single-task theory (default 40000)")
+    parser.add_argument("--transfer-neurons", type=int, help="source draws of the erf transfer theory (default 5000)")
+    parser.add_argument("--target-draws", type=int, help="target draws per source draw, erf transfer theory, finite "
+                        "delta (default 64; the library's default 16 is biased, benchmarks/README.md)")
     parser.add_argument("--theory-keys", type=int, help="independent Monte Carlo theories (default 4; 2 with --quick)")
     parser.add_argument("--pairs", nargs="+", choices=[p[0] for p in PAIRS], help="task pairs to run (default both)")
     args = parser.parse_args()
     width = args.width or (300 if args.quick else 1000)
-    burn_tau = args.burn_in or (2.0 if args.quick else 4.0)
-    neurons = args.neurons or (10_000 if args.quick else 20_000)
+    burn_scale = args.burn_scale or (1 / 3 if args.quick else 1.0)
+    neurons = args.neurons or (10_000 if args.quick else 40_000)
+    transfer_neurons = args.transfer_neurons or (2500 if args.quick else 5000)
+    target_draws = args.target_draws or (32 if args.quick else 64)
     n_keys = args.theory_keys or (2 if args.quick else 4)
+    n_keys_transfer = 2
     chains = args.chains
     pairs = [p for p in PAIRS if args.pairs is None or p[0] in args.pairs]
     start_all = time.perf_counter()
 
     print(f"jaxtl.adaptive, {datetime.date.today()}, jax {jax.__version__} on {jax.default_backend()}; "
-          f"gamma0 = {GAMMA0}, T = {TEMPERATURE}, lambda0 = lambda1 = 1, N = {width}, Ps = {PS}, Pt = {PT}, "
-          f"P0 = {P0}, N0 = {N0}, rho = {RHO}; {chains} units per run, burn-in {burn_tau:g} tau + {args.keep:g} tau "
-          f"kept; erf theory: {neurons} neurons x {n_keys} keys; float32 networks", flush=True)
+          f"T = {TEMPERATURE}, lambda0 = lambda1 = 1, N = {width}, Ps = {PS}, Pt = {PT}, P0 = {P0}, N0 = {N0}, "
+          f"rho = {RHO}; {chains} units per run, eta = {args.step_fraction:g} / a_max, {args.keep:g} tau kept; "
+          f"erf theory: single task {neurons} neurons x {n_keys} keys, transfer {transfer_neurons} source x "
+          f"{target_draws} target draws x {n_keys_transfer} keys; float32 networks", flush=True)
     print(f"theory readings: {'quenched and joint' if THEORY_HAS_READING else 'quenched only (joint/q rows: joint networks against the quenched theory)'}",
           flush=True)
 
     rows, readings_summary = [], []
-    for name, readout, activation, seed in pairs:
+    for name, readout, activation, seed, GAMMA0, burn_tau in pairs:
+        burn_tau *= burn_scale
         t_pair = time.perf_counter()
         pair = jaxtl.tasks.teacher_pair(jax.random.key(seed), Ps=PS, Pt=PT, P0=P0, N0=N0, rho=RHO, readout=readout)
         Xs, ys, Xt, yt, X0, y0 = (np.asarray(a, float) for a in (pair.Xs, pair.ys, pair.Xt, pair.yt, pair.X0, pair.y0))
@@ -170,32 +193,48 @@ def main():
         for delta in COUPLINGS:
             for reading in theory_readings:
                 extra = dict(reading=reading) if THEORY_HAS_READING else {}
+                if not exact:
+                    extra.update(neurons=transfer_neurons, target_draws=1 if np.isinf(delta) else target_draws)
+                th = dict(common_th, **extra)
                 for g0, store in ((GAMMA0, transfer_th), (0.0, transfer_ng)):
                     solve = lambda k: jaxtl.adaptive_transfer(  # noqa: E731
-                        (Xs, ys), (Xt, yt), feature_strength=g0, coupling=delta, key=k, **common_th, **extra)
-                    store[reading, delta] = theory_values(solve, keys if g0 else keys[:1], X0, y0, yt, False)
+                        (Xs, ys), (Xt, yt), feature_strength=g0, coupling=delta, key=k, **th)
+                    store[reading, delta] = theory_values(solve, keys[:n_keys_transfer] if g0 else keys[:1], X0, y0,
+                                                          yt, False)
             for reading in theory_readings:
                 (v, K), (vn, Kn) = transfer_th[reading, delta], transfer_ng[reading, delta]
                 vn["kernel dist"] = (distance(Kn, K), 0.0)
         print(f"[{name}] theory solved in {time.perf_counter() - t0:.0f} s", flush=True)
 
-        # --- networks: one step size per pair from a pilot run (0.1 / largest curvature)
+        if exact:  # the slowest mode of the tilted law: t = 1 / (1 - g sigma) times the prior's time tau
+            a = np.asarray(jaxtl.adaptive_kernel(Xt, yt, feature_strength=GAMMA0, **common_th).coefficients)
+            g_sigma = GAMMA0**2 * LAMBDA1 * a @ (Xt @ Xt.T / (N0 * LAMBDA0)) @ a
+            print(f"[{name}] gamma0 = {GAMMA0}: single task g sigma = {g_sigma:.3f}, t = {1 / (1 - g_sigma):.2f}", flush=True)
+
+        # --- networks: one step size per pair, step_fraction / (largest curvature at the start, pilot runs)
         Xs32, Xt32 = Xs.astype(np.float32), Xt.astype(np.float32)
         common = dict(feature_strength=GAMMA0, temperature=TEMPERATURE, width=width, lambda0=LAMBDA0, lambda1=LAMBDA1,
                       activation=activation)
         pilot = [nets.sample_mean_field(jax.random.key(seed), X, y, sampler=nets.Langevin(n_chains=2, burn_in=0,
                                         n_samples=1, thin=1), **common) for X, y in ((Xs32, ys), (Xt32, yt))]
-        eta = min(p.step_size for p in pilot)
+        eta = args.step_fraction / max(float(p.samples.curvature) for p in pilot)
         tau = 1.0 / (eta * TEMPERATURE * LAMBDA0)
         thin = max(1, int(round(args.keep * tau / 20)))
         burn = int(np.ceil(burn_tau * tau / thin)) * thin
-        sampler = lambda n: nets.Langevin(n_chains=n, burn_in=burn, n_samples=20, thin=thin, step_size=eta)  # noqa: E731
+        sampler = lambda n, b=burn: nets.Langevin(n_chains=n, burn_in=b, n_samples=20, thin=thin, step_size=eta)  # noqa: E731
         steps = burn + 20 * thin
-        print(f"[{name}] eta = {eta:.4g}, tau = {tau:.0f} steps, {steps} steps per chain (burn-in {burn})", flush=True)
+        print(f"[{name}] gamma0 = {GAMMA0}, eta = {eta:.4g}, tau = {tau:.0f} steps, {steps} steps per chain "
+              f"(burn-in {burn_tau:.3g} tau)", flush=True)
 
         def add(quantity_values, reading, delta, theory, nngp, seconds):
             for q, nv in quantity_values.items():
                 rows.append((name, q, reading, delta, theory[q], nv, nngp[q][0], seconds))
+
+        def quenched_burn(delta):
+            """Target chains given a source sample: W_t relaxes at rate eta T (lambda0 + delta) (inf: W_t held,
+            the readout alone, Gaussian, at rate eta T lambda1); at least 5 tau."""
+            b = burn_tau * tau * LAMBDA0 / (LAMBDA0 + delta)
+            return int(np.ceil(max(5 * tau, b) / thin)) * thin
 
         key = jax.random.key(1000 + seed)
         t0 = time.perf_counter()
@@ -215,7 +254,7 @@ def main():
                 if reading == "quenched":
                     kw.update(source_sampler=nets.Langevin(n_chains=chains, burn_in=burn, n_samples=1, thin=thin,
                                                            step_size=eta, ),
-                              target_sampler=sampler(2), source=source)
+                              target_sampler=sampler(2, quenched_burn(delta)), source=source)
                 else:
                     kw.update(sampler=sampler(chains))
                 r = nets.transfer_mean_field(jax.random.fold_in(key, 10 * i + (reading == "joint") + 1), (Xs32, ys),
