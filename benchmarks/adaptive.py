@@ -51,10 +51,12 @@ import argparse
 import datetime
 import inspect
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.optimize
 
 import jaxtl
 from jaxtl import nets
@@ -68,6 +70,70 @@ PAIRS = (  # name, teacher readout, network activation, seed, gamma0, burn-in in
 )
 STEP_FRACTION = 0.3  # eta = STEP_FRACTION / (largest curvature at the start); the library's default is 0.1
 THEORY_HAS_READING = "reading" in inspect.signature(jaxtl.adaptive_transfer).parameters
+
+
+class _Error(NamedTuple):
+    total: float
+    bias2: float
+
+
+class _Source(NamedTuple):
+    kernel: np.ndarray
+    labels: np.ndarray
+
+
+class JointIdentity(NamedTuple):
+    """The joint (annealed) reading of the adaptive transfer theory for the identity activation,
+    solved here (not in jaxtl) as a check on the joint networks while `jaxtl.adaptive_transfer`
+    has no `reading`. At N = inf the pairs (W_s,i, W_t,i) of one neuron are independent draws from
+    one law on R^{2 N0}: the prior exp(-lambda0/2 (|W_s|^2 + |W_t|^2) - delta/2 |W_t - W_s|^2)
+    tilted by exp(g/2 [(b_s . W_s)^2 + (b_t . W_t)^2]), b = X^T alpha / sqrt(N0), both tasks' labels
+    tilting both layers through the coupling (the quenched source ignores the target's); Gaussian,
+    with covariance C = (A - g B B^T)^{-1}, and alpha_k = (Phi_k + lambda1 T I)^{-1} y_k with
+    Phi_k = X_k C_kk X_k^T / N0 (section 11.2 for each task). delta = inf: one W, precision 2 lambda0."""
+
+    kernel: np.ndarray
+    source: _Source
+    alpha: np.ndarray
+    C_t: np.ndarray
+    Xt: np.ndarray
+
+    def test_error(self, X0, y0):
+        f0 = X0 @ self.C_t @ self.Xt.T / X0.shape[1] @ self.alpha
+        e = float(np.mean((y0 - f0) ** 2))
+        return _Error(e, e)
+
+    @classmethod
+    def solve(cls, Xs, ys, Xt, yt, *, feature_strength, coupling, lambda0, lambda1, temperature):
+        n0, ps = Xs.shape[1], ys.size
+        g, r, d, l0 = feature_strength**2 * lambda1, lambda1 * temperature, coupling, lambda0
+        eye = np.eye(n0)
+
+        def covariances(alpha):
+            bs, bt = Xs.T @ alpha[:ps] / np.sqrt(n0), Xt.T @ alpha[ps:] / np.sqrt(n0)
+            if np.isinf(d):
+                C = np.linalg.inv(2 * l0 * eye - g * (np.outer(bs, bs) + np.outer(bt, bt)))
+                return C, C
+            B = np.zeros((2 * n0, 2))
+            B[:n0, 0], B[n0:, 1] = bs, bt
+            C = np.linalg.inv(np.block([[(l0 + d) * eye, -d * eye], [-d * eye, (l0 + d) * eye]]) - g * B @ B.T)
+            return C[:n0, :n0], C[n0:, n0:]
+
+        def residual(alpha):
+            Cs, Ct = covariances(alpha)
+            return np.concatenate([(Xs @ Cs @ Xs.T / n0 + r * np.eye(ps)) @ alpha[:ps] - ys,
+                                   (Xt @ Ct @ Xt.T / n0 + r * np.eye(yt.size)) @ alpha[ps:] - yt])
+
+        start = np.concatenate([np.asarray(jaxtl.adaptive_kernel(X, y, feature_strength=feature_strength, lambda0=l0,
+                                                                 lambda1=lambda1, temperature=temperature,
+                                                                 activation="identity").coefficients)
+                                for X, y in ((Xs, ys), (Xt, yt))])
+        root = scipy.optimize.root(residual, start, method="hybr", options=dict(xtol=1e-12))
+        Cs, Ct = covariances(root.x)
+        if not (root.success and np.abs(residual(root.x)).max() < 1e-8 and np.linalg.eigvalsh(Cs).min() > 0
+                and np.linalg.eigvalsh(Ct).min() > 0):
+            raise RuntimeError(f"joint identity theory did not converge at delta = {coupling}")
+        return cls(Xt @ Ct @ Xt.T / n0, _Source(Xs @ Cs @ Xs.T / n0, ys), root.x[ps:], Ct, Xt)
 
 
 def jackknife(statistic, units):
@@ -149,6 +215,8 @@ def main():
     parser.add_argument("--target-draws", type=int, help="target draws per source draw, erf transfer theory, finite "
                         "delta (default 64; the library's default 16 is biased, benchmarks/README.md)")
     parser.add_argument("--theory-keys", type=int, help="independent Monte Carlo theories (default 4; 2 with --quick)")
+    parser.add_argument("--no-width-check", action="store_true",
+                        help="skip the linear pair's single task at N/2 and 2N (finite-width corrections)")
     parser.add_argument("--pairs", nargs="+", choices=[p[0] for p in PAIRS], help="task pairs to run (default both)")
     args = parser.parse_args()
     width = args.width or (300 if args.quick else 1000)
@@ -167,10 +235,12 @@ def main():
           f"rho = {RHO}; {chains} units per run, eta = {args.step_fraction:g} / a_max, {args.keep:g} tau kept; "
           f"erf theory: single task {neurons} neurons x {n_keys} keys, transfer {transfer_neurons} source x "
           f"{target_draws} target draws x {n_keys_transfer} keys; float32 networks", flush=True)
-    print(f"theory readings: {'quenched and joint' if THEORY_HAS_READING else 'quenched only (joint/q rows: joint networks against the quenched theory)'}",
-          flush=True)
+    print("theory readings: quenched and joint (jaxtl.adaptive_transfer(reading=...))" if THEORY_HAS_READING else
+          "theory readings: jaxtl.adaptive_transfer is quenched only; joint* rows: joint networks against the joint "
+          "theory solved in this script\n  (identity activation, JointIdentity); joint/q rows: joint networks against "
+          "the quenched theory", flush=True)
 
-    rows, readings_summary = [], []
+    rows, readings_summary, width_rows = [], [], []
     for name, readout, activation, seed, GAMMA0, burn_tau in pairs:
         burn_tau *= burn_scale
         t_pair = time.perf_counter()
@@ -189,9 +259,17 @@ def main():
             lambda k: jaxtl.adaptive_kernel(Xt, yt, feature_strength=0.0, key=k, **common_th), keys[:1], X0, y0, yt, True)
         single_ng["kernel dist"] = (distance(K_single_ng, K_single), 0.0)
         transfer_th, transfer_ng = {}, {}
-        theory_readings = ("quenched", "joint") if THEORY_HAS_READING else ("quenched",)
+        own_joint = exact and not THEORY_HAS_READING  # the joint theory solved here (JointIdentity)
+        theory_readings = ("quenched", "joint") if THEORY_HAS_READING or own_joint else ("quenched",)
         for delta in COUPLINGS:
             for reading in theory_readings:
+                if reading == "joint" and own_joint:
+                    for g0, store in ((GAMMA0, transfer_th), (0.0, transfer_ng)):
+                        solve = lambda k: JointIdentity.solve(  # noqa: E731
+                            Xs, ys, Xt, yt, feature_strength=g0, coupling=delta, lambda0=LAMBDA0, lambda1=LAMBDA1,
+                            temperature=TEMPERATURE)
+                        store[reading, delta] = theory_values(solve, keys[:1], X0, y0, yt, False)
+                    continue
                 extra = dict(reading=reading) if THEORY_HAS_READING else {}
                 if not exact:
                     extra.update(neurons=transfer_neurons, target_draws=1 if np.isinf(delta) else target_draws)
@@ -244,6 +322,15 @@ def main():
         secs = time.perf_counter() - t0
         add(net_values(single, yt, y0, K_single), "single", 0.0, single_th, single_ng, secs)
         print(f"[{name}] single task: {secs:.0f} s ({chains * steps / secs:.0f} chain-steps/s)", flush=True)
+        if exact and not args.no_width_check:
+            for n in (width // 2, width, 2 * width):
+                t0 = time.perf_counter()
+                r = single if n == width else nets.sample_mean_field(
+                    jax.random.fold_in(key, n), Xt32, yt, sampler=sampler(chains), X_test=X0, **dict(common, width=n))
+                error = r.test_error(y0)
+                width_rows.append((name, n, single_th, error, net_values(r, yt, y0, K_single)["alignment"],
+                                   time.perf_counter() - t0))
+                print(f"[{name}] width check N = {n}: {time.perf_counter() - t0:.0f} s", flush=True)
 
         source = None
         results = {}
@@ -261,19 +348,20 @@ def main():
                                              (Xt32, yt), **kw)
                 jax.block_until_ready(r.target.samples.mean_kernel)
                 secs = time.perf_counter() - t0
-                th_reading = reading if THEORY_HAS_READING else "quenched"
+                th_reading = reading if THEORY_HAS_READING or own_joint else "quenched"
                 (theory, K), (nngp, _) = transfer_th[th_reading, delta], transfer_ng[th_reading, delta]
                 values = net_values(r.target, yt, y0, K)
                 if reading == "joint" or source is None:
                     values["src align"] = source_alignment(r.source, ys)
-                label = reading if THEORY_HAS_READING or reading == "quenched" else "joint/q"
+                label = reading if THEORY_HAS_READING or reading == "quenched" else "joint*" if own_joint else "joint/q"
                 add(values, label, delta, theory, nngp, secs)
                 results[reading, delta] = values
                 if reading == "quenched" and source is None:
                     source = r.source
                 print(f"[{name}] {reading} delta = {delta:g}: {secs:.0f} s", flush=True)
-            (q, q_se), (j, j_se) = results["quenched", delta]["test error"], results["joint", delta]["test error"]
-            readings_summary.append((name, delta, j - q, np.hypot(q_se, j_se)))
+            readings_summary.append((name, delta, *(
+                (j - q, np.hypot(q_se, j_se)) for (q, q_se), (j, j_se) in
+                ((results["quenched", delta][o], results["joint", delta][o]) for o in ("test error", "alignment")))))
         print(f"[{name}] pair done in {time.perf_counter() - t_pair:.0f} s", flush=True)
 
     print()
@@ -289,9 +377,20 @@ def main():
               f"{'yes' if agrees(q, (t, t_se), (n, n_se)) else 'NO ':<3}{secs:>5.0f}")
     print("theory: the erf theory's value is the mean over Monte Carlo keys; its stderr enters diff/se. "
           "kernel dist: relative Frobenius distance to the theory kernel (ok: < 0.05).")
-    print("\njoint minus quenched networks, target test error:")
-    for name, delta, d, se in readings_summary:
-        print(f"  {name:<9} delta = {delta:>4g}: {d:+.4f} +- {se:.4f} ({d / se:+.1f} se)")
+    print("\njoint minus quenched networks (same N, same data):")
+    for name, delta, (d, se), (da, sea) in readings_summary:
+        print(f"  {name:<9} delta = {delta:>4g}: target test error {d:+.4f} +- {se:.4f} ({d / se:+.1f} se), "
+              f"target alignment {da:+.4f} +- {sea:.4f} ({da / sea:+.1f} se)")
+    if width_rows:
+        print("\nfinite width, single task (the theory is N = inf; test error = bias2 + variance, the variance "
+              "O(T / (gamma0^2 N))):")
+        print(f"{'pair':<9}{'N':>6}{'theory':>9}{'test error':>19}{'bias2':>19}{'variance':>19}{'alignment':>19}"
+              f"{'(theory)':>9}{'s':>6}")
+        for name, n, th, e, (a, a_se), secs in width_rows:
+            pm = lambda m, se: f"{float(m):.4f} +- {float(se):.4f}"  # noqa: E731
+            print(f"{name:<9}{n:>6}{th['test error'][0]:>9.4f}{pm(e.mean.total, e.stderr.total):>19}"
+                  f"{pm(e.mean.bias2, e.stderr.bias2):>19}{pm(e.mean.variance, e.stderr.variance):>19}"
+                  f"{pm(a, a_se):>19}{th['alignment'][0]:>9.4f}{secs:>6.0f}")
     print(f"\nwall time {time.perf_counter() - start_all:.0f} s")
 
 
