@@ -10,8 +10,9 @@ both networks, the coupling in one energy). Finite-width corrections are O(1/N).
 
 Two task pairs (`jaxtl.tasks.teacher_pair`): a linear teacher learned by identity-activation
 networks (the theory is exact Gaussian algebra there) and a tanh teacher learned by erf networks
-(the theory is Monte Carlo over `--neurons` single-site draws; its error bar is the spread over
-`--theory-keys` independent draws). For each: the single task on the target data, and transfer
+(the theory is Monte Carlo over `--neurons` single-site draws, `--transfer-neurons` source draws
+and `--target-draws` per source draw in transfer; its error bar is the spread over independent
+keys). For each: the single task on the target data, and transfer
 at three couplings delta in both readings. Observables, each with the theory, the networks'
 value and standard error over independent units (chains; source chains in the quenched
 reading), and the NNGP value (the theory at gamma0 = 0, no feature learning):
@@ -27,8 +28,11 @@ reading), and the NNGP value (the theory at gamma0 = 0, no feature learning):
 
 A row agrees when |nets - theory| <= 5% of |theory| or <= 2 combined standard errors (for
 `kernel dist`: when the distance is below 0.05). Where `jaxtl.adaptive_transfer` accepts
-`reading="joint"`, joint networks are compared with the joint theory; otherwise with the
-quenched theory (marked `joint/q`), and the summary prints the joint minus the quenched networks.
+`reading="joint"`, joint networks are compared with the joint theory. Until then: for the
+identity activation with the joint reading solved here (`JointIdentity`, exact Gaussian algebra;
+rows `joint*`), for erf with the quenched theory (rows `joint/q`); the summary prints the joint
+minus the quenched networks. A width check runs the linear single task at N/2, N and 2N, and
+`--erf-checks` the erf rows' convergence in theory draws, width and step size.
 
 Step size and burn-in: one step eta per pair, `--step-fraction` (0.3; the library's default is
 0.1) over the largest curvature of the potential at the start (pilot runs). The discretization
@@ -39,12 +43,13 @@ labels' tilt softens the tilted direction of a neuron's law, for the identity ac
 t = 1 / (1 - g sigma) (printed), so the burn-in is several t tau: 15 tau for the linear pair
 (t ~ 3.3 at gamma0 = 0.5), 10 tau for the erf pair, then `--keep` (2) tau of 20 kept samples.
 Quenched target chains given a source sample relax faster, W_t at rate eta T (lambda0 + delta):
-their burn-in is 15 tau lambda0 / (lambda0 + delta), at least 5 tau (delta = inf: the readout
-alone). gamma0 = 0.5 for the linear pair (at 1, g sigma = 0.84 and t ~ 6: too slow to burn in
-here), 1 for the erf pair.
+their burn-in is the pair's times lambda0 / (lambda0 + delta), at least 5 tau (delta = inf: the
+readout alone). gamma0 = 0.5 for both pairs (linear: at 1, g sigma = 0.84 and t ~ 6, too slow to
+burn in here; erf: at 1 the Monte Carlo theory needs far more draws, benchmarks/README.md).
 
     python benchmarks/adaptive.py --quick   # N = 300, a third of the burn-in: ~5 minutes on one core
-    python benchmarks/adaptive.py           # N = 1000: see benchmarks/README.md for its time
+    python benchmarks/adaptive.py           # N = 1000: 13 minutes on one (shared) CPU core
+    python benchmarks/adaptive.py --erf-checks   # 4 minutes
 """
 
 import argparse
@@ -54,7 +59,6 @@ import time
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
@@ -201,6 +205,54 @@ def agrees(name, theory, nets_value):
     return abs(n - t) <= 0.05 * abs(t) or abs(n - t) <= 2 * np.hypot(t_se, n_se)
 
 
+def erf_checks(args):
+    """Where the erf rows part (the kernel alignments, nets above theory): the Monte Carlo theory's
+    convergence in its draws, and the networks' in width and step size, on the tanh/erf pair."""
+    name, readout, activation, seed, gamma0, burn_tau = PAIRS[1]
+    pair = jaxtl.tasks.teacher_pair(jax.random.key(seed), Ps=PS, Pt=PT, P0=P0, N0=N0, rho=RHO, readout=readout)
+    Xs, ys, Xt, yt, X0, y0 = (np.asarray(a, float) for a in (pair.Xs, pair.ys, pair.Xt, pair.yt, pair.X0, pair.y0))
+    th = dict(feature_strength=gamma0, lambda0=LAMBDA0, lambda1=LAMBDA1, temperature=TEMPERATURE, activation=activation)
+    print(f"erf checks, {datetime.date.today()}: {name}, gamma0 = {gamma0}, T = {TEMPERATURE}", flush=True)
+    print("theory, single task on the source data (src align), key 100, against neurons:")
+    for n in (5000, 20_000, 80_000, 320_000):
+        t0 = time.perf_counter()
+        s = jaxtl.adaptive_kernel(Xs, ys, neurons=n, key=jax.random.key(100), **th)
+        print(f"  neurons {n:>7}: alignment {float(s.alignment):.4f}, ESS {float(s.effective_samples):>8.0f} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    print("theory, single task on the target data (alignment, test error), key 100, against neurons:")
+    for n in (10_000, 40_000, 160_000):
+        t0 = time.perf_counter()
+        s = jaxtl.adaptive_kernel(Xt, yt, neurons=n, key=jax.random.key(100), **th)
+        print(f"  neurons {n:>7}: alignment {float(s.alignment):.4f}, test error {float(s.test_error(X0, y0).total):.4f}, "
+              f"ESS {float(s.effective_samples):>8.0f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print("theory, transfer delta = 0.3 (target alignment), 5000 source draws, key 100, against target draws:")
+    for d in (16, 64, 256):
+        t0 = time.perf_counter()
+        s = jaxtl.adaptive_transfer((Xs, ys), (Xt, yt), coupling=0.3, neurons=5000, target_draws=d,
+                                    key=jax.random.key(100), **th)
+        print(f"  target draws {d:>4}: alignment {float(s.target.alignment):.4f}, target ESS "
+              f"{float(s.target.effective_samples):.0f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print("networks, single task on the target data (alignment, test error):")
+    Xt32 = Xt.astype(np.float32)
+    common = dict(feature_strength=gamma0, temperature=TEMPERATURE, lambda0=LAMBDA0, lambda1=LAMBDA1,
+                  activation=activation)
+    pilot = nets.sample_mean_field(jax.random.key(seed), Xt32, yt, width=args.width or 1000,
+                                   sampler=nets.Langevin(n_chains=2, burn_in=0, n_samples=1, thin=1), **common)
+    for width, fraction in ((1000, STEP_FRACTION), (2000, STEP_FRACTION), (1000, STEP_FRACTION / 3)):
+        eta = fraction / float(pilot.samples.curvature)
+        tau = 1.0 / (eta * TEMPERATURE * LAMBDA0)
+        thin = max(1, int(round(2 * tau / 20)))
+        burn = int(np.ceil(burn_tau * tau / thin)) * thin
+        t0 = time.perf_counter()
+        r = nets.sample_mean_field(jax.random.key(7 + width), Xt32, yt, width=width, X_test=X0, **common,
+                                   sampler=nets.Langevin(n_chains=4, burn_in=burn, n_samples=20, thin=thin, step_size=eta))
+        a, a_se = jackknife(lambda K: alignment(K, yt), unit_kernels(r))
+        e = r.test_error(y0)
+        print(f"  N = {width}, eta = {fraction:.2g} / a_max, {burn + 20 * thin} steps: alignment {a:.4f} +- {a_se:.4f}, "
+              f"test error {float(e.mean.total):.4f} +- {float(e.stderr.total):.4f} ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 300, a third of the burn-in, fewer theory draws")
@@ -215,10 +267,17 @@ def main():
     parser.add_argument("--target-draws", type=int, help="target draws per source draw, erf transfer theory, finite "
                         "delta (default 64; the library's default 16 is biased, benchmarks/README.md)")
     parser.add_argument("--theory-keys", type=int, help="independent Monte Carlo theories (default 4; 2 with --quick)")
+    parser.add_argument("--erf-checks", action="store_true",
+                        help="instead of the table: the erf rows' convergence checks (theory draws, width, step size)")
     parser.add_argument("--no-width-check", action="store_true",
                         help="skip the linear pair's single task at N/2 and 2N (finite-width corrections)")
     parser.add_argument("--pairs", nargs="+", choices=[p[0] for p in PAIRS], help="task pairs to run (default both)")
     args = parser.parse_args()
+    if args.erf_checks:
+        start = time.perf_counter()
+        erf_checks(args)
+        print(f"wall time {time.perf_counter() - start:.0f} s")
+        return
     width = args.width or (300 if args.quick else 1000)
     burn_scale = args.burn_scale or (1 / 3 if args.quick else 1.0)
     neurons = args.neurons or (10_000 if args.quick else 40_000)
