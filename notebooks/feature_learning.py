@@ -193,6 +193,7 @@ for col, family in enumerate(FAMILIES):
                                   label="adaptive-kernel theory", network_label=f"networks, N = {WIDTH}")  # fmt: skip
         axes[row, col].set_title(f"{family}: P = {P1}, N0 = {SIZES['N0']}, T = {T}", fontsize="small")
     axes[0, col].set_ylabel("kernel-target alignment")
+    axes[1, col].set_ylabel("test error (labels²)")
 fig.savefig(FIGURES / "feature_learning_single_task.png", dpi=100)
 plt.show()
 
@@ -337,15 +338,16 @@ fig, axes = plt.subplots(len(FAMILIES), len(PAIRS), figsize=(6 * len(PAIRS), 4.3
 for row, family in enumerate(FAMILIES):
     for col, (name, rho) in enumerate(PAIRS.items()):
         ax = axes[row, col]
-        ad = finite(transfer[family].sel(rho=rho))
-        ax.plot(ad.coupling, ad.benefit, "-", color="C0", label=f"adaptive (N = ∞, γ0 = {G0_TRANSFER}): benefit")
-        ax.plot(ad.coupling, ad.benefit_source, "--", color="C0", label="adaptive: source part")
-        for i, N1 in enumerate(proportional[family].width.values[:2]):
-            fp = finite(proportional[family].sel(rho=rho, width=N1))
-            ax.plot(fp.coupling, fp.benefit, "-", color=f"C{i + 1}", label=f"Franz-Parisi, N1 = {N1:g}: benefit")
-            ax.plot(fp.coupling, fp.benefit_source, "--", color=f"C{i + 1}", label=f"Franz-Parisi, N1 = {N1:g}: source part")
+        curves = [(f"adaptive (N = ∞, γ0 = {G0_TRANSFER})", transfer[family].sel(rho=rho))]
+        curves += [(f"Franz-Parisi, N1 = {N1:g}", proportional[family].sel(rho=rho, width=N1))
+                   for N1 in proportional[family].width.values[:2]]  # fmt: skip
+        for i, (label, ds) in enumerate(curves):
+            fin = finite(ds)
+            ax.plot(fin.coupling, fin.benefit, "-", color=f"C{i}", label=f"{label}: benefit")
+            ax.plot(fin.coupling, fin.benefit_source, "--", color=f"C{i}", label=f"{label}: source part")
+            ax.axhline(float(ds.benefit.sel(coupling=np.inf)), color=f"C{i}", lw=0.8, alpha=0.6)
         ax.axhline(0, color="k", lw=0.5)
-        ax.set(xscale="log", xlabel="coupling δ (adaptive) or γ (Franz-Parisi)", ylabel="benefit (labels²)",
+        ax.set(xscale="log", xlabel="coupling δ (adaptive) or γ (Franz-Parisi); thin lines: ∞", ylabel="benefit (labels²)",
                title=f"{family}, {name}")  # fmt: skip
         ax.legend(fontsize="x-small")
 fig.savefig(FIGURES / "feature_learning_vs_proportional.png", dpi=100)
