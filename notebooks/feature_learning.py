@@ -89,8 +89,8 @@ MIN_BURN_IN = 1000 if FULL else 0
 # The Monte Carlo draws' seed: 1, not the default 0. The importance weights are heavy-tailed, and
 # on this source task the source's draws of seed 0 hold a few neurons that take most of the weight
 # (effective sample size 115 of 10 000 at gamma0 = 0.5, against 1434 and 1215 for seeds 1 and 2,
-# checked separately): the transfer solves would be refused (samples_collapsed) at gamma0 a little
-# above 0.5 although nothing else is wrong.
+# checked separately), 15 above the threshold of 100 below which a solve is refused
+# (samples_collapsed) although nothing else is wrong.
 FAMILIES = {  # name: (teacher readout, its gain, network activation)
     "linear teacher, identity": ("identity", 1.0, "identity"),
     "tanh teacher, erf": ("tanh", 2.0, "erf"),
@@ -268,8 +268,9 @@ for g0 in (0.5, 1.0):
 # error at δ = 0 minus its error at δ; its prior part is what the same coupling gives with a
 # source whose neurons never saw its labels (a changed first-layer prior), its source part the
 # rest, what the source's adapted features carry. γ0 = 0.5 because the erf Monte Carlo theory
-# of the transfer needs the target draws' effective sample size above 100, which fails from
-# about γ0 = 0.75 here (section 1 shows the single-task collapse).
+# of the transfer needs the target draws' effective sample size above 100, which failed from
+# about γ0 = 0.75 on a 60-point version of this source task (section 1 shows the single-task
+# collapse).
 #
 # Networks (for the erf family, whose theory is the Monte Carlo estimate; the linear family's
 # exact theory is checked against networks in section 1, and four more transfer runs would not
