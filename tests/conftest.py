@@ -12,7 +12,6 @@ SLOW = (
     *(f"test_adaptive.py::{n}" for n in ("test_monte_carlo_identity_matches_exact_within_its_error",
                                          "test_monte_carlo_transfer_matches_exact_within_its_error",
                                          "test_gradients_match_finite_differences",
-                                         "test_joint_gradients_match_finite_differences",
                                          "test_monte_carlo_gradient_matches_finite_differences",
                                          "test_vmap_over_couplings_equals_a_loop",
                                          "test_sweep_and_optimize_serve_the_adaptive_theories")),

@@ -27,7 +27,7 @@ from ._activation import Activation, get_activation
 from ._linalg import eigh, positive_definite
 from ._protocol import Evaluation, Number, Option, Output, Theory
 from ._result import Prediction, TheorySolution
-from ._single_task import ACTIVATION, LAMBDA0, TEMPERATURE
+from ._single_task import ACTIVATION, ERROR_OUTPUTS, LAMBDA0, TEMPERATURE
 from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
 
 ACTIONS = ("nested", "vanilla")
@@ -223,12 +223,7 @@ class DeepSingleTask(Theory):
         ACTIVATION,
         Option("action", "deep action: 'vanilla' or 'nested'", "vanilla", lambda v: _checks.choice("action", v, ACTIONS)),
     )
-    outputs = (
-        Output("Q", "order parameter Q_L of the readout layer", "1"),
-        Output("test_error", "test error", "labels^2", "lower"),
-        Output("bias2", "test error, bias^2", "labels^2", "lower"),
-        Output("variance", "test error, variance", "labels^2", "lower"),
-    )
+    outputs = (Output("Q", "order parameter Q_L of the readout layer", "1"), *ERROR_OUTPUTS)
     objective = "test_error"
 
     def evaluate(self, pair, parameters, shared) -> Evaluation:

@@ -267,6 +267,12 @@ TEMPERATURE = Number("temperature", "(0, inf)", "temperature T (units of the los
 LAMBDA0 = Number("lambda0", "(0, inf)", "first-layer prior precision λ0", 1.0)
 LAMBDA1 = Number("lambda1", "(0, inf)", "readout prior precision λ1", 1.0)
 ACTIVATION = Option("activation", "activation of the hidden units (erf, identity, tanh)", "erf", get_activation)
+ERROR_OUTPUTS = (
+    Output("test_error", "test error", "labels^2", "lower"),
+    Output("bias2", "test error, bias^2", "labels^2", "lower"),
+    Output("variance", "test error, variance", "labels^2", "lower"),
+)
+"""The test error and its parts, as every theory with a posterior variance names them."""
 
 
 class SingleTask(Theory):
@@ -276,12 +282,7 @@ class SingleTask(Theory):
 
     name = "single_task"
     parameters = (WIDTH, TEMPERATURE, LAMBDA0, LAMBDA1, ACTIVATION)
-    outputs = (
-        Output("Q", "order parameter Q*", "1"),
-        Output("test_error", "test error", "labels^2", "lower"),
-        Output("bias2", "test error, bias^2", "labels^2", "lower"),
-        Output("variance", "test error, variance", "labels^2", "lower"),
-    )
+    outputs = (Output("Q", "order parameter Q*", "1"), *ERROR_OUTPUTS)
     objective = "test_error"
 
     def evaluate(self, pair, parameters, shared) -> Evaluation:
