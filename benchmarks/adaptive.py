@@ -26,9 +26,11 @@ reading), and the NNGP value (the theory at gamma0 = 0, no feature learning):
 - `kernel dist`: |Phi_nets - Phi_theory|_F / |Phi_theory|_F of the target's kernel (theory 0;
   NNGP column: the NNGP kernel's distance, the size of what feature learning changes).
 
-- `h TV train`, `h TV test` (single task only): the total-variation distance 0.5 sum |p - q|
+- `h TV train`, `h TV test`, `h TV b` (single task only): the total-variation distance 0.5 sum |p - q|
   of the law of one hidden neuron's preactivation h = W . x0 / sqrt(N0) at the networks' probe
-  inputs (the first training input, the first test input): networks, the histogram of
+  inputs (the first training input, the first test input) and at x_b = sqrt(N0) b / |b| along
+  the direction b = X^T alpha the labels tilt (the theory's, exactly so for the identity
+  activation; `h TV b`, from the chains' last first layers): networks, the histogram of
   `preactivations` over all chains and neurons (16 bins over +- 3 of its std, the tails as one
   more bin); theory, `sol.preactivation_histogram(x0, edges)` (theory 0; NNGP column: the
   prior's law, gamma0 = 0, the size of the tilt). Stderr: jackknife over chains; the summary
@@ -155,9 +157,10 @@ def preactivation_tv(h, theory_sols, nngp_sols, x0):
     """Total-variation distance 0.5 sum |p - q| of the networks' preactivation histogram at one probe
     (h: (chains, N), over all chains and neurons) to the theory's `preactivation_histogram(x0, edges)`
     (mean over Monte Carlo keys) and to the NNGP law's (gamma0 = 0), with the tails outside the edges as
-    one more bin; edges: HIST_BINS bins over +- HIST_RANGE networks' std. Returns (tv, stderr) (jackknife
-    over chains), the NNGP's tv, and the noise floor: the mean tv of a sample of the networks' size drawn
-    from the theory's law itself, ~ 0.5 sum sqrt(2 p (1 - p) / (pi n))."""
+    one more bin; edges: HIST_BINS bins over +- HIST_RANGE networks' std. Returns (tv, stderr) (the
+    pooled histogram's distance; stderr: jackknife over chains), the NNGP's tv, and the noise floor:
+    the mean tv of a sample of the networks' size drawn from the theory's law itself,
+    ~ 0.5 sum sqrt(2 p (1 - p) / (pi n))."""
     h = np.asarray(h, float)
     edges = np.linspace(-HIST_RANGE, HIST_RANGE, HIST_BINS + 1) * h.std()
     units = np.array([with_tail(np.histogram(c, bins=edges)[0] / c.size) for c in h])
@@ -165,7 +168,7 @@ def preactivation_tv(h, theory_sols, nngp_sols, x0):
     p0 = np.mean([with_tail(s.preactivation_histogram(x0, edges)) for s in nngp_sols], 0)
     tv = lambda q, ref: float(0.5 * np.abs(q - ref).sum())  # noqa: E731
     floor = float(0.5 * np.sqrt(2 * p * (1 - p) / (np.pi * h.size)).sum())
-    return jackknife(lambda q: tv(q, p), units), tv(units.mean(0), p0), floor
+    return (tv(units.mean(0), p), jackknife(lambda q: tv(q, p), units)[1]), tv(units.mean(0), p0), floor
 
 
 def agrees(name, theory, nets_value):
@@ -345,11 +348,17 @@ def main():
         jax.block_until_ready(single.samples.mean_kernel)
         secs = time.perf_counter() - t0
         add(net_values(single, yt, y0, K_single), "single", 0.0, single_th, single_ng, secs)
-        for k, (probe, x0) in enumerate((("train", Xt[0]), ("test", X0[0]))):  # the networks' probes X[:1], X_test[:1]
-            (tv, tv_se), tv_ng, floor = preactivation_tv(single.preactivations[:, k], single_sols, single_ng_sols, x0)
+        # the networks' probes X[:1], X_test[:1], and x_b along the tilted direction b = X^T alpha of the theory
+        b = Xt.T @ np.asarray(single_sols[0].coefficients, float)
+        xb = b * np.sqrt(N0) / np.linalg.norm(b)
+        W = np.asarray(single.samples.final.W, float)  # (chains, N, N0)
+        h_probes = (("train", Xt[0], single.preactivations[:, 0]), ("test", X0[0], single.preactivations[:, 1]),
+                    ("b", xb, W @ xb / np.sqrt(N0)))
+        for probe, x0, h in h_probes:
+            (tv, tv_se), tv_ng, floor = preactivation_tv(h, single_sols, single_ng_sols, x0)
             q = f"h TV {probe}"
             rows.append((name, q, "single", 0.0, (0.0, 0.0), (tv, tv_se), tv_ng, secs))
-            hist_rows.append((name, probe, tv, tv_se, tv_ng, floor, int(np.asarray(single.preactivations[:, k]).size)))
+            hist_rows.append((name, probe, tv, tv_se, tv_ng, floor, int(np.asarray(h).size)))
         print(f"[{name}] single task: {secs:.0f} s ({chains * steps / secs:.0f} chain-steps/s)", flush=True)
         if exact and not args.no_width_check:
             for n in (width // 2, width, 2 * width):
@@ -406,7 +415,8 @@ def main():
           "kernel dist: relative Frobenius distance to the theory kernel (ok: < 0.05); h TV: below.")
     print(f"\npreactivation law of one hidden neuron, single task (h TV rows): total variation 0.5 sum |p - q| over "
           f"{HIST_BINS} bins of +- {HIST_RANGE:g} std and the tails,\nnetworks' histogram over all chains and neurons "
-          "at the probe (the first training / test input) against the theory's preactivation_histogram:")
+          "at the probe (the first training input, the first test input, x_b = sqrt(N0) b / |b| along the tilted\n"
+          "direction b = X^T alpha of the single-task theory) against the theory's preactivation_histogram:")
     for name, probe, tv, tv_se, tv_ng, floor, n in hist_rows:
         print(f"  {name:<9} {probe:<5} probe: theory {tv:.4f} +- {tv_se:.4f}, NNGP {tv_ng:.4f}; noise floor of "
               f"{n} draws from the theory's law {floor:.4f}")
