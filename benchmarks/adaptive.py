@@ -59,8 +59,8 @@ readout alone). gamma0 = 0.5 for both pairs (linear: at 1, g sigma = 0.84 and t 
 burn in here; erf: at 1 the Monte Carlo theory needs far more draws, benchmarks/README.md).
 
     python benchmarks/adaptive.py --quick   # N = 300, a third of the burn-in: 6 minutes on one core
-    python benchmarks/adaptive.py           # N = 1000: 13 minutes on one (shared) CPU core
-    python benchmarks/adaptive.py --erf-checks   # 4 minutes
+    python benchmarks/adaptive.py           # N = 1000: 9-13 minutes on one (shared) CPU core
+    python benchmarks/adaptive.py --erf-checks   # 3-4 minutes
 """
 
 import argparse
