@@ -26,13 +26,24 @@ reading), and the NNGP value (the theory at gamma0 = 0, no feature learning):
 - `kernel dist`: |Phi_nets - Phi_theory|_F / |Phi_theory|_F of the target's kernel (theory 0;
   NNGP column: the NNGP kernel's distance, the size of what feature learning changes).
 
+- `h TV train`, `h TV test`, `h TV b` (single task only): the total-variation distance 0.5 sum |p - q|
+  of the law of one hidden neuron's preactivation h = W . x0 / sqrt(N0) at the networks' probe
+  inputs (the first training input, the first test input) and at x_b = sqrt(N0) b / |b| along
+  the direction b = X^T alpha the labels tilt (the theory's, exactly so for the identity
+  activation; `h TV b`, from the chains' last first layers): networks, the histogram of
+  `preactivations` over all chains and neurons (16 bins over +- 3 of its std, the tails as one
+  more bin); theory, `sol.preactivation_histogram(x0, edges)` (theory 0; NNGP column: the
+  prior's law, gamma0 = 0, the size of the tilt). Stderr: jackknife over chains; the summary
+  prints the noise floor, the mean distance of a sample of the networks' size from the theory's
+  own law.
+
 A row agrees when |nets - theory| <= 5% of |theory| or <= 2 combined standard errors (for
-`kernel dist`: when the distance is below 0.05). Where `jaxtl.adaptive_transfer` accepts
-`reading="joint"`, joint networks are compared with the joint theory. Until then: for the
-identity activation with the joint reading solved here (`JointIdentity`, exact Gaussian algebra;
-rows `joint*`), for erf with the quenched theory (rows `joint/q`); the summary prints the joint
-minus the quenched networks. A width check runs the linear single task at N/2, N and 2N, and
-`--erf-checks` the erf rows' convergence in theory draws, width and step size.
+`kernel dist` and `h TV`: when the distance is below 0.05). The transfer rows compare each
+reading of the networks with `jaxtl.adaptive_transfer(..., reading=...)` of the same reading
+(joint: exact Gaussian algebra for the identity activation, Monte Carlo over `--transfer-neurons`
+draws of neuron pairs for erf); the summary prints the joint minus the quenched networks. A width
+check runs the linear single task at N/2, N and 2N, and `--erf-checks` the erf rows' convergence
+in theory draws, width and step size.
 
 Step size and burn-in: one step eta per pair, `--step-fraction` (0.3; the library's default is
 0.1) over the largest curvature of the potential at the start (pilot runs). The discretization
@@ -48,19 +59,16 @@ readout alone). gamma0 = 0.5 for both pairs (linear: at 1, g sigma = 0.84 and t 
 burn in here; erf: at 1 the Monte Carlo theory needs far more draws, benchmarks/README.md).
 
     python benchmarks/adaptive.py --quick   # N = 300, a third of the burn-in: 6 minutes on one core
-    python benchmarks/adaptive.py           # N = 1000: 13 minutes on one (shared) CPU core
-    python benchmarks/adaptive.py --erf-checks   # 4 minutes
+    python benchmarks/adaptive.py           # N = 1000: 9-13 minutes on one (shared) CPU core
+    python benchmarks/adaptive.py --erf-checks   # 3-4 minutes
 """
 
 import argparse
 import datetime
-import inspect
 import time
-from typing import NamedTuple
 
 import jax
 import numpy as np
-import scipy.optimize
 
 import jaxtl
 from jaxtl import nets
@@ -73,71 +81,6 @@ PAIRS = (  # name, teacher readout, network activation, seed, gamma0, burn-in in
     ("tanh/erf", "tanh", "erf", 2, 0.5, 10.0),
 )
 STEP_FRACTION = 0.3  # eta = STEP_FRACTION / (largest curvature at the start); the library's default is 0.1
-THEORY_HAS_READING = "reading" in inspect.signature(jaxtl.adaptive_transfer).parameters
-
-
-class _Error(NamedTuple):
-    total: float
-    bias2: float
-
-
-class _Source(NamedTuple):
-    kernel: np.ndarray
-    labels: np.ndarray
-
-
-class JointIdentity(NamedTuple):
-    """The joint (annealed) reading of the adaptive transfer theory for the identity activation,
-    solved here (not in jaxtl) as a check on the joint networks while `jaxtl.adaptive_transfer`
-    has no `reading`. At N = inf the pairs (W_s,i, W_t,i) of one neuron are independent draws from
-    one law on R^{2 N0}: the prior exp(-lambda0/2 (|W_s|^2 + |W_t|^2) - delta/2 |W_t - W_s|^2)
-    tilted by exp(g/2 [(b_s . W_s)^2 + (b_t . W_t)^2]), b = X^T alpha / sqrt(N0), both tasks' labels
-    tilting both layers through the coupling (the quenched source ignores the target's); Gaussian,
-    with covariance C = (A - g B B^T)^{-1}, and alpha_k = (Phi_k + lambda1 T I)^{-1} y_k with
-    Phi_k = X_k C_kk X_k^T / N0 (section 11.2 for each task). delta = inf: one W, precision 2 lambda0."""
-
-    kernel: np.ndarray
-    source: _Source
-    alpha: np.ndarray
-    C_t: np.ndarray
-    Xt: np.ndarray
-
-    def test_error(self, X0, y0):
-        f0 = X0 @ self.C_t @ self.Xt.T / X0.shape[1] @ self.alpha
-        e = float(np.mean((y0 - f0) ** 2))
-        return _Error(e, e)
-
-    @classmethod
-    def solve(cls, Xs, ys, Xt, yt, *, feature_strength, coupling, lambda0, lambda1, temperature):
-        n0, ps = Xs.shape[1], ys.size
-        g, r, d, l0 = feature_strength**2 * lambda1, lambda1 * temperature, coupling, lambda0
-        eye = np.eye(n0)
-
-        def covariances(alpha):
-            bs, bt = Xs.T @ alpha[:ps] / np.sqrt(n0), Xt.T @ alpha[ps:] / np.sqrt(n0)
-            if np.isinf(d):
-                C = np.linalg.inv(2 * l0 * eye - g * (np.outer(bs, bs) + np.outer(bt, bt)))
-                return C, C
-            B = np.zeros((2 * n0, 2))
-            B[:n0, 0], B[n0:, 1] = bs, bt
-            C = np.linalg.inv(np.block([[(l0 + d) * eye, -d * eye], [-d * eye, (l0 + d) * eye]]) - g * B @ B.T)
-            return C[:n0, :n0], C[n0:, n0:]
-
-        def residual(alpha):
-            Cs, Ct = covariances(alpha)
-            return np.concatenate([(Xs @ Cs @ Xs.T / n0 + r * np.eye(ps)) @ alpha[:ps] - ys,
-                                   (Xt @ Ct @ Xt.T / n0 + r * np.eye(yt.size)) @ alpha[ps:] - yt])
-
-        start = np.concatenate([np.asarray(jaxtl.adaptive_kernel(X, y, feature_strength=feature_strength, lambda0=l0,
-                                                                 lambda1=lambda1, temperature=temperature,
-                                                                 activation="identity").coefficients)
-                                for X, y in ((Xs, ys), (Xt, yt))])
-        root = scipy.optimize.root(residual, start, method="hybr", options=dict(xtol=1e-12))
-        Cs, Ct = covariances(root.x)
-        if not (root.success and np.abs(residual(root.x)).max() < 1e-8 and np.linalg.eigvalsh(Cs).min() > 0
-                and np.linalg.eigvalsh(Ct).min() > 0):
-            raise RuntimeError(f"joint identity theory did not converge at delta = {coupling}")
-        return cls(Xt @ Ct @ Xt.T / n0, _Source(Xs @ Cs @ Xs.T / n0, ys), root.x[ps:], Ct, Xt)
 
 
 def jackknife(statistic, units):
@@ -178,10 +121,13 @@ def source_alignment(r: nets.MeanFieldSamples, ys):
     return jackknife(lambda K: alignment(K, ys), unit_kernels(r))
 
 
-def theory_values(solve, keys, X0, y0, y, single: bool):
+def theory_values(solve, keys, X0, y0, y, single: bool, keep=None):
     """Theory observables averaged over Monte Carlo keys, {name: (value, stderr)}, and the mean
-    kernel (the reference of `kernel dist`). `solve(key)` returns a solution."""
+    kernel (the reference of `kernel dist`). `solve(key)` returns a solution; `keep` (a list)
+    receives the solutions."""
     sols = [solve(k) for k in keys]
+    if keep is not None:
+        keep.extend(sols)
     errors = [s.test_error(X0, y0) for s in sols]
     error = np.array([float(e.total) for e in errors])
     bias2 = np.array([float(e.bias2) for e in errors])
@@ -198,9 +144,36 @@ def theory_values(solve, keys, X0, y0, y, single: bool):
     return values, K
 
 
+HIST_BINS, HIST_RANGE = 16, 3.0  # preactivation histograms: bins over +- HIST_RANGE of the networks' std
+
+
+def with_tail(p):
+    """Bin probabilities with the mass outside the edges appended (total variation counts the tails)."""
+    p = np.asarray(p, float)
+    return np.append(p, max(0.0, 1.0 - p.sum()))
+
+
+def preactivation_tv(h, theory_sols, nngp_sols, x0):
+    """Total-variation distance 0.5 sum |p - q| of the networks' preactivation histogram at one probe
+    (h: (chains, N), over all chains and neurons) to the theory's `preactivation_histogram(x0, edges)`
+    (mean over Monte Carlo keys) and to the NNGP law's (gamma0 = 0), with the tails outside the edges as
+    one more bin; edges: HIST_BINS bins over +- HIST_RANGE networks' std. Returns (tv, stderr) (the
+    pooled histogram's distance; stderr: jackknife over chains), the NNGP's tv, and the noise floor:
+    the mean tv of a sample of the networks' size drawn from the theory's law itself,
+    ~ 0.5 sum sqrt(2 p (1 - p) / (pi n))."""
+    h = np.asarray(h, float)
+    edges = np.linspace(-HIST_RANGE, HIST_RANGE, HIST_BINS + 1) * h.std()
+    units = np.array([with_tail(np.histogram(c, bins=edges)[0] / c.size) for c in h])
+    p = np.mean([with_tail(s.preactivation_histogram(x0, edges)) for s in theory_sols], 0)
+    p0 = np.mean([with_tail(s.preactivation_histogram(x0, edges)) for s in nngp_sols], 0)
+    tv = lambda q, ref: float(0.5 * np.abs(q - ref).sum())  # noqa: E731
+    floor = float(0.5 * np.sqrt(2 * p * (1 - p) / (np.pi * h.size)).sum())
+    return (tv(units.mean(0), p), jackknife(lambda q: tv(q, p), units)[1]), tv(units.mean(0), p0), floor
+
+
 def agrees(name, theory, nets_value):
     (t, t_se), (n, n_se) = theory, nets_value
-    if name == "kernel dist":
+    if name == "kernel dist" or name.startswith("h TV"):
         return n <= 0.05
     return abs(n - t) <= 0.05 * abs(t) or abs(n - t) <= 2 * np.hypot(t_se, n_se)
 
@@ -294,12 +267,10 @@ def main():
           f"rho = {RHO}; {chains} units per run, eta = {args.step_fraction:g} / a_max, {args.keep:g} tau kept; "
           f"erf theory: single task {neurons} neurons x {n_keys} keys, transfer {transfer_neurons} source x "
           f"{target_draws} target draws x {n_keys_transfer} keys; float32 networks", flush=True)
-    print("theory readings: quenched and joint (jaxtl.adaptive_transfer(reading=...))" if THEORY_HAS_READING else
-          "theory readings: jaxtl.adaptive_transfer is quenched only; joint* rows: joint networks against the joint "
-          "theory solved in this script\n  (identity activation, JointIdentity); joint/q rows: joint networks against "
-          "the quenched theory", flush=True)
+    print("theory readings: quenched and joint rows against jaxtl.adaptive_transfer(reading=...) of the same "
+          "reading", flush=True)
 
-    rows, readings_summary, width_rows = [], [], []
+    rows, readings_summary, width_rows, hist_rows = [], [], [], []
     for name, readout, activation, seed, GAMMA0, burn_tau in pairs:
         burn_tau *= burn_scale
         t_pair = time.perf_counter()
@@ -312,26 +283,23 @@ def main():
 
         # --- theory
         t0 = time.perf_counter()
+        single_sols, single_ng_sols = [], []
         single_th, K_single = theory_values(
-            lambda k: jaxtl.adaptive_kernel(Xt, yt, feature_strength=GAMMA0, key=k, **common_th), keys, X0, y0, yt, True)
+            lambda k: jaxtl.adaptive_kernel(Xt, yt, feature_strength=GAMMA0, key=k, **common_th), keys, X0, y0, yt, True,
+            single_sols)
         single_ng, K_single_ng = theory_values(
-            lambda k: jaxtl.adaptive_kernel(Xt, yt, feature_strength=0.0, key=k, **common_th), keys[:1], X0, y0, yt, True)
+            lambda k: jaxtl.adaptive_kernel(Xt, yt, feature_strength=0.0, key=k, **common_th), keys[:1], X0, y0, yt, True,
+            single_ng_sols)
         single_ng["kernel dist"] = (distance(K_single_ng, K_single), 0.0)
         transfer_th, transfer_ng = {}, {}
-        own_joint = exact and not THEORY_HAS_READING  # the joint theory solved here (JointIdentity)
-        theory_readings = ("quenched", "joint") if THEORY_HAS_READING or own_joint else ("quenched",)
+        theory_readings = ("quenched", "joint")
         for delta in COUPLINGS:
             for reading in theory_readings:
-                if reading == "joint" and own_joint:
-                    for g0, store in ((GAMMA0, transfer_th), (0.0, transfer_ng)):
-                        solve = lambda k: JointIdentity.solve(  # noqa: E731
-                            Xs, ys, Xt, yt, feature_strength=g0, coupling=delta, lambda0=LAMBDA0, lambda1=LAMBDA1,
-                            temperature=TEMPERATURE)
-                        store[reading, delta] = theory_values(solve, keys[:1], X0, y0, yt, False)
-                    continue
-                extra = dict(reading=reading) if THEORY_HAS_READING else {}
-                if not exact:
-                    extra.update(neurons=transfer_neurons, target_draws=1 if np.isinf(delta) else target_draws)
+                extra = dict(reading=reading)
+                if not exact:  # joint: neurons counts draws of neuron pairs, no target draws
+                    extra.update(neurons=transfer_neurons)
+                    if reading == "quenched":
+                        extra.update(target_draws=1 if np.isinf(delta) else target_draws)
                 th = dict(common_th, **extra)
                 for g0, store in ((GAMMA0, transfer_th), (0.0, transfer_ng)):
                     solve = lambda k: jaxtl.adaptive_transfer(  # noqa: E731
@@ -380,6 +348,17 @@ def main():
         jax.block_until_ready(single.samples.mean_kernel)
         secs = time.perf_counter() - t0
         add(net_values(single, yt, y0, K_single), "single", 0.0, single_th, single_ng, secs)
+        # the networks' probes X[:1], X_test[:1], and x_b along the tilted direction b = X^T alpha of the theory
+        b = Xt.T @ np.asarray(single_sols[0].coefficients, float)
+        xb = b * np.sqrt(N0) / np.linalg.norm(b)
+        W = np.asarray(single.samples.final.W, float)  # (chains, N, N0)
+        h_probes = (("train", Xt[0], single.preactivations[:, 0]), ("test", X0[0], single.preactivations[:, 1]),
+                    ("b", xb, W @ xb / np.sqrt(N0)))
+        for probe, x0, h in h_probes:
+            (tv, tv_se), tv_ng, floor = preactivation_tv(h, single_sols, single_ng_sols, x0)
+            q = f"h TV {probe}"
+            rows.append((name, q, "single", 0.0, (0.0, 0.0), (tv, tv_se), tv_ng, secs))
+            hist_rows.append((name, probe, tv, tv_se, tv_ng, floor, int(np.asarray(h).size)))
         print(f"[{name}] single task: {secs:.0f} s ({chains * steps / secs:.0f} chain-steps/s)", flush=True)
         if exact and not args.no_width_check:
             for n in (width // 2, width, 2 * width):
@@ -407,13 +386,11 @@ def main():
                                              (Xt32, yt), **kw)
                 jax.block_until_ready(r.target.samples.mean_kernel)
                 secs = time.perf_counter() - t0
-                th_reading = reading if THEORY_HAS_READING or own_joint else "quenched"
-                (theory, K), (nngp, _) = transfer_th[th_reading, delta], transfer_ng[th_reading, delta]
+                (theory, K), (nngp, _) = transfer_th[reading, delta], transfer_ng[reading, delta]
                 values = net_values(r.target, yt, y0, K)
                 if reading == "joint" or source is None:
                     values["src align"] = source_alignment(r.source, ys)
-                label = reading if THEORY_HAS_READING or reading == "quenched" else "joint*" if own_joint else "joint/q"
-                add(values, label, delta, theory, nngp, secs)
+                add(values, reading, delta, theory, nngp, secs)
                 results[reading, delta] = values
                 if reading == "quenched" and source is None:
                     source = r.source
@@ -435,7 +412,14 @@ def main():
         print(f"{name:<9}{q:<12}{reading:<9}{d:>6}{t:>10.4f}{n:>10.4f}{n_se:>9.4f}{ng:>9.4f}{rel_s}{z:>+8.1f}  "
               f"{'yes' if agrees(q, (t, t_se), (n, n_se)) else 'NO ':<3}{secs:>5.0f}")
     print("theory: the erf theory's value is the mean over Monte Carlo keys; its stderr enters diff/se. "
-          "kernel dist: relative Frobenius distance to the theory kernel (ok: < 0.05).")
+          "kernel dist: relative Frobenius distance to the theory kernel (ok: < 0.05); h TV: below.")
+    print(f"\npreactivation law of one hidden neuron, single task (h TV rows): total variation 0.5 sum |p - q| over "
+          f"{HIST_BINS} bins of +- {HIST_RANGE:g} std and the tails,\nnetworks' histogram over all chains and neurons "
+          "at the probe (the first training input, the first test input, x_b = sqrt(N0) b / |b| along the tilted\n"
+          "direction b = X^T alpha of the single-task theory) against the theory's preactivation_histogram:")
+    for name, probe, tv, tv_se, tv_ng, floor, n in hist_rows:
+        print(f"  {name:<9} {probe:<5} probe: theory {tv:.4f} +- {tv_se:.4f}, NNGP {tv_ng:.4f}; noise floor of "
+              f"{n} draws from the theory's law {floor:.4f}")
     print("\njoint minus quenched networks (same N, same data):")
     for name, delta, (d, se), (da, sea) in readings_summary:
         print(f"  {name:<9} delta = {delta:>4g}: target test error {d:+.4f} +- {se:.4f} ({d / se:+.1f} se), "
