@@ -75,6 +75,21 @@ SLOW = (
     "test_transfer.py::test_closed_form_derivatives_are_those_of_the_potential[tanh-0.5]",
     "test_feature_transfer.py::test_optimize_lowers_the_transferred_error_over_a_knob",
     "test_fine_tuning.py::test_wide_network_then_lazy_fine_tuning_matches_the_closed_form",
+    # moved from the default run on 2026-12-04 to keep it under 8 minutes (9m09s for 396 tests idle)
+    "test_adaptive.py::test_fitted_pair_proposal_keeps_the_draws_effective",
+    "test_transfer.py::test_closed_form_derivatives_are_those_of_the_potential[identity-inf]",
+    "test_transfer.py::test_relatedness_orders_pairs_like_the_source_benefit",
+    "test_transfer.py::test_gradient_in_the_source_temperature_matches_finite_differences",
+    "test_transfer.py::test_zero_coupling_is_the_single_task_target[erf]",
+    "test_transfer.py::test_renormalized_kernels_and_relatedness_match_numpy[erf-2.0]",
+    "test_transfer.py::test_equal_temperatures_are_one_temperature",
+    "test_optimize.py::test_single_task_through_the_same_path",
+    "test_feature_transfer.py::test_the_theory_needs_sign_labels_and_a_hidden_manifold",
+    "test_feature_transfer.py::test_train_lowers_the_objective_and_fits_a_teacher",
+    "test_cli.py::test_sweep_job_runs_the_theory_the_config_names",
+    "test_features.py::test_vmap_over_samples_ridge_and_covariances_equals_loop",
+    "test_mean_field_nets.py::test_joint_reading_without_coupling_is_two_single_task_posteriors",
+    "test_nets.py::test_float32_networks_stay_float32",
 )
 
 
