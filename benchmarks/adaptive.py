@@ -237,7 +237,6 @@ def main():
                         help=f"eta x (largest curvature at the start) (default {STEP_FRACTION})")
     parser.add_argument("--neurons", type=int, help="Monte Carlo draws of the erf single-task theory (default 40000)")
     parser.add_argument("--transfer-neurons", type=int, help="source draws of the erf transfer theory (default 5000)")
-    parser.add_argument("--pair-neurons", type=int, help="neuron-pair draws of the erf joint theory (default 20000)")
     parser.add_argument("--target-draws", type=int, help="target draws per source draw, erf transfer theory, finite "
                         "delta (default 64; the library's default 16 is biased, benchmarks/README.md)")
     parser.add_argument("--theory-keys", type=int, help="independent Monte Carlo theories (default 4; 2 with --quick)")
@@ -256,7 +255,6 @@ def main():
     burn_scale = args.burn_scale or (1 / 3 if args.quick else 1.0)
     neurons = args.neurons or (10_000 if args.quick else 40_000)
     transfer_neurons = args.transfer_neurons or (2500 if args.quick else 5000)
-    pair_neurons = args.pair_neurons or (5000 if args.quick else 20_000)
     target_draws = args.target_draws or (32 if args.quick else 64)
     n_keys = args.theory_keys or (2 if args.quick else 4)
     n_keys_transfer = 2
@@ -268,8 +266,7 @@ def main():
           f"T = {TEMPERATURE}, lambda0 = lambda1 = 1, N = {width}, Ps = {PS}, Pt = {PT}, P0 = {P0}, N0 = {N0}, "
           f"rho = {RHO}; {chains} units per run, eta = {args.step_fraction:g} / a_max, {args.keep:g} tau kept; "
           f"erf theory: single task {neurons} neurons x {n_keys} keys, transfer {transfer_neurons} source x "
-          f"{target_draws} target draws x {n_keys_transfer} keys, joint {pair_neurons} pairs x {n_keys_transfer} keys; "
-          f"float32 networks", flush=True)
+          f"{target_draws} target draws x {n_keys_transfer} keys; float32 networks", flush=True)
     print("theory readings: quenched and joint rows against jaxtl.adaptive_transfer(reading=...) of the same "
           "reading", flush=True)
 
@@ -300,7 +297,7 @@ def main():
             for reading in theory_readings:
                 extra = dict(reading=reading)
                 if not exact:  # joint: neurons counts draws of neuron pairs, no target draws
-                    extra.update(neurons=transfer_neurons if reading == "quenched" else pair_neurons)
+                    extra.update(neurons=transfer_neurons)
                     if reading == "quenched":
                         extra.update(target_draws=1 if np.isinf(delta) else target_draws)
                 th = dict(common_th, **extra)
