@@ -27,8 +27,10 @@ _COMMON = """\
 task = "teacher_pair"
 seed = 0
 # The theory: "transfer" (source and target coupled by gamma), "single_task" (the target
-# alone{only}) or "feature_transfer" (a readout on the transferred first layer of a trained
-# network; hidden_manifold_pair with readout = "sign").
+# alone{only}), "feature_transfer" (a readout on the transferred first layer of a trained
+# network; hidden_manifold_pair with readout = "sign"), "adaptive_kernel" and "adaptive_transfer"
+# (infinite-width feature learning: feature_strength, coupling delta, reading), or
+# "deep_single_task" (depth hidden layers of one width; action "vanilla" or "nested").
 theory = "transfer"
 # Results go to <output>.nc (netCDF, an xarray Dataset) and <output>.png (a figure), the
 # suffixes appended to the name as given; existing files are kept (the job stops before it
