@@ -48,6 +48,7 @@ from ._single_site import (
     draw_weights,
     fitted_pair_proposal,
     marginal,
+    stretched,
     tilted_second_moment,
 )
 from ._solve import RESULTS, first_failure, raise_if_failed
@@ -237,11 +238,7 @@ def target_weights(source: AdaptiveKernelSolution, *, coupling, target_draws: in
         return weights
     Xt, alpha_t, g_t = fit
     b = Xt.T @ alpha_t / jnp.sqrt(Xt.shape[1])
-    direction = b / jnp.sqrt(b @ b + 1e-300)
-    p = xi @ direction  # (M, K)
-    stretch = jnp.maximum(jnp.sum(draw_weights(weights, Xt, alpha_t, g_t) * p**2), 1.0)
-    moved = xi + (jnp.sqrt(stretch) - 1) * p[..., None] * direction
-    log_weights = (1 - stretch) * p**2 / 2
+    moved, log_weights = stretched(xi, b / jnp.sqrt(b @ b + 1e-300), draw_weights(weights, Xt, alpha_t, g_t))
     return SampledWeights(samples=rho * Ws[:, None, :] + jnp.sqrt(noise) * moved, group_weights=group_weights,
                           log_weights=log_weights, base_weights=base * target_draws * jax.nn.softmax(log_weights, axis=1),
                           prior_variance=weights.prior_variance, activation=source.activation)  # fmt: skip

@@ -317,14 +317,20 @@ def fitted_proposal(weights: SampledWeights, X, alpha, g) -> SampledWeights:
     along b before the stretch. The same random numbers, so a deterministic function of alpha."""
     W, v = weights.samples[0], weights.prior_variance
     b = X.T @ alpha / jnp.sqrt(X.shape[1])
-    direction = b / jnp.sqrt(b @ b + 1e-300)
-    z = W @ direction
-    stretch = jnp.maximum(jnp.sum(draw_weights(weights, X, alpha, g)[0] * z**2) / v, 1.0)  # s / v
-    moved = W + (jnp.sqrt(stretch) - 1) * z[:, None] * direction[None, :]
-    log_weights = (1 - stretch) * z**2 / (2 * v)
-    return SampledWeights(samples=moved[None], group_weights=jnp.ones(1), log_weights=log_weights[None],
+    moved, log_weights = stretched(W / jnp.sqrt(v), b / jnp.sqrt(b @ b + 1e-300), draw_weights(weights, X, alpha, g)[0])
+    return SampledWeights(samples=jnp.sqrt(v) * moved[None], group_weights=jnp.ones(1), log_weights=log_weights[None],
                           base_weights=jax.nn.softmax(log_weights)[None], prior_variance=v,
                           activation=weights.activation)  # fmt: skip
+
+
+def stretched(xi: Float[Array, "*d n"], u: Float[Array, " n"], w: Float[Array, "*d"]):
+    """Standard normal draws `xi` stretched along the unit vector `u` (or 0: unchanged) to the
+    second moment s the normalized weights `w` give them there (never below 1), with the log
+    ratio of the two normal densities at the moved draws, (1 - s) p^2 / 2, p = xi . u: the
+    fitted proposals' one mechanism. Returns (moved draws, log weights)."""
+    p = xi @ u
+    s = jnp.maximum(jnp.sum(w * p**2), 1.0)
+    return xi + (jnp.sqrt(s) - 1) * p[..., None] * u, (1 - s) * p**2 / 2
 
 
 def fitted_pair_proposal(weights: PairedWeights, X, alpha, g) -> PairedWeights:
@@ -349,11 +355,9 @@ def fitted_pair_proposal(weights: PairedWeights, X, alpha, g) -> PairedWeights:
     u2 = e2 / jnp.sqrt(e2 @ e2 + 1e-300)
     w = draw_weights(weights, X, alpha, g)[0]
     moved, log_weights = xi, weights.log_weights
-    for u in (u1, u2):
-        p = xi @ u
-        stretch = jnp.maximum(jnp.sum(w * p**2) / jnp.maximum(u @ u, 1e-300), 1.0)  # s_k (u may be 0)
-        moved = moved + (jnp.sqrt(stretch) - 1) * p[:, None] * u[None, :]
-        log_weights = log_weights + (1 - stretch) * p**2 / 2
+    for u in (u1, u2):  # orthogonal: stretching one leaves the other's components as they were
+        moved, extra = stretched(moved, u, w)
+        log_weights = log_weights + extra
     W_s = jnp.sqrt(v) * moved[:, :n0]
     samples = jnp.stack([W_s, rho * W_s + sigma * moved[:, n0:]], axis=1)
     return PairedWeights(variance=v, covariance=c, samples=samples, log_weights=log_weights,
