@@ -371,8 +371,42 @@ def test_fitted_pair_proposal_keeps_the_draws_effective():
     X, y, g = (jnp.asarray(Xs), jnp.asarray(Xt)), jnp.concatenate([jnp.asarray(ys), jnp.asarray(yt)]), 0.8**2
     for delta in (2.0, np.inf):
         pairs = paired_weights(get_activation("erf"), N0, 1.0, delta, 4000, jax.random.key(0))
-        alpha, _, _, _, plain = stationary_coefficients(pairs, X, y, g, 0.05)
-        moved = stationary_coefficients(fitted_pair_proposal(pairs, X, alpha, g), X, y, g, 0.05)
+        plain = stationary_coefficients(pairs, X, y, g, 0.05)[4]
+        current = pairs
+        for _ in range(2):  # the solver's FIT_ROUNDS
+            alpha = stationary_coefficients(current, X, y, g, 0.05)[0]
+            current = fitted_pair_proposal(pairs, current, X, alpha, g)
+        moved = stationary_coefficients(current, X, y, g, 0.05)
         assert float(moved[4]) > 3 * float(plain), (delta, moved[4], plain)
         assert moved[1] == jaxtl.RESULTS.successful
     # that the moved draws give the exact law's answer: test_joint_monte_carlo_matches_exact_within_its_error
+
+
+def test_monte_carlo_error_is_the_spread_over_independent_draws():
+    from jaxtl.theory._single_site import monte_carlo_error
+
+    X, y, _, _ = data(11, P=16)
+    X, y = jnp.asarray(X), jnp.asarray(y)
+    g, r = 0.8**2, 0.05
+    kw = dict(feature_strength=0.8, temperature=0.05)
+    alpha = jaxtl.adaptive_kernel(X, y, **kw, neurons=40_000).coefficients  # one common point
+    runs = [jaxtl.adaptive_kernel(X, y, **kw, neurons=2000, key=jax.random.key(k), throw=False).weights for k in range(16)]
+    gradients = np.array([gradient_and_hessian(alpha, (sites(w, X), y, g, r))[0] for w in runs])
+    spread = np.sqrt(np.mean(np.sum((gradients - gradients.mean(0)) ** 2, axis=1))) / np.linalg.norm(y)
+    reported = np.mean([float(monte_carlo_error(w, X, alpha, y, g, r)) for w in runs])  # from one run's halves
+    assert 0.6 < reported / spread < 1.5, (reported, spread)
+
+
+def test_an_unresolved_estimate_fails_though_its_effective_samples_pass():
+    from jaxtl.theory._activation import get_activation
+    from jaxtl.theory._adaptive_kernel import prior_weights, solve_adaptive
+
+    pair = jaxtl.tasks.teacher_pair(jax.random.key(0), Ps=40, Pt=40, P0=100, N0=30, readout="tanh", gain=2.0)
+    erf = get_activation("erf")
+    kw = dict(feature_strength=1.0, lambda0=1.0, lambda1=1.0, temperature=0.1, activation=erf, throw=False)
+    weights = prior_weights(erf, 30, 1.0, 40_000, jax.random.key(0))
+    plain = solve_adaptive(weights, pair.Xt, pair.yt, **kw)  # the prior's draws: a few heavy weights decide
+    assert float(plain.effective_samples) >= 100 and float(plain.monte_carlo_error) > 0.1
+    assert plain.result == jaxtl.RESULTS.monte_carlo_unresolved and np.isnan(plain.predict(pair.X0).mean).all()
+    fitted = solve_adaptive(weights, pair.Xt, pair.yt, **kw, fit_proposal=True)
+    assert fitted.converged and float(fitted.monte_carlo_error) < 0.5 * float(plain.monte_carlo_error)

@@ -31,9 +31,10 @@ from ._single_site import (
     coordinates,
     draw_weights,
     effective_samples,
-    gradient_and_hessian,
     fitted_proposal,
+    gradient_and_hessian,
     into_domain,
+    monte_carlo_error,
     preactivation_histogram,
     sites,
     stationarity,
@@ -50,6 +51,16 @@ MIN_EFFECTIVE_SAMPLES = 100
 """A Monte Carlo solve fails (`RESULTS.samples_collapsed`) where the importance weights'
 effective sample size falls below this, or below P."""
 
+MAX_MONTE_CARLO_ERROR = 0.1
+"""A Monte Carlo solve fails (`RESULTS.monte_carlo_unresolved`) where the two halves of the
+draws disagree on the stationarity equation by more than this (`monte_carlo_error`: the
+standard error of Phi alpha relative to |y|)."""
+
+FIT_ROUNDS = 2
+"""Proposal fits of a single-task Monte Carlo solve: the prior's draws are solved, moved to a
+Gaussian fitted to that solution, solved again, and so on, `FIT_ROUNDS` times before the
+solve that is kept."""
+
 
 class AdaptiveKernelSolution(TheorySolution):
     """The solved adaptive-kernel theory of one task (module docstring).
@@ -61,8 +72,12 @@ class AdaptiveKernelSolution(TheorySolution):
       a mean of phi(h) phi(h)^T over neurons).
     - `effective_samples`: Kish's effective sample size of the Monte Carlo weights at the
       solution (inf when solved exactly); the solve fails below max(P, 100).
+    - `monte_carlo_error`: the standard error of Phi alpha relative to |y| at the solution, from
+      two halves of the draws (`_single_site.monte_carlo_error`; 0 when solved exactly); the
+      solve fails above 0.1.
     - `result`, `num_steps`, `converged`: how the solve ended (`jaxtl.RESULTS`); converged means
-      a stationary point with Phi + lambda1 T I positive definite and enough effective samples.
+      a stationary point with Phi + lambda1 T I positive definite, enough effective samples and
+      a resolved Monte Carlo estimate.
     - `feature_strength` (gamma0), `lambda0`, `lambda1`, `temperature` (T, units of the loss
       1/2 sum (y - f)^2), `activation`.
     - `weights`: the untilted single-site law (`GaussianWeights` or `SampledWeights`).
@@ -72,6 +87,7 @@ class AdaptiveKernelSolution(TheorySolution):
     coefficients: Float[Array, " P"]
     kernel: Float[Array, "P P"]
     effective_samples: Float[Array, ""]
+    monte_carlo_error: Float[Array, ""]
     result: RESULTS
     num_steps: Int[Array, ""]
     feature_strength: Float[Array, ""]
@@ -82,7 +98,7 @@ class AdaptiveKernelSolution(TheorySolution):
     weights: Weights
     inputs: Float[Array, "P N0"]
     labels: Float[Array, " P"]
-    _shown = ("converged", "result", "alignment", "effective_samples", "feature_strength", "lambda0", "lambda1",
+    _shown = ("converged", "result", "alignment", "effective_samples", "monte_carlo_error", "feature_strength", "lambda0", "lambda1",
               "temperature", "activation")  # fmt: skip
 
     @property
@@ -198,18 +214,22 @@ def solve_adaptive(weights: Weights, X, y, *, feature_strength, lambda0, lambda1
                    activation: Activation, throw: bool, fit_proposal: bool = False) -> AdaptiveKernelSolution:  # fmt: skip
     """`adaptive_kernel` on checked arguments and a given untilted law `weights` (also the
     target of the adaptive transfer theory, whose law depends on the source). `fit_proposal`
-    (for prior draws of one group): solve once with the prior's draws, move them to a Gaussian
-    proposal fitted to that solution's tilted law (`_single_site.fitted_proposal`), and solve
-    again with those: far more effective samples where the tilt is strong."""
+    (for prior draws of one group): solve with the prior's draws, move them to a Gaussian
+    proposal fitted to that solution's tilted law (`_single_site.fitted_proposal`), solve
+    again, refit (`FIT_ROUNDS` fits in all), and keep the last solve: far more effective
+    samples where the tilt is strong."""
     g, r = feature_strength**2 * lambda1, lambda1 * temperature
     if fit_proposal and isinstance(weights, SampledWeights):
-        first = stationary_coefficients(weights, X, y, g, r)[0]
-        weights = fitted_proposal(weights, X, jnp.where(jnp.all(jnp.isfinite(first)), first, 0.0), g)
-    alpha, result, steps, kernel, ess = stationary_coefficients(weights, X, y, g, r)
+        current = weights
+        for _ in range(FIT_ROUNDS):
+            alpha = stationary_coefficients(current, X, y, g, r)[0]
+            current = fitted_proposal(weights, current, X, jnp.where(jnp.all(jnp.isfinite(alpha)), alpha, 0.0), g)
+        weights = current
+    alpha, result, steps, kernel, ess, error = stationary_coefficients(weights, X, y, g, r)
     if throw:
         alpha = raise_if_failed(alpha, result, "jaxtl.adaptive_kernel")
     return AdaptiveKernelSolution(
-        coefficients=alpha, kernel=kernel, effective_samples=ess, result=result, num_steps=steps,
+        coefficients=alpha, kernel=kernel, effective_samples=ess, monte_carlo_error=error, result=result, num_steps=steps,
         feature_strength=feature_strength, lambda0=lambda0, lambda1=lambda1, temperature=temperature,
         activation=activation, weights=weights, inputs=X, labels=y,
     )  # fmt: skip
@@ -217,7 +237,8 @@ def solve_adaptive(weights: Weights, X, y, *, feature_strength, lambda0, lambda1
 
 def stationary_coefficients(weights: "Weights | PairedWeights", X, y, g, r):
     """alpha solving (Phi(alpha) + r I) alpha = y for the law `weights` tilted on X, with its
-    outcome, steps, the kernel Phi on X and the effective sample size (inf if exact). For a
+    outcome, steps, the kernel Phi on X, the effective sample size (inf if exact) and the
+    Monte Carlo error (`_single_site.monte_carlo_error`; 0 if exact). For a
     pair of networks (`PairedWeights`), X is the pair (Xs, Xt), y and alpha hold both tasks'
     (Ps + Pt), and Phi both networks' kernels and their cross kernel.
 
@@ -238,16 +259,16 @@ def stationary_coefficients(weights: "Weights | PairedWeights", X, y, g, r):
     alpha = coefficients(stationary.value, args)
     kernel = tilted_kernel(weights, X, alpha, g, X, X)
     if args[0].exact:
-        ess = jnp.asarray(jnp.inf)
-        enough = jnp.asarray(True)
+        ess, error = jnp.asarray(jnp.inf), jnp.asarray(0.0)
     else:
         ess = effective_samples(draw_weights(weights, X, alpha, g))
-        enough = ess >= max(MIN_EFFECTIVE_SAMPLES, y.size)
+        error = monte_carlo_error(weights, X, alpha, y, g, r)
     # collapsed weights first: they are also why a Monte Carlo kernel can fail to be positive definite
-    result = first_failure(stationary.result, [(enough, RESULTS.samples_collapsed),
+    result = first_failure(stationary.result, [(ess >= max(MIN_EFFECTIVE_SAMPLES, y.size), RESULTS.samples_collapsed),
+                                               (error <= MAX_MONTE_CARLO_ERROR, RESULTS.monte_carlo_unresolved),
                                                (positive_definite(kernel + ridge) & positive_definite(kernel + _JITTER * jnp.trace(kernel) / y.size * jnp.eye(y.size)),
                                                 RESULTS.kernel_not_pd)])  # fmt: skip
-    return alpha, result, stationary.num_steps, kernel, ess
+    return alpha, result, stationary.num_steps, kernel, ess, error
 
 
 FEATURE_STRENGTH = Number("feature_strength", "[0, inf)", "feature-learning strength γ0 (0: the lazy NNGP limit)")
@@ -286,6 +307,7 @@ class AdaptiveKernel(Theory):
         Output("test_error", "test error (the predictor is deterministic at infinite width)", "labels^2", "lower"),
         Output("alignment", "kernel-target alignment of the adapted kernel Φ on the training set", "1", "higher"),
         Output("effective_samples", "effective sample size of the Monte Carlo draws (inf: exact)", "1"),
+        Output("monte_carlo_error", "Monte Carlo standard error of Φα relative to |y| (0: exact)", "1"),
     )
     objective = "test_error"
 
@@ -295,5 +317,5 @@ class AdaptiveKernel(Theory):
         sol = solve_adaptive(weights, pair.Xt, pair.yt, **{n.name: p[n.name] for n in ADAPTIVE_NUMBERS},
                              activation=p["activation"], throw=False, fit_proposal=True)  # fmt: skip
         values = dict(test_error=sol.test_error(pair.X0, pair.y0).total, alignment=sol.alignment,
-                      effective_samples=sol.effective_samples)  # fmt: skip
+                      effective_samples=sol.effective_samples, monte_carlo_error=sol.monte_carlo_error)  # fmt: skip
         return Evaluation(values, sol.result, sol.num_steps)

@@ -31,6 +31,7 @@ from ._activation import Activation, Identity, get_activation
 from ._adaptive_kernel import (
     ADAPTIVE_NUMBERS,
     ADAPTIVE_OPTIONS,
+    FIT_ROUNDS,
     NEURONS,
     AdaptiveKernelSolution,
     _numbers,
@@ -49,6 +50,7 @@ from ._single_site import (
     fitted_pair_proposal,
     marginal,
     stretched,
+    tilted_span,
     tilted_second_moment,
 )
 from ._solve import RESULTS, first_failure, raise_if_failed
@@ -212,11 +214,11 @@ def target_weights(source: AdaptiveKernelSolution, *, coupling, target_draws: in
     law (`informed`) or from its prior (not `informed`: the benefit's prior-only reference).
 
     `fit` = (Xt, alpha_t, g), a first solve of the target on these draws (Monte Carlo only):
-    the noise eps = xi / sqrt(lambda0 + delta) of every draw is stretched along
-    b = Xt^T alpha_t / sqrt(N0) to the tilted law's second moment of xi there (never below 1),
-    the draws weighted by the ratio of the two standard normal densities within their group
-    (`_single_site.fitted_proposal` for a group): the tilt is normalized in each group of
-    `target_draws` draws, and the closer the proposal, the smaller that ratio estimate's bias."""
+    the noise eps = xi / sqrt(lambda0 + delta) of every draw is moved, in the span of the
+    target inputs, to the tilted law's second moment of xi there (never below the identity),
+    the draws weighted by the ratio of the two normal densities within their group
+    (`_single_site.stretched`): the tilt is normalized in each group of `target_draws` draws,
+    and the closer the proposal, the smaller that ratio estimate's bias."""
     lambda0, delta = source.lambda0, coupling
     frozen = jnp.isinf(delta)
     rho = jnp.where(frozen, 1.0, delta / (lambda0 + jnp.where(frozen, 0.0, delta)))
@@ -237,8 +239,7 @@ def target_weights(source: AdaptiveKernelSolution, *, coupling, target_draws: in
     if fit is None:
         return weights
     Xt, alpha_t, g_t = fit
-    b = Xt.T @ alpha_t / jnp.sqrt(Xt.shape[1])
-    moved, log_weights = stretched(xi, b / jnp.sqrt(b @ b + 1e-300), draw_weights(weights, Xt, alpha_t, g_t))
+    moved, log_weights = stretched(xi, tilted_span(Xt.T), draw_weights(weights, Xt, alpha_t, g_t))
     return SampledWeights(samples=rho * Ws[:, None, :] + jnp.sqrt(noise) * moved, group_weights=group_weights,
                           log_weights=log_weights, base_weights=base * target_draws * jax.nn.softmax(log_weights, axis=1),
                           prior_variance=weights.prior_variance, activation=source.activation)  # fmt: skip
@@ -273,12 +274,15 @@ def solve_joint_transfer(pairs: PairedWeights, uncoupled: Weights, Xs, ys, Xt, y
     numbers = dict(feature_strength=feature_strength, lambda0=lambda0, lambda1=lambda1, temperature=temperature)
     g, r = feature_strength**2 * lambda1, lambda1 * temperature
     X, y = (Xs, Xt), jnp.concatenate([ys, yt])
-    if pairs.samples is not None:  # Monte Carlo: draws moved to a proposal fitted to a first solve
-        first = stationary_coefficients(pairs, X, y, g, r)[0]
-        pairs = fitted_pair_proposal(pairs, X, jnp.where(jnp.all(jnp.isfinite(first)), first, 0.0), g)
-    alpha, result, steps, kernel, ess = stationary_coefficients(pairs, X, y, g, r)
+    if pairs.samples is not None:  # Monte Carlo: draws moved to proposals fitted to earlier solves
+        current = pairs
+        for _ in range(FIT_ROUNDS):
+            first = stationary_coefficients(current, X, y, g, r)[0]
+            current = fitted_pair_proposal(pairs, current, X, jnp.where(jnp.all(jnp.isfinite(first)), first, 0.0), g)
+        pairs = current
+    alpha, result, steps, kernel, ess, error = stationary_coefficients(pairs, X, y, g, r)
     n_s = ys.size
-    common = dict(effective_samples=ess, result=result, num_steps=steps, **numbers, activation=activation)
+    common = dict(effective_samples=ess, monte_carlo_error=error, result=result, num_steps=steps, **numbers, activation=activation)
     source, target = (
         AdaptiveKernelSolution(coefficients=a, kernel=K, weights=marginal(pairs, X, alpha, g, side), inputs=Xb,
                                labels=yb, **common)  # fmt: skip

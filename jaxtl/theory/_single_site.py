@@ -257,6 +257,38 @@ def effective_samples(w: Float[Array, "G K"]) -> Float[Array, ""]:
     return 1 / jnp.sum(w**2)
 
 
+def monte_carlo_error(weights: "SampledWeights | PairedWeights", X, alpha, y, g, r) -> Float[Array, ""]:
+    """The Monte Carlo error of the stationarity equation at `alpha`, estimated from two halves
+    of the draws: |grad V_A - grad V_B| / (2 |y|), grad V_A and grad V_B = (Phi_half + r I) alpha - y
+    (per block) from each half alone (each with its own control variate). For two independent
+    halves this is the standard error of (Phi alpha) of all draws, relative to the labels: it
+    stays large where a few heavy weights decide the estimate, even when the effective sample
+    size looks large enough. The halves split each group's draws (or, for one draw per
+    group, the groups)."""
+    grads = [gradient_and_hessian(alpha, (sites(half, X), y, g, r))[0] for half in _halves(weights)]
+    return jnp.linalg.norm(grads[0] - grads[1]) / (2 * jnp.linalg.norm(y))
+
+
+def _halves(weights: "SampledWeights | PairedWeights"):
+    """The draws of `weights` in two halves, each a law of the same kind (weights renormalized)."""
+    if isinstance(weights, PairedWeights):
+        k = weights.log_weights.size // 2
+        return [eqx.tree_at(lambda w: (w.samples, w.log_weights), weights, (weights.samples[sl], weights.log_weights[sl]))
+                for sl in (slice(0, k), slice(k, 2 * k))]  # fmt: skip
+    axis = 1 if weights.samples.shape[1] >= 2 else 0
+    k = weights.samples.shape[axis] // 2
+
+    def half(sl):
+        cut = lambda a: a[:, sl] if axis == 1 else a[sl]  # noqa: E731
+        group_weights = weights.group_weights[sl] if axis == 0 else weights.group_weights
+        base = cut(weights.base_weights)
+        return SampledWeights(samples=cut(weights.samples), group_weights=group_weights / jnp.sum(group_weights),
+                              log_weights=cut(weights.log_weights), base_weights=base / jnp.sum(base),
+                              prior_variance=weights.prior_variance, activation=weights.activation)  # fmt: skip
+
+    return [half(slice(0, k)), half(slice(k, 2 * k))]
+
+
 def tilted_kernel(weights: "Weights | PairedWeights", X, alpha, g, X1, X2) -> Float[Array, "P1 P2"]:
     """Phi(x1, x2) = <phi(h(x1)) phi(h(x2))> under the law `weights` tilted by `alpha` on the
     training inputs X: the adapted kernel between any two sets of inputs (P1, N0), (P2, N0)
@@ -308,60 +340,73 @@ def tilted_second_moment(weights: GaussianWeights, X, alpha, g) -> Float[Array, 
             + g * t * (1 + g * t * m) * jnp.outer(Ab_eps, Ab_eps))  # fmt: skip
 
 
-def fitted_proposal(weights: SampledWeights, X, alpha, g) -> SampledWeights:
-    """The draws of one group from the prior N(0, v I) (`log_weights` 0) moved to a Gaussian
-    proposal fitted to the law tilted by `alpha` on X: the prior stretched along
-    b = X^T alpha / sqrt(N0), where the labels' tilt widens the law most, to the tilted law's
-    variance s in that direction (estimated from the draws; never narrower than the prior's v),
-    with log weights log prior - log proposal = (1 - s/v) z^2 / (2v) for the draw's component z
-    along b before the stretch. The same random numbers, so a deterministic function of alpha."""
-    W, v = weights.samples[0], weights.prior_variance
-    b = X.T @ alpha / jnp.sqrt(X.shape[1])
-    moved, log_weights = stretched(W / jnp.sqrt(v), b / jnp.sqrt(b @ b + 1e-300), draw_weights(weights, X, alpha, g)[0])
+def fitted_proposal(prior: SampledWeights, current: SampledWeights, X, alpha, g) -> SampledWeights:
+    """The draws of one group from the prior N(0, v I) (`prior`, `log_weights` 0) moved to a
+    Gaussian proposal fitted to the law tilted by `alpha` on X: in the span of the training
+    inputs (the directions the labels' tilt acts on, `tilted_span`), the tilted law's second
+    moment as the draws of `current` (the prior's, or an earlier fitted proposal's, with their
+    weights) estimate it, never narrower than the prior; the prior elsewhere (`stretched`).
+    The same random numbers, so a deterministic function of alpha."""
+    v = prior.prior_variance
+    moved, log_weights = stretched(prior.samples[0] / jnp.sqrt(v), tilted_span(X.T),
+                                   draw_weights(current, X, alpha, g)[0], current.samples[0] / jnp.sqrt(v))  # fmt: skip
     return SampledWeights(samples=jnp.sqrt(v) * moved[None], group_weights=jnp.ones(1), log_weights=log_weights[None],
                           base_weights=jax.nn.softmax(log_weights)[None], prior_variance=v,
-                          activation=weights.activation)  # fmt: skip
+                          activation=prior.activation)  # fmt: skip
 
 
-def stretched(xi: Float[Array, "*d n"], u: Float[Array, " n"], w: Float[Array, "*d"]):
-    """Standard normal draws `xi` stretched along the unit vector `u` (or 0: unchanged) to the
-    second moment s the normalized weights `w` give them there (never below 1), with the log
-    ratio of the two normal densities at the moved draws, (1 - s) p^2 / 2, p = xi . u: the
-    fitted proposals' one mechanism. Returns (moved draws, log weights)."""
-    p = xi @ u
-    s = jnp.maximum(jnp.sum(w * p**2), 1.0)
-    return xi + (jnp.sqrt(s) - 1) * p[..., None] * u, (1 - s) * p**2 / 2
+def tilted_span(D: Float[Array, "n m"]) -> Float[Array, "n k"]:
+    """An orthonormal basis (n, k), k = min(n, m), of the span of the columns of D: the
+    directions of a neuron's standard normals along which the labels' tilt acts (for one
+    network, the training inputs: the tilt depends on W only through X W). A constant for
+    differentiation (the basis of a subspace moves with the inputs only; holding it fixed keeps
+    every proposal valid, and the Monte Carlo estimate a smooth function of the parameters)."""
+    return jax.lax.stop_gradient(jnp.linalg.svd(D, full_matrices=False)[0])
 
 
-def fitted_pair_proposal(weights: PairedWeights, X, alpha, g) -> PairedWeights:
-    """`fitted_proposal` for a pair's prior draws: in the standard normals xi = (xi_s, xi_t)
-    that make the draws (W_s = sqrt(v) xi_s, W_t = rho W_s + sigma xi_t, rho = c/v,
-    sigma^2 = v - c^2/v), the two directions along which the tilts act, (sqrt(v) b_s, 0) and
-    (rho sqrt(v) b_t, sigma b_t) with b_b = X_b^T alpha_b / sqrt(N0), made orthonormal (u_1, u_2),
-    are stretched to the tilted law's variances s_k there (never below 1); log weights
-    sum_k (1 - s_k) p_k^2 / 2, p_k = xi . u_k before the stretch."""
-    v, c, W = weights.variance, weights.covariance, weights.samples
+def stretched(xi: Float[Array, "*d n"], U: Float[Array, "n k"], w: Float[Array, "*d"], fitted_on=None):
+    """The fitted proposals' one mechanism: standard normal draws `xi` moved, in the span of
+    the orthonormal columns of U, to a Gaussian of second moment S_c: the second moment
+    S = sum w p p^T of the components p = U^T z of the draws `fitted_on` (z; default `xi`)
+    under their normalized weights `w`, with its eigenvalues raised to at least 1 (never
+    narrower than the standard normal, so the weights' tails stay those of the tilt);
+    unchanged outside that span. With S_c = V diag(e) V^T and p = U^T xi the draws become
+    xi + U (R - I) p, R = V diag(sqrt(e)) V^T, and their log ratio of the two normal densities
+    is (|p|^2 - p^T S_c p) / 2 (up to a constant common to all draws). Returns (moved draws,
+    log weights)."""
+    z = xi if fitted_on is None else fitted_on
+    S = jnp.einsum("...,...i,...j->ij", w, z @ U, z @ U)
+    e, V = jnp.linalg.eigh(S)
+    e = jnp.maximum(e, 1.0)
+    root, Sc = (V * jnp.sqrt(e)) @ V.T, (V * e) @ V.T
+    p = xi @ U
+    moved = xi + (p @ (root - jnp.eye(U.shape[1], dtype=U.dtype))) @ U.T
+    return moved, 0.5 * (jnp.sum(p**2, -1) - jnp.einsum("...i,ij,...j->...", p, Sc, p))
+
+
+def fitted_pair_proposal(prior: PairedWeights, current: PairedWeights, X, alpha, g) -> PairedWeights:
+    """`fitted_proposal` for a pair's prior draws (`prior`), in the standard normals
+    xi = (xi_s, xi_t) that make the draws (W_s = sqrt(v) xi_s, W_t = rho W_s + sigma xi_t,
+    rho = c/v, sigma^2 = v - c^2/v): the tilts act on xi through the columns of
+    [[sqrt(v) Xs^T, rho sqrt(v) Xt^T], [0, sigma Xt^T]] (2 N0, Ps + Pt), whose span `stretched`
+    fits to the tilted law's second moment as the draws of `current` estimate it."""
+    v, c = prior.variance, prior.covariance
     rho = c / v
     sigma = jnp.sqrt(jnp.maximum(v - c * rho, 0.0))
-    xi_s = W[:, 0] / jnp.sqrt(v)
-    xi_t = jnp.where(sigma > 0, (W[:, 1] - rho * W[:, 0]) / jnp.where(sigma > 0, sigma, 1.0), 0.0)
-    xi = jnp.concatenate([xi_s, xi_t], axis=1)  # (K, 2 N0)
-    n_s, n0 = X[0].shape[0], X[0].shape[1]
-    b_s, b_t = (X[b].T @ a / jnp.sqrt(n0) for b, a in ((0, alpha[:n_s]), (1, alpha[n_s:])))
-    e1 = jnp.concatenate([jnp.sqrt(v) * b_s, jnp.zeros_like(b_s)])
-    e2 = jnp.concatenate([rho * jnp.sqrt(v) * b_t, sigma * b_t])
-    u1 = e1 / jnp.sqrt(e1 @ e1 + 1e-300)
-    e2 = e2 - (e2 @ u1) * u1
-    u2 = e2 / jnp.sqrt(e2 @ e2 + 1e-300)
-    w = draw_weights(weights, X, alpha, g)[0]
-    moved, log_weights = xi, weights.log_weights
-    for u in (u1, u2):  # orthogonal: stretching one leaves the other's components as they were
-        moved, extra = stretched(moved, u, w)
-        log_weights = log_weights + extra
+
+    def normals(W):  # (K, 2, N0) -> (K, 2 N0)
+        xi_t = jnp.where(sigma > 0, (W[:, 1] - rho * W[:, 0]) / jnp.where(sigma > 0, sigma, 1.0), 0.0)
+        return jnp.concatenate([W[:, 0] / jnp.sqrt(v), xi_t], axis=1)
+
+    Xs, Xt = X
+    n0 = Xs.shape[1]
+    directions = jnp.block([[jnp.sqrt(v) * Xs.T, rho * jnp.sqrt(v) * Xt.T], [jnp.zeros_like(Xs.T), sigma * Xt.T]])
+    moved, extra = stretched(normals(prior.samples), tilted_span(directions), draw_weights(current, X, alpha, g)[0],
+                             normals(current.samples))  # fmt: skip
     W_s = jnp.sqrt(v) * moved[:, :n0]
     samples = jnp.stack([W_s, rho * W_s + sigma * moved[:, n0:]], axis=1)
-    return PairedWeights(variance=v, covariance=c, samples=samples, log_weights=log_weights,
-                         activation=weights.activation)  # fmt: skip
+    return PairedWeights(variance=v, covariance=c, samples=samples, log_weights=prior.log_weights + extra,
+                         activation=prior.activation)  # fmt: skip
 
 
 def marginal(weights: PairedWeights, X, alpha, g, side: int) -> Weights:

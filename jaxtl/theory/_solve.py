@@ -66,6 +66,10 @@ class RESULTS(optx.RESULTS):  # pyright: ignore
         "fell below max(P, 100) (the tilt is too strong for this many draws: pass more `neurons`, or a "
         "smaller feature_strength)"
     )
+    monte_carlo_unresolved = (
+        "the Monte Carlo estimate is not resolved: two halves of the weight draws disagree on the "
+        "stationarity equation by more than 10% of |y| (pass more `neurons`)"
+    )
 
 
 NO_PHYSICAL_ROOT = (
