@@ -29,10 +29,12 @@ class DeepSamples(Samples):
     fields of `Samples` (`mean_readout` of shape (chains, N_L), `readout_norm`
     lambda_L |v|^2 / N_L, no kernels; `final` and `params` are `DeepNetwork`s), and
 
-    - `layer_norms`: per kept sample, 1 + (lambda_l |M_l|^2 - n_l) / N_l for the weights M_l
+    - `layer_norms`: per kept sample, 1 + (lambda_l' |M_l|^2 - n_l) / N_l for the weights M_l
       of every layer l = 0, ..., L (M_0 = W_1, M_L = v; n_l entries; N_l the width M_l reads,
-      N_0 = N0), shape (chains, n_samples, L + 1). 1 on average under the prior; the last is
-      the readout norm. The theory's counterpart is `DeepSingleTaskSolution.norms`.
+      N_0 = N0), shape (chains, n_samples, L + 1), with lambda_l' = lambda_l (1 - eta T lambda_l / 2)
+      the precision the chain of step eta samples where only the prior acts (`_layer_norms`).
+      1 on average under the prior; the last is the readout norm (up to that factor, below
+      1e-3 in practice). The theory's counterpart is `DeepSingleTaskSolution.norms`.
     """
 
     layer_norms: Float[Array, "chains samples L1"]
@@ -67,16 +69,33 @@ class _DeepPosterior(eqx.Module):
         return eqx.partition(net, eqx.is_inexact_array)  # every weight is sampled
 
     def measure(self, net: DeepNetwork, X_test: Float[Array, "P0 N0"], kernel: bool) -> "tuple[dict, dict]":
-        """(per-sample outputs: the loss, the readout norm and the layer norms (`DeepSamples`);
+        """(per-sample outputs: the loss, the readout norm and lambda_l |M_l|^2 for every layer;
         terms of the running sums: f(X_test), f(X_test)^2, v). `kernel` must be False."""
-        norms = jnp.stack([1 + (lam * jnp.sum(M**2) - M.size) / M.shape[-1] for lam, M in zip(self.lambdas, net.weights)])
         per_sample = {
             "loss": 0.5 * jnp.sum((self.y - net(self.X)) ** 2),
-            "readout_norm": norms[-1],
-            "layer_norms": norms,
+            "readout_norm": self.lambdas[-1] * jnp.sum(net.v**2) / net.v.shape[0],
+            "weight_norms": jnp.stack([lam * jnp.sum(M**2) for lam, M in zip(self.lambdas, net.weights)]),
         }
         f = net(X_test)
         return per_sample, {"output": f, "output_sq": f**2, "readout": net.v}
+
+
+def _layer_norms(weight_norms: Float[Array, "*samples L1"], n0: int, widths: "tuple[int, ...]",
+                 lambdas: Float[Array, " L1"], step_size: float, temperature: Float[Array, ""]) -> Float[Array, "*samples L1"]:
+    """`DeepSamples.layer_norms` from lambda_l |M_l|^2 per sample: 1 + (lambda_l' |M_l|^2 - n_l) / N_l
+    with lambda_l' = lambda_l (1 - eta T lambda_l / 2), N_l = (N0, N_1, ..., N_L)[l] the width
+    M_l reads and n_l = N_l N_(l+1) (N_(L+1) = 1) its entries.
+
+    lambda_l' is the precision a Langevin chain of step eta samples where only the prior acts:
+    there theta <- (1 - eta T lambda) theta + sqrt(2 eta T) xi, of stationary variance
+    2 eta T / (1 - (1 - eta T lambda)^2) = 1 / (lambda (1 - eta T lambda / 2)). Most of the n_l
+    weights of an inner layer feel only the prior, so that excess variance, summed, would
+    shift the layer norm by N_(l+1) eta T lambda_l / 2: as much as the data's effect at widths
+    of 100 and steps of 1e-2. Measured with lambda_l' it is gone (exactly under the prior)."""
+    reads = jnp.array((n0, *widths))
+    entries = reads * jnp.array((*widths, 1))
+    factor = 1 - step_size * temperature * lambdas / 2
+    return 1 + (weight_norms * factor - entries) / reads
 
 
 @eqx.filter_jit
@@ -116,8 +135,8 @@ def sample_deep(
       > 0; default all 1): the indexing of `jaxtl.deep.single_task`.
     - `activation`: "erf", "identity", "tanh" or an `Activation`.
     - `sampler`: a `Langevin`. `X_test`: P0 test inputs at which the output is measured.
-    - `keep_params`: also return every kept network. `checkpoint_dir`: as in `sample` (the
-      per-sample outputs include `layer_norms`).
+    - `keep_params`: also return every kept network. `checkpoint_dir`: as in `sample`, the
+      per-sample outputs holding `weight_norms`, lambda_l |M_l|^2 per layer, shape (L + 1,).
 
     **Returns:** a `DeepSamples`; with `DeepSamples.norms` and `test_error` the counterparts
     of `jaxtl.deep.single_task`'s `norms` and `test_error` (`nets.compare` puts them side by side).
@@ -130,9 +149,10 @@ def sample_deep(
     lambdas = jnp.ones(L + 1) if lambdas is None else jnp.atleast_1d(_checks.positive("lambdas", lambdas))
     _checks.shape("lambdas", lambdas, (L + 1,), f"(L + 1,) = ({L + 1},): lambda0, ..., lambda_L")
     dtype = X.dtype
-    post = _DeepPosterior(X, y, _checks.positive("temperature", temperature).astype(dtype), lambdas.astype(dtype))
-    nets, keys = _initialize(key, sampler.n_chains, X.shape[1], widths, post.lambdas, activation, dtype)
+    temperature, lambdas = _checks.positive("temperature", temperature).astype(dtype), lambdas.astype(dtype)
+    nets, keys = _initialize(key, sampler.n_chains, X.shape[1], widths, lambdas, activation, dtype)
+    post = _DeepPosterior(X, y, temperature, lambdas)
     run = _chains(post, nets, None, keys, sampler, X_test, keep_params=keep_params, checkpoint_dir=checkpoint_dir)
-    per_sample = run.per_sample
-    return _samples(run, run.means, per_sample, run.final, per_sample.get("params"), cls=DeepSamples,
-                    layer_norms=per_sample["layer_norms"])  # fmt: skip
+    norms = _layer_norms(run.per_sample["weight_norms"], X.shape[1], widths, lambdas, run.step_size, temperature)
+    return _samples(run, run.means, run.per_sample, run.final, run.per_sample.get("params"), cls=DeepSamples,
+                    layer_norms=norms)  # fmt: skip
