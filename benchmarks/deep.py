@@ -23,8 +23,8 @@ The last lines sum, per activation and action, the squared deviations over all r
 (chi^2 with the number of rows): the action with the smaller sum is the one the networks
 support.
 
-    python benchmarks/deep.py --quick   # erf, L = 2, N in {25, 50}, short chains: about 1.5 minutes on two CPU cores
-    python benchmarks/deep.py           # L in {1, 2, 3}, N in {25, 50, 100, 200}, erf and identity: about 20 minutes
+    python benchmarks/deep.py --quick   # erf, L = 2, N in {25, 50}, short chains: under a minute on two CPU cores
+    python benchmarks/deep.py           # L in {1, 2, 3}, N in {25, 50, 100, 200}, erf and identity: 18 minutes
 """
 
 import argparse
