@@ -1,15 +1,19 @@
 """jaxtl.deep.single_task: L = 1 against jaxtl.single_task, the deep linear closed form at
 T -> 0, the action against an independent NumPy evaluation (dense solves, the layer recursion
-written out), gradients against finite differences."""
+written out), gradients against finite differences. Deep networks (`nets.DeepNetwork`,
+`nets.sample_deep`): L = 1 against the one-layer network and sampler, the forward pass and
+the prior against NumPy, the sampled posterior against quadrature, and the theory."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize
+import scipy.special
 
 import jaxtl
 from helpers import teacher_data
+from jaxtl import nets
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +127,123 @@ def test_bad_arguments_name_themselves(data):
         jaxtl.deep.single_task(X, y, widths=(10.0,), temperature=0.1, action="full")
     with pytest.raises(ValueError, match="temperature"):
         jaxtl.deep.single_task(X, y, widths=(10.0,), temperature=0.0)
+
+
+def test_theory_norms_are_derivatives_of_the_minimum_in_the_lambdas(data):
+    """norms_l = 1 + (lambda_l / N_l) dF*/dlambda_l, F* the action at its minimum, re-solved at
+    each lambda and evaluated by the NumPy action (central differences in log lambda_l); the
+    readout's is Q_L, and with the nested action every deeper layer's is Q_l."""
+    X, y, _, _ = data
+    widths, T, lambdas = (25.0, 40.0), 0.05, np.array([1.0, 1.2, 0.9])
+    reads = (X.shape[1], *widths)
+    for action in ("nested", "vanilla"):
+        sol = jaxtl.deep.single_task(X, y, widths=widths, temperature=T, lambdas=lambdas, action=action)
+
+        def minimum(lam):
+            Q = jaxtl.deep.single_task(X, y, widths=widths, temperature=T, lambdas=lam, action=action).Q
+            return numpy_action(np.asarray(Q), X, y, widths, T, lam, "erf", action)
+
+        h = 1e-4
+        fd = [(minimum(lambdas * np.exp(h * e)) - minimum(lambdas * np.exp(-h * e))) / (2 * h) for e in np.eye(3)]
+        np.testing.assert_allclose(sol.norms, 1 + np.array(fd) / reads, rtol=1e-6, err_msg=action)
+        np.testing.assert_allclose(sol.norms[-1], sol.Q[-1], rtol=1e-10)
+        if action == "nested":
+            np.testing.assert_allclose(sol.norms[1:], sol.Q, rtol=1e-10)
+        else:
+            assert abs(sol.norms[1] - sol.Q[0]) > 1e-3  # the vanilla kernel's lambda_1 is not in Q_1 / lambda_1
+
+
+def test_deep_network_at_one_layer_is_the_network_and_deeper_ones_compose():
+    """L = 1: the draw and the outputs of `Network`. L = 3: the forward pass written out in
+    NumPy, and prior weights of standard deviation 1/sqrt(lambda_l) (4 x 10^4 draws per layer)."""
+    X = np.random.default_rng(0).standard_normal((4, 6))
+    one = nets.DeepNetwork.from_prior(jax.random.key(1), 6, (5,), lambdas=(2.0, 0.5))
+    net = nets.Network.from_prior(jax.random.key(1), 6, 5, lambda0=2.0, lambda1=0.5)
+    np.testing.assert_array_equal(one.layers[0], net.W)
+    np.testing.assert_array_equal(one.v, net.v)
+    np.testing.assert_allclose(one(X), net(X), rtol=1e-14)
+
+    lambdas = (1.5, 0.5, 4.0, 2.0)
+    deep = nets.DeepNetwork.from_prior(jax.random.key(2), 6, (100, 200, 50), lambdas=lambdas)
+    h = X
+    for W in deep.layers:
+        h = scipy.special.erf(h @ np.asarray(W).T / np.sqrt(W.shape[1]))
+    np.testing.assert_allclose(deep(X), h @ np.asarray(deep.v) / np.sqrt(50), rtol=1e-12)
+    np.testing.assert_allclose(deep(X[2]), deep(X)[2], rtol=1e-14)
+    for M, lam in zip(deep.weights, lambdas):
+        second = float(np.mean(np.asarray(M) ** 2))
+        assert abs(lam * second - 1) < 5 * np.sqrt(2 / M.size), (M.shape, lam)
+    with pytest.raises(ValueError, match="lambdas"):
+        nets.DeepNetwork.from_prior(jax.random.key(2), 6, (10, 10), lambdas=(1.0, 1.0))
+
+
+def test_deep_sampler_at_one_layer_is_the_one_layer_sampler():
+    """L = 1: `sample_deep` runs the chains of `sample` (same key, same step, same networks);
+    the last layer norm is the readout norm measured with lambda_1 (1 - eta T lambda_1 / 2)."""
+    X, y, X0, _ = teacher_data(3, 20, 6, P0=10)
+    sampler = nets.Langevin(n_chains=2, burn_in=20, n_samples=10, thin=3)
+    params = dict(temperature=0.1, X_test=X0, sampler=sampler)
+    one = nets.sample(jax.random.key(1), X, y, width=5, lambda0=1.3, lambda1=0.7, **params)
+    deep = nets.sample_deep(jax.random.key(1), X, y, widths=(5,), lambdas=(1.3, 0.7), **params)
+    assert deep.step_size == one.step_size and deep.curvature == one.curvature
+    np.testing.assert_allclose(deep.final.layers[0], one.final.W, rtol=1e-12)
+    np.testing.assert_allclose(deep.mean_output, one.mean_output, rtol=1e-12)
+    np.testing.assert_allclose(deep.readout_norm, one.readout_norm, rtol=1e-12)
+    np.testing.assert_allclose(deep.layer_norms[..., -1], one.readout_norm * (1 - one.step_size * 0.1 * 0.7 / 2),
+                               rtol=1e-12)  # fmt: skip
+    assert deep.layer_norms.shape == (2, 10, 2)
+
+
+def test_prior_layer_norms_are_one_once_the_step_is_accounted_for():
+    """No data (P = 0): the chains sample the prior, every layer norm averages 1. Without the
+    step's correction (`_layer_norms`) the inner layers' would be 1 + N_(l+1) eta T lambda_l / 2,
+    here over 10 standard errors away."""
+    lambdas, widths, T = np.array([1.5, 1.5, 2.0]), (20, 10), 0.1
+    s = nets.sample_deep(jax.random.key(3), np.zeros((0, 40)), np.zeros(0), widths=widths, temperature=T,
+                         lambdas=lambdas, sampler=nets.Langevin(n_chains=8, burn_in=300, n_samples=400, thin=10))  # fmt: skip
+    norms = s.norms
+    assert np.all(np.abs(norms.mean - 1) < 5 * norms.stderr), norms
+    uncorrected_excess = np.array([*widths, 1]) * s.step_size * T * lambdas / 2
+    assert np.all(uncorrected_excess[:2] > 10 * norms.stderr[:2]), (uncorrected_excess, norms)
+
+
+def test_two_layer_sampler_matches_quadrature_of_the_exact_posterior():
+    """N0 = N_1 = N_2 = 1, erf: f(x) = v erf(w2 erf(w1 x)), p ∝ exp(-L/T - sum_l lambda_l w_l^2 / 2)
+    integrated on a 3-D grid: the output's mean and variance at a test input and every layer's
+    lambda_l <w_l^2> against the chains (5 standard errors)."""
+    X, y, x0 = np.array([[1.5], [-0.7]]), np.array([0.8, -0.5]), 1.1
+    T, lambdas = 0.1, np.array([1.3, 0.9, 0.7])
+    s = nets.sample_deep(jax.random.key(5), X, y, widths=(1, 1), temperature=T, lambdas=lambdas, X_test=[[x0]],
+                         sampler=nets.Langevin(n_chains=8, burn_in=2000, n_samples=2000, thin=20))  # fmt: skip
+    grid = np.linspace(-6, 6, 241)
+    w1, w2, v = np.meshgrid(grid, grid, grid, indexing="ij", sparse=True)
+    f = lambda x: v * scipy.special.erf(w2 * scipy.special.erf(w1 * x))  # noqa: E731
+    loss = 0.5 * sum((y_mu - f(x_mu)) ** 2 for x_mu, y_mu in zip(X[:, 0], y))
+    log_p = -loss / T - (lambdas[0] * w1**2 + lambdas[1] * w2**2 + lambdas[2] * v**2) / 2
+    p = np.exp(log_p - log_p.max())
+    p /= p.sum()
+    exact_mean = (p * f(x0)).sum()
+    exact_var = (p * f(x0) ** 2).sum() - exact_mean**2
+    exact_norms = np.array([lam * (p * w**2).sum() for lam, w in zip(lambdas, (w1, w2, v))])  # n_l = N_l = 1
+    prediction = s.predict()
+    assert abs(prediction.mean.mean[0] - exact_mean) < 5 * prediction.stderr.mean[0]
+    assert abs(prediction.mean.variance[0] - exact_var) < 5 * prediction.stderr.variance[0]
+    assert np.all(np.abs(s.norms.mean - exact_norms) < 5 * s.norms.stderr), (s.norms, exact_norms)
+
+
+def test_compare_shows_one_row_per_layer_and_bad_arguments_name_themselves():
+    X, y, X0, y0 = teacher_data(4, 15, 5, P0=8)
+    s = nets.sample_deep(jax.random.key(0), X, y, widths=(6, 7), temperature=0.1, X_test=X0,
+                         sampler=nets.Langevin(n_chains=2, burn_in=10, n_samples=4, thin=2))  # fmt: skip
+    theory = jaxtl.deep.single_task(X, y, widths=(6.0, 7.0), temperature=0.1)
+    c = nets.compare(theory, s, X0, y0)
+    assert c.names == ("test error", "bias^2", "variance", "norms[0]", "norms[1]", "norms[2]")
+    np.testing.assert_allclose(c.theory[3:], theory.norms, rtol=1e-6)
+    np.testing.assert_allclose(c.networks[3:], s.norms.mean, rtol=1e-6)
+    assert repr(s).startswith("DeepSamples(norms=Estimate(mean=[")
+    for widths, lambdas, match in (((6, 0), None, "widths"), (6, None, "widths"), ((), None, "widths"),
+                                   ((6, 7), (1.0, 1.0), "lambdas"), ((6, 7), (1.0, -1.0, 1.0), "lambdas")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            nets.sample_deep(jax.random.key(0), X, y, widths=widths, lambdas=lambdas, temperature=0.1)
+    with pytest.raises(ValueError, match="temperature"):
+        nets.sample_deep(jax.random.key(0), X, y, widths=(6,), temperature=-1.0)

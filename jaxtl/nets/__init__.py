@@ -11,9 +11,13 @@ instead (the feature-transfer theory), `train` trains a `Network` by full-batch 
 `transfer_mean_field` sample the mean-field (muP) network of the adaptive-kernel theory,
 f = (gamma0 N)^{-1} w . phi(W x / sqrt(D)), through `sample` and `transfer` on rescaled labels,
 and measure its feature kernel; `transfer_mean_field` also has the joint (annealed) reading.
+`DeepNetwork` has L hidden layers (jaxtl/theory/README.md, section 12); `sample_deep` draws it
+from its posterior with the same chains, measuring every layer's weight norm (`DeepSamples`),
+the counterparts of `jaxtl.deep.single_task`.
 """
 
 from ._comparison import Comparison as Comparison, compare as compare, compare_single_task as compare_single_task
+from ._deep_sampling import DeepSamples as DeepSamples, sample_deep as sample_deep
 from ._estimate import Estimate as Estimate
 from ._langevin import Langevin as Langevin, Samples as Samples, sample as sample
 from ._mean_field import (
@@ -22,7 +26,7 @@ from ._mean_field import (
     sample_mean_field as sample_mean_field,
     transfer_mean_field as transfer_mean_field,
 )
-from ._network import Network as Network
+from ._network import DeepNetwork as DeepNetwork, Network as Network
 from ._training import fit_readout as fit_readout, train as train
 from ._transfer_sampling import (
     TransferSamples as TransferSamples,

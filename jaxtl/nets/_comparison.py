@@ -1,9 +1,10 @@
 """Theory against sampled networks, side by side.
 
-A theory's solution (`jaxtl.single_task`, `jaxtl.transfer`) and the networks'
-measurement (`Samples`, `TransferSamples`) are compared on the same test set: test error,
-bias^2, variance, and every order parameter the networks measure (`Q` for the single
-task; `Q_s`, `Q_t`, `Q_st`, `Q_tt` for transfer), read from the theory by the same name.
+A theory's solution (`jaxtl.single_task`, `jaxtl.transfer`, `jaxtl.deep.single_task`) and the
+networks' measurement (`Samples`, `TransferSamples`, `DeepSamples`) are compared on the same
+test set: test error, bias^2, variance, and every order parameter the networks measure (`Q`
+for the single task; `Q_s`, `Q_t`, `Q_st`, `Q_tt` for transfer; the layer norms `norms` of
+deep networks, one row per layer), read from the theory by the same name.
 """
 
 import equinox as eqx
@@ -91,16 +92,22 @@ def compare(
 
     `X_test` must be the test inputs the networks were sampled with (their outputs were
     accumulated there); `y_test` the labels. Rows: "test error", "bias^2", "variance", and
-    the networks' order parameters (`Q`; or `Q_s`, `Q_t`, `Q_st`, `Q_tt`), each read from
-    the theory as the attribute of the same name.
+    the networks' order parameters (`Q`; or `Q_s`, `Q_t`, `Q_st`, `Q_tt`; or, for deep
+    networks, one row per layer "norms[0]", ..., "norms[L]"), each read from the theory as the
+    attribute of the same name.
     """
     measured = networks.test_error(y_test)
     predicted = theory.test_error(X_test, y_test)
     names = ["test error", "bias^2", "variance"]
     rows = [(getattr(predicted, f), getattr(measured.mean, f), getattr(measured.stderr, f)) for f in ("total", "bias2", "variance")]
     for name, estimate in networks.order_parameters.items():
-        names.append(name)
-        rows.append((getattr(theory, name), estimate.mean, estimate.stderr))
+        values = jnp.broadcast_arrays(getattr(theory, name), estimate.mean, estimate.stderr)
+        if values[0].ndim == 0:
+            names.append(name)
+            rows.append(values)
+        else:  # one row per entry, e.g. "norms[0]", ..., "norms[L]" of deep networks
+            names.extend(f"{name}[{i}]" for i in range(values[0].shape[0]))
+            rows.extend(zip(*values))
     theory_values, network_values, stderr = (jnp.asarray(np.array(column, float)) for column in zip(*rows))
     return Comparison(tuple(names), theory_values, network_values, stderr)
 

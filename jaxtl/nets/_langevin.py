@@ -382,9 +382,11 @@ def _chains(post, nets, anchor, keys, sampler: Langevin, X_test, *, keep_params:
     )
 
 
-def _samples(run: _Run, means: dict, per_sample: dict, final: Network, params: "Network | None") -> Samples:
-    """The `Samples` of one network of a run (`means`, `per_sample`: its measurements)."""
-    return Samples(
+def _samples(run: _Run, means: dict, per_sample: dict, final: Network, params: "Network | None", cls=Samples,
+             **extra) -> Samples:
+    """The `Samples` of one network of a run (`means`, `per_sample`: its measurements); `cls`
+    a subclass of `Samples` whose further fields are `extra`."""
+    return cls(
         step_size=run.step_size,
         curvature=run.curvature,
         mean_output=means["output"],
@@ -397,7 +399,23 @@ def _samples(run: _Run, means: dict, per_sample: dict, final: Network, params: "
         final=final,
         params=params,
         diverged=run.diverged,
+        **extra,
     )
+
+
+def _data(X, y, X_test) -> "tuple[Float[Array, 'P N0'], Float[Array, ' P'], Float[Array, 'P0 N0']]":
+    """The checked training data and test inputs (none: P0 = 0), all in the network dtype:
+    that of X (float64 for integer or float64 inputs). P = 0 is allowed (the prior alone)."""
+    X = jnp.asarray(X)
+    dtype = jnp.result_type(X, float)
+    X = _checks.finite("X", X).astype(dtype)
+    _checks.inputs("X", X, empty=True)  # P = 0 samples the prior (and the coupling) alone
+    n_points, n0 = X.shape
+    y = _checks.finite("y", y).astype(dtype)
+    _checks.shape("y", y, (n_points,), "(P,)")
+    X_test = jnp.zeros((0, n0), dtype) if X_test is None else _checks.finite("X_test", X_test).astype(dtype)
+    _checks.shape("X_test", X_test, (X_test.shape[0], n0), "(P0, N0)")
+    return X, y, X_test
 
 
 def sample(
@@ -450,15 +468,8 @@ def sample(
     `RuntimeError` naming the step size (or, with `sampler.throw=False`, is marked in
     `Samples.diverged`).
     """
-    X = jnp.asarray(X)
-    dtype = jnp.result_type(X, float)
-    X = _checks.finite("X", X).astype(dtype)
-    _checks.inputs("X", X, empty=True)  # P = 0 samples the prior (and the coupling) alone
-    n_points, n0 = X.shape
-    y = _checks.finite("y", y).astype(dtype)
-    _checks.shape("y", y, (n_points,), "(P,)")
-    X_test = jnp.zeros((0, n0), dtype) if X_test is None else _checks.finite("X_test", X_test).astype(dtype)
-    _checks.shape("X_test", X_test, (X_test.shape[0], n0), "(P0, N0)")
+    X, y, X_test = _data(X, y, X_test)
+    dtype, n0 = X.dtype, X.shape[1]
     width = _checks.count("width", width)
     coupling = float(_checks.interval("coupling", coupling, 0.0, np.inf, allow_inf=True))
     chains = sampler.n_chains

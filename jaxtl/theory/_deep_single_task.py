@@ -98,6 +98,7 @@ class DeepSingleTaskSolution(TheorySolution):
     - `widths` (N_1, ..., N_L), `temperature` (T, units of the loss 1/2 sum (y - f)^2),
       `lambdas` (lambda0, ..., lambda_L), `activation`, `action`.
     - `inputs` (P, N0), `labels` (P,): the training data.
+    - `norms` (property): the predicted weight norm of every layer, shape (L + 1,).
     """
 
     Q: Float[Array, " L"]
@@ -122,6 +123,17 @@ class DeepSingleTaskSolution(TheorySolution):
         d1, d2, c12 = propagate(d1, d2, c12, 1 / self.lambdas[1:], self.activation)
         s = jnp.prod(self.Q)
         return s * d1, s * d2, s * c12
+
+    @property
+    def norms(self) -> Float[Array, " L1"]:
+        """The weight norms of the L + 1 layers the theory predicts, shape (L + 1,), dimensionless:
+        for the weights M_l of prior precision lambda_l reading a layer of width N_l (M_0 = W_1
+        reading the N0 inputs, M_l = W_(l+1), M_L = v), with n_l entries,
+        1 + (lambda_l <|M_l|^2> - n_l) / N_l = 1 + (lambda_l / N_l) dF/dlambda_l at the minimum
+        (README.md in this folder, section 12.1). 1 under the prior; the last is Q_L, and with
+        the nested action every l >= 1 is Q_l. The networks' counterpart is
+        `jaxtl.nets.DeepSamples.norms`."""
+        return _norms(self)
 
     def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
         """Posterior mean and variance of f(x0): a GP with kernel K_R and noise T,
@@ -182,18 +194,32 @@ def single_task(
                                   activation=get_activation(activation), action=action, throw=throw)  # fmt: skip
 
 
-@eqx.filter_jit
-def solve_deep_single_task(X, y, *, widths, temperature, lambdas, activation: Activation, action: str,
-                           throw: bool) -> DeepSingleTaskSolution:  # fmt: skip
-    """`single_task` on checked arguments."""
+def _state(X, y, widths, temperature, lambdas, activation: Activation, action: str) -> DeepState:
+    """The `DeepState` of the data and parameters (lambdas = (lambda0, ..., lambda_L))."""
     C0 = X @ X.T / (lambdas[0] * X.shape[1])
     common = dict(temperature=temperature, widths=widths, lambdas=lambdas[1:], activation=activation, action=action)
     if action == "vanilla":
         d = jnp.diag(C0)
         k, U = eigh(propagate(d, d, C0, 1 / lambdas[1:], activation)[2])
-        state = DeepState(labels=U.T @ y, eigenvalues=jnp.maximum(k, 0.0), **common)
-    else:
-        state = DeepState(labels=y, covariance=C0, **common)
+        return DeepState(labels=U.T @ y, eigenvalues=jnp.maximum(k, 0.0), **common)
+    return DeepState(labels=y, covariance=C0, **common)
+
+
+@eqx.filter_jit
+def _norms(sol: DeepSingleTaskSolution) -> Float[Array, " L1"]:
+    """1 + (lambda_l / N_l) dF/dlambda_l at the minimum, l = 0, ..., L (`DeepSingleTaskSolution.norms`)."""
+    log_Q = jnp.log(sol.Q)
+    F = lambda lambdas: _action(log_Q, _state(sol.inputs, sol.labels, sol.widths, sol.temperature, lambdas,  # noqa: E731
+                                              sol.activation, sol.action))  # fmt: skip
+    reads = jnp.concatenate([jnp.atleast_1d(sol.inputs.shape[1]), sol.widths])
+    return 1 + sol.lambdas * jax.grad(F)(sol.lambdas) / reads
+
+
+@eqx.filter_jit
+def solve_deep_single_task(X, y, *, widths, temperature, lambdas, activation: Activation, action: str,
+                           throw: bool) -> DeepSingleTaskSolution:  # fmt: skip
+    """`single_task` on checked arguments."""
+    state = _state(X, y, widths, temperature, lambdas, activation, action)
     start = jax.lax.stop_gradient(_lowest_on_diagonal(state))
     stationary = stationary_point(_gradient_and_hessian, start, state, rtol=1e-12, atol=1e-12)
     hessian = _gradient_and_hessian(stationary.value, state)[1]

@@ -1,0 +1,131 @@
+"""Which deep action do Langevin-sampled deep networks follow, "nested" or "vanilla"?
+
+For L = 2 and 3 hidden layers of equal width N (and L = 1, where the two coincide with
+`jaxtl.single_task`: how far the kernel theory itself is from these networks), erf and identity activations, on one teacher
+task (N0 = 50, P = 100 training points, 500 test points, tanh(2 w.x / sqrt(N0)) labels with
+noise 0.1, T = 0.05, all lambdas 1), the two actions of `jaxtl.deep.single_task` against
+networks sampled by `jaxtl.nets.sample_deep` (float32 weights): the test error and every
+layer's weight norm (`DeepSingleTaskSolution.norms` against `DeepSamples.norms`: 1 under the
+prior, the last the readout norm lambda_L |v|^2 / N_L = Q_L), with the standard error over
+independent chains and each action's deviation in standard errors. For the identity the two
+actions coincide: those rows check the networks and the norms' theory, not the actions.
+
+Equilibration: the slowest relaxation is the prior's, 1 / (lambda eta T) steps for a step eta
+(about 1500-2400 steps here); the burn-in covers about two of them, and the column "drift"
+gives, for every norm, (mean over the second half of the kept samples - over the first half)
+in standard errors: |drift| well above 2 would say the chains had not settled.
+
+Samples: the fluctuation of a norm per sample falls as 1/sqrt(N) while a step costs ~N^2, so
+the number of kept samples scales as 100/N (`--samples` at N = 100): twice as many at N = 50,
+half as many at N = 200.
+
+The last lines sum, per activation and action, the squared deviations over all rows
+(chi^2 with the number of rows): the action with the smaller sum is the one the networks
+support.
+
+    python benchmarks/deep.py --quick   # erf, L = 2, N in {25, 50}, short chains: under a minute on two CPU cores
+    python benchmarks/deep.py           # L in {1, 2, 3}, N in {25, 50, 100, 200}, erf and identity: 18 minutes
+"""
+
+import argparse
+import datetime
+import time
+
+import jax
+import numpy as np
+
+import jaxtl
+from jaxtl import nets
+
+N0, P, P0, TEMPERATURE, GAIN, NOISE = 50, 100, 500, 0.05, 2.0, 0.1
+ACTIONS = ("nested", "vanilla")
+
+
+def task():
+    """The teacher task: training inputs in float32 (the networks' dtype follows them)."""
+    pair = jaxtl.tasks.teacher_pair(jax.random.key(0), Ps=1, Pt=P, P0=P0, N0=N0, gain=GAIN, noise=NOISE)
+    return pair.Xt.astype(np.float32), pair.yt, pair.X0, pair.y0
+
+
+def drift(layer_norms):
+    """Per norm, (mean over the second half of the kept samples - over the first) / its standard
+    error over chains; layer_norms of shape (chains, samples, L + 1)."""
+    half = layer_norms.shape[1] // 2
+    difference = np.asarray(layer_norms[:, half:].mean(1) - layer_norms[:, :half].mean(1))
+    return difference.mean(0) / (difference.std(0, ddof=1) / np.sqrt(len(difference)))
+
+
+def case(data, activation, L, N, sampler):
+    """One (activation, L, N): the theory's rows for both actions, the networks' rows, their
+    standard errors, the drifts and the step size."""
+    X, y, X0, y0 = data
+    widths = (N,) * L
+    networks = nets.sample_deep(jax.random.key(1000 * L + N), X, y, widths=widths, temperature=TEMPERATURE,
+                                activation=activation, sampler=sampler, X_test=X0)  # fmt: skip
+    comparisons = [nets.compare(jaxtl.deep.single_task(X.astype(np.float64), y, widths=tuple(map(float, widths)),
+                                                       temperature=TEMPERATURE, activation=activation, action=a),
+                                networks, X0, y0) for a in ACTIONS]  # fmt: skip
+    names = [n for n in comparisons[0].names if n not in ("bias^2", "variance")]
+    rows = [comparisons[0].names.index(n) for n in names]
+    theory = np.array([[float(c.theory[i]) for c in comparisons] for i in rows])
+    measured = np.array([[float(comparisons[0].networks[i]), float(comparisons[0].stderr[i])] for i in rows])
+    drifts = [np.nan, *drift(networks.layer_norms)]
+    return names, theory, measured, drifts, networks.step_size
+
+
+def table(names, theory, measured, drifts) -> "tuple[list[str], np.ndarray]":
+    """The printed rows and the deviations (networks - theory) / stderr, shape (rows, actions)."""
+    deviations = (measured[:, :1] - theory) / measured[:, 1:]
+    lines = [f"{'':<12}{'nested':>9}{'vanilla':>9}{'networks':>10}{'stderr':>9}{'dev nested':>12}"
+             f"{'dev vanilla':>13}{'drift':>7}"]  # fmt: skip
+    for name, t, m, d, dr in zip(names, theory, measured, deviations, drifts):
+        shown_drift = "" if np.isnan(dr) else f"{dr:.1f}"
+        lines.append(f"{name:<12}{t[0]:>9.4f}{t[1]:>9.4f}{m[0]:>10.4f}{m[1]:>9.4f}{d[0]:>12.1f}{d[1]:>13.1f}"
+                     f"{shown_drift:>7}")  # fmt: skip
+    return lines, deviations
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="erf, L = 2, N in {25, 50}, short chains")
+    parser.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--widths", type=int, nargs="+", default=[25, 50, 100, 200])
+    parser.add_argument("--activations", nargs="+", default=["erf", "identity"])
+    parser.add_argument("--chains", type=int, default=12)
+    parser.add_argument("--burn-in", type=int, default=4000)
+    parser.add_argument("--samples", type=int, default=100, help="kept samples per chain at N = 100 (x 100/N)")
+    parser.add_argument("--thin", type=int, default=50)
+    args = parser.parse_args()
+    if args.quick:
+        args.depths, args.widths, args.activations = [2], [25, 50], ["erf"]
+        args.chains, args.burn_in, args.samples, args.thin = 8, 2000, 20, 25
+    print(f"# benchmarks/deep.py, {datetime.date.today()}: N0 = {N0}, P = {P}, P0 = {P0}, T = {TEMPERATURE}, "
+          f"teacher gain {GAIN}, noise {NOISE}, lambdas 1; float32 networks, {args.chains} chains x "
+          f"{args.samples} x 100/N samples, {args.thin} steps apart, after {args.burn_in} steps of burn-in")  # fmt: skip
+    print("# deviations and drift in standard errors; norms[l]: 1 + (lambda_l |M_l|^2 - n_l) / N_l, "
+          "norms[L] = readout norm")
+    data, start = task(), time.time()
+    deviations = {a: [] for a in args.activations}  # L >= 2 only: at L = 1 the actions are one
+    for activation in args.activations:
+        for L in args.depths:
+            for N in args.widths:
+                t0 = time.time()
+                sampler = nets.Langevin(n_chains=args.chains, burn_in=args.burn_in, n_samples=args.samples * 100 // N,
+                                        thin=args.thin)  # fmt: skip
+                names, theory, measured, drifts, eta = case(data, activation, L, N, sampler)
+                lines, dev = table(names, theory, measured, drifts)
+                if L > 1:
+                    deviations[activation].append(dev)
+                print(f"\n{activation}, L = {L}, N = {N}: eta = {eta:.3g}, prior relaxation 1/(lambda eta T) = "
+                      f"{1 / (eta * TEMPERATURE):.0f} steps, {sampler.n_samples} samples per chain, {time.time() - t0:.0f} s")  # fmt: skip
+                print("\n".join(lines), flush=True)
+    print()
+    for activation, devs in deviations.items():
+        devs = np.concatenate(devs)
+        sums = ", ".join(f"{a} {np.sum(devs[:, i] ** 2):.1f}" for i, a in enumerate(ACTIONS))
+        print(f"{activation}, L >= 2: sum of squared deviations over {len(devs)} rows: {sums}")
+    print(f"total {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
