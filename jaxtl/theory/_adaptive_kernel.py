@@ -220,11 +220,7 @@ def solve_adaptive(weights: Weights, X, y, *, feature_strength, lambda0, lambda1
     samples where the tilt is strong."""
     g, r = feature_strength**2 * lambda1, lambda1 * temperature
     if fit_proposal and isinstance(weights, SampledWeights):
-        current = weights
-        for _ in range(FIT_ROUNDS):
-            alpha = stationary_coefficients(current, X, y, g, r)[0]
-            current = fitted_proposal(weights, current, X, jnp.where(jnp.all(jnp.isfinite(alpha)), alpha, 0.0), g)
-        weights = current
+        weights = refitted(weights, fitted_proposal, X, y, g, r)
     alpha, result, steps, kernel, ess, error = stationary_coefficients(weights, X, y, g, r)
     if throw:
         alpha = raise_if_failed(alpha, result, "jaxtl.adaptive_kernel")
@@ -233,6 +229,17 @@ def solve_adaptive(weights: Weights, X, y, *, feature_strength, lambda0, lambda1
         feature_strength=feature_strength, lambda0=lambda0, lambda1=lambda1, temperature=temperature,
         activation=activation, weights=weights, inputs=X, labels=y,
     )  # fmt: skip
+
+
+def refitted(weights: "SampledWeights | PairedWeights", fit, X, y, g, r) -> "SampledWeights | PairedWeights":
+    """The prior's draws `weights` moved to a proposal refitted `FIT_ROUNDS` times: solve on the
+    current draws, then `fit`(weights, current, X, alpha, g) (`_single_site.fitted_proposal` or
+    `fitted_pair_proposal`) moves the prior's draws to a Gaussian fitted to that solution."""
+    current = weights
+    for _ in range(FIT_ROUNDS):
+        alpha = stationary_coefficients(current, X, y, g, r)[0]
+        current = fit(weights, current, X, jnp.where(jnp.all(jnp.isfinite(alpha)), alpha, 0.0), g)
+    return current
 
 
 def stationary_coefficients(weights: "Weights | PairedWeights", X, y, g, r):

@@ -31,11 +31,11 @@ from ._activation import Activation, Identity, get_activation
 from ._adaptive_kernel import (
     ADAPTIVE_NUMBERS,
     ADAPTIVE_OPTIONS,
-    FIT_ROUNDS,
     NEURONS,
     AdaptiveKernelSolution,
     _numbers,
     prior_weights,
+    refitted,
     solve_adaptive,
     stationary_coefficients,
 )
@@ -275,11 +275,7 @@ def solve_joint_transfer(pairs: PairedWeights, uncoupled: Weights, Xs, ys, Xt, y
     g, r = feature_strength**2 * lambda1, lambda1 * temperature
     X, y = (Xs, Xt), jnp.concatenate([ys, yt])
     if pairs.samples is not None:  # Monte Carlo: draws moved to proposals fitted to earlier solves
-        current = pairs
-        for _ in range(FIT_ROUNDS):
-            first = stationary_coefficients(current, X, y, g, r)[0]
-            current = fitted_pair_proposal(pairs, current, X, jnp.where(jnp.all(jnp.isfinite(first)), first, 0.0), g)
-        pairs = current
+        pairs = refitted(pairs, fitted_pair_proposal, X, y, g, r)
     alpha, result, steps, kernel, ess, error = stationary_coefficients(pairs, X, y, g, r)
     n_s = ys.size
     common = dict(effective_samples=ess, monte_carlo_error=error, result=result, num_steps=steps, **numbers, activation=activation)

@@ -359,8 +359,9 @@ def tilted_span(D: Float[Array, "n m"]) -> Float[Array, "n k"]:
     """An orthonormal basis (n, k), k = min(n, m), of the span of the columns of D: the
     directions of a neuron's standard normals along which the labels' tilt acts (for one
     network, the training inputs: the tilt depends on W only through X W). A constant for
-    differentiation (the basis of a subspace moves with the inputs only; holding it fixed keeps
-    every proposal valid, and the Monte Carlo estimate a smooth function of the parameters)."""
+    differentiation: any fixed proposal is a valid one, so the derivative taken is that of the
+    estimate with this span held fixed (for one network it moves with the inputs only; for a
+    pair also with the coupling, through the ratio of the columns' blocks)."""
     return jax.lax.stop_gradient(jnp.linalg.svd(D, full_matrices=False)[0])
 
 
