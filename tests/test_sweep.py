@@ -215,6 +215,16 @@ def test_single_task_grid_of_widths_and_temperatures_equals_direct_calls(chunk_s
                 np.testing.assert_allclose(float(point[name]), float(value), rtol=1e-12, err_msg=name)
 
 
+def test_every_task_pair_shares_one_point_function():
+    """A sweep of a `TaskPair` passes the pair as data: two pairs (of one shape) get the same
+    point function, so the sweep's jitted solve compiles once, not once per call."""
+    from jaxtl._problem import point_function
+
+    theory = jaxtl.theory.THEORIES["single_task"]
+    one, two = (teacher_pair(jax.random.key(k), **SIZES) for k in (0, 1))
+    assert point_function(one, theory, {}) is point_function(two, theory, {})
+
+
 class Quadratic(jaxtl.theory.Theory):
     """A toy theory, V(Q) = Q^2 / 2 - h m Q with m = mean(ys^2), the source's label power (what
     points share): stationary at Q* = h m, physical only where Q* >= 0."""
