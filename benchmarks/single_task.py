@@ -1,17 +1,30 @@
-"""Single-task theory over a (T, N1) grid: jaxtl vmapped vs a per-point SciPy minimize.
+"""Single-task theory over a (T, N1) grid with the test error: jaxtl against per-point SciPy.
 
-The baseline is how existing kernel-renormalization code solves the theory: for each
-parameter point, `scipy.optimize.minimize` of the effective action S(Q), evaluated in the
-eigenbasis of the kernel (O(P) per evaluation, the same eigendecomposition for all points);
-a second baseline evaluates S(Q) with a P x P log-determinant and solve, as older code does,
-on a few points.
-jaxtl's timing includes building the kernel and its eigendecomposition; the baseline's
-excludes them. Both run in this process, one after the other, on the same data.
+Every method computes, at each of the grid's points, Q* and the test error on P0 test points.
+jaxtl, timed from the data (the P x P kernel and its eigendecomposition, and the test kernels,
+included), second call, median of `--repeats`:
 
-    python benchmarks/single_task.py [--points 10000] [--P 1000] [--scipy-points 10000]
+- `jaxtl.sweep` of the single-task theory on the data as a `jaxtl.tasks.TaskPair`;
+- one `jax.jit` of nested `jax.vmap`s of `jaxtl.single_task` and its test error, N1 innermost
+  (the starting grid's sums over eigenvalues are then computed once per temperature).
+
+The baselines run in this process on the same data, one point at a time:
+
+- lean: `scipy.optimize.minimize` (L-BFGS-B) of the action in the kernel's eigenbasis, O(P) an
+  evaluation, then the test error from the eigendecomposition and test kernels (one P x P0
+  matrix-vector product); the eigendecomposition and test kernels computed once, not timed;
+- peer: the same minimize with the action from a P x P log-determinant and solve at each
+  evaluation, as older kernel-renormalization code does, and the predictor from one P x P
+  solve, on a few points.
+
+The kernel and eigendecomposition are timed alone too (jaxtl, in this process): what bounds
+jaxtl's time per point on a grid of this size.
+
+    python benchmarks/single_task.py [--points 10000] [--P 1000] [--scipy-points 10000] [--dense-points 10] [--no-sweep]
 """
 
 import argparse
+import statistics
 import time
 
 import jax
@@ -20,77 +33,125 @@ import numpy as np
 import scipy.optimize
 
 import jaxtl
+from jaxtl.kernels import nngp
 
 
-def scipy_solve(k, y_eig, width, temperature, lambda1):
+def lean_action_minimum(k, y_eig, width, temperature):
     def action(x):
         Q = x[0]
-        a = temperature + Q * k / lambda1
+        a = temperature + Q * k
         return Q - np.log(Q) + np.sum(np.log(a) + y_eig**2 / a) / width
 
     return scipy.optimize.minimize(action, x0=[1.0], method="L-BFGS-B", bounds=[(1e-10, None)]).x[0]
 
 
-def dense_scipy_solve(K, y, width, temperature, lambda1):
-    """The same minimize, with S(Q) from a P x P log-determinant and solve per evaluation."""
+def lean_point(k, y_eig, k0, mean_k00, v, y0, width, temperature):
+    """Q* and the test error, O(P) per action evaluation and one P x P0 product (lambda1 = 1)."""
+    Q = lean_action_minimum(k, y_eig, width, temperature)
+    w = 1 / (k + temperature / Q)
+    return Q, np.mean((y0 - k0.T @ (w * y_eig)) ** 2) + Q * (mean_k00 - w @ v)
+
+
+def peer_point(K, y, K0, mean_k00, y0, width, temperature):
+    """The same with a P x P log-determinant and solve per evaluation and a P x P solve for the
+    predictor (lambda1 = 1)."""
 
     def action(x):
-        A = temperature * np.eye(len(y)) + x[0] * K / lambda1
+        A = temperature * np.eye(len(y)) + x[0] * K
         return x[0] - np.log(x[0]) + (np.linalg.slogdet(A)[1] + y @ np.linalg.solve(A, y)) / width
 
-    return scipy.optimize.minimize(action, x0=[1.0], method="L-BFGS-B", bounds=[(1e-10, None)]).x[0]
+    Q = scipy.optimize.minimize(action, x0=[1.0], method="L-BFGS-B", bounds=[(1e-10, None)]).x[0]
+    Z = np.linalg.solve(K + (temperature / Q) * np.eye(len(y)), np.column_stack([y, K0]))
+    variance = Q * (mean_k00 - np.mean(np.sum(K0 * Z[:, 1:], axis=0)))
+    return Q, np.mean((y0 - K0.T @ Z[:, 0]) ** 2) + variance
+
+
+def median_time(f, repeats):
+    jax.block_until_ready(f())  # compile (and the first call)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(f())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=10_000)
-    parser.add_argument("--scipy-points", type=int, default=10_000, help="baseline points (a random subset)")
-    parser.add_argument("--dense-points", type=int, default=20, help="dense-baseline points")
+    parser.add_argument("--scipy-points", type=int, default=10_000, help="lean-baseline points (a random subset)")
+    parser.add_argument("--dense-points", type=int, default=10, help="peer-baseline points")
     parser.add_argument("--P", type=int, default=1000)
+    parser.add_argument("--P0", type=int, default=200)
     parser.add_argument("--N0", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-sweep", action="store_true", help="leave out the jaxtl.sweep row")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((args.P, args.N0))
-    y = np.tanh(2 * X @ rng.standard_normal(args.N0) / np.sqrt(args.N0))
+    teacher = rng.standard_normal(args.N0)
+    X, X0 = rng.standard_normal((args.P, args.N0)), rng.standard_normal((args.P0, args.N0))
+    y, y0 = (np.tanh(2 * Z @ teacher / np.sqrt(args.N0)) for Z in (X, X0))
     side = int(round(np.sqrt(args.points)))
-    T, N1 = (a.ravel() for a in np.meshgrid(np.logspace(-3, 0, side), np.logspace(1.5, 4, side)))
+    temperatures, widths = np.logspace(-3, 0, side), np.logspace(1.5, 4, side)
+    T, N1 = (a.ravel() for a in np.meshgrid(temperatures, widths, indexing="ij"))  # N1 fastest
+    n = T.size
 
     # Data as arguments, not closed over: XLA would constant-fold the kernel at compile time.
-    solve = jax.jit(
-        jax.vmap(lambda X, y, T, N1: jaxtl.single_task(X, y, width=N1, temperature=T).Q, (None, None, 0, 0))
-    )
-    Q = np.asarray(solve(X, y, T, N1))  # compile
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        solve(X, y, T, N1).block_until_ready()
-        times.append(time.perf_counter() - start)
-    jaxtl_seconds = float(np.median(times))
+    def point(X, y, X0, y0, T, N1):
+        sol = jaxtl.single_task(X, y, width=N1, temperature=T, throw=False)
+        return sol.Q, sol.test_error(X0, y0).total
+
+    nested = jax.jit(jax.vmap(jax.vmap(point, (None,) * 5 + (0,)), (None,) * 4 + (0, None)))
+    nested_seconds = median_time(lambda: nested(X, y, X0, y0, temperatures, widths), args.repeats)
+    Q, error = (np.ravel(a) for a in nested(X, y, X0, y0, temperatures, widths))
+
+    sweep_seconds = sweep_deviation = np.nan
+    if not args.no_sweep:
+        pair = jaxtl.tasks.TaskPair(Xs=X, ys=y, Xt=X, yt=y, X0=X0, y0=y0)
+        sweep = lambda: jaxtl.sweep(pair, theory="single_task", temperature=temperatures, width=widths, progress=False)
+        sweep_seconds = median_time(lambda: sweep().test_error.values, args.repeats)
+        sweep_deviation = np.max(np.abs(sweep().test_error.values.ravel() / error - 1))
+
+    eig = jax.jit(lambda X: jnp.linalg.eigh(nngp(X, X)))
+    eig_seconds = median_time(lambda: eig(X), args.repeats)
 
     sol = jaxtl.single_task(X, y, width=100.0, temperature=0.1)
-    k, y_eig = np.asarray(sol.eigenvalues), np.asarray(sol.labels_eig)
-    subset = rng.choice(T.size, min(args.scipy_points, T.size), replace=False)
+    k, U, y_eig = np.asarray(sol.eigenvalues), np.asarray(sol.eigenvectors), np.asarray(sol.labels_eig)
+    K, K0 = np.asarray(nngp(X, X)), np.asarray(nngp(X, X0))
+    mean_k00 = float(np.mean(np.asarray(jaxtl.kernels.gram_diag(X0, var1=1.0, var2=1.0, cov=1.0))))
+    k0 = U.T @ K0
+    v = np.mean(k0**2, axis=1)
+    subset = rng.choice(n, min(args.scipy_points, n), replace=False)
     start = time.perf_counter()
-    Q_scipy = np.array([scipy_solve(k, y_eig, N1[i], T[i], 1.0) for i in subset])
-    scipy_seconds = time.perf_counter() - start
-    K = np.asarray(jaxtl.kernels.nngp(X, X))
+    lean = np.array([lean_point(k, y_eig, k0, mean_k00, v, y0, N1[i], T[i]) for i in subset])
+    lean_seconds = time.perf_counter() - start
     dense = subset[: args.dense_points]
     start = time.perf_counter()
-    Q_dense = np.array([dense_scipy_solve(K, y, N1[i], T[i], 1.0) for i in dense])
-    dense_seconds = time.perf_counter() - start
+    peer = np.array([peer_point(K, y, K0, mean_k00, y0, N1[i], T[i]) for i in dense])
+    peer_seconds = time.perf_counter() - start
 
-    per_jaxtl, per_scipy, per_dense = jaxtl_seconds / T.size, scipy_seconds / subset.size, dense_seconds / dense.size
-    print(f"P = {args.P}, N0 = {args.N0}, grid: {side} temperatures in [1e-3, 1] x {side} widths in [31.6, 1e4]")
-    print(f"{'method':<38}{'points':>8}{'seconds':>10}{'us / point':>12}")
-    print(f"{'jaxtl (jit + vmap, median of ' + str(args.repeats) + ')':<38}{T.size:>8}{jaxtl_seconds:>10.3f}{1e6 * per_jaxtl:>12.2f}")
-    print(f"{'scipy.optimize.minimize per point':<38}{subset.size:>8}{scipy_seconds:>10.3f}{1e6 * per_scipy:>12.2f}")
-    print(f"{'same, P x P solve per evaluation':<38}{dense.size:>8}{dense_seconds:>10.3f}{1e6 * per_dense:>12.2f}")
-    print(f"ratio per point, eigenbasis scipy / jaxtl: {per_scipy / per_jaxtl:.0f}x")
-    print(f"ratio per point, dense scipy / jaxtl: {per_dense / per_jaxtl:.0f}x")
-    deviation = max(np.max(np.abs(Q[subset] / Q_scipy - 1)), np.max(np.abs(Q[dense] / Q_dense - 1)))
-    print(f"max |Q_jaxtl / Q_scipy - 1| = {deviation:.1e} (L-BFGS-B default tolerances)")
+    per = dict(sweep=sweep_seconds / n, nested=nested_seconds / n, eig=eig_seconds / n,
+               lean=lean_seconds / subset.size, peer=peer_seconds / dense.size)
+    print(f"P = {args.P}, N0 = {args.N0}, P0 = {args.P0} test points; jax {jax.__version__}; grid: {side} "
+          f"temperatures in [1e-3, 1] x {side} widths in [31.6, 1e4]; Q* and the test error at every point")
+    print(f"{'method':<52}{'points':>8}{'seconds':>10}{'us / point':>12}")
+    rows = [
+        (f"jaxtl.sweep, theory='single_task' (median of {args.repeats})", n, sweep_seconds, per["sweep"]),
+        (f"jaxtl jit(vmap(vmap)), N1 innermost (median of {args.repeats})", n, nested_seconds, per["nested"]),
+        ("  of which: kernel + eigendecomposition (alone)", n, eig_seconds, per["eig"]),
+        ("lean: scipy minimize, eigenbasis, per point", subset.size, lean_seconds, per["lean"]),
+        ("peer: scipy minimize, P x P solve per evaluation", dense.size, peer_seconds, per["peer"]),
+    ]
+    for name, points, seconds, each in rows:
+        print(f"{name:<52}{points:>8}{seconds:>10.3f}{1e6 * each:>12.2f}")
+    for name in ("sweep", "nested"):
+        print(f"ratio per point, {name}: peer / jaxtl {per['peer'] / per[name]:.0f}x, lean / jaxtl "
+              f"{per['lean'] / per[name]:.1f}x")
+    deviation = max(np.max(np.abs(Q[subset] / lean[:, 0] - 1)), np.max(np.abs(Q[dense] / peer[:, 0] - 1)))
+    error_deviation = np.max(np.abs(error[dense] / peer[:, 1] - 1))
+    print(f"max |Q_jaxtl / Q_scipy - 1| = {deviation:.1e} (L-BFGS-B default tolerances); test error, jaxtl vs "
+          f"peer: {error_deviation:.1e}; sweep vs jit(vmap(vmap)): {sweep_deviation:.1e}")
 
 
 if __name__ == "__main__":

@@ -152,8 +152,8 @@ def check(task, theory: Theory, kind: Mapping[str, str], candidates: Mapping[str
 def pair_arguments(task, theory: Theory, values: Mapping[str, Any], *, build: bool = True) -> "dict[str, Any]":
     """The generator's arguments among `values` (alpha turned into the theory's size), after
     building the pair once with them, eagerly, so that the generator checks them (unless not
-    `build`). {} for a `TaskPair`."""
-    if isinstance(task, TaskPair):
+    `build`). {} for a `TaskPair` (or the class, `point_function`'s stand-in for every pair)."""
+    if task is TaskPair or isinstance(task, TaskPair):
         return {}
     arguments = {n: v for n, v in values.items() if n in generator_arguments(task) and n not in declared(theory)}
     if "alpha" in values:
@@ -186,10 +186,13 @@ class Point(NamedTuple):
 
 def point_function(task, theory: Theory, static: Mapping[str, Any]) -> Point:
     """The `Point` of (task, theory, static). The same functions for the same arguments when
-    they are hashable, so that jitted callers of them compile once per shape, not per call."""
+    they are hashable, so that jitted callers of them compile once per shape, not per call. A
+    `TaskPair` task reaches the point as its `data`, so every pair shares one function."""
+    if isinstance(task, TaskPair):
+        task = TaskPair
     try:
         return _cached_point_function(task, theory, tuple(static.items()))
-    except TypeError:  # a TaskPair task, or an unhashable option
+    except TypeError:  # an unhashable option
         return _point_function(task, theory, static)
 
 

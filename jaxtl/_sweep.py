@@ -19,9 +19,6 @@ from .tasks._task_pair import TaskPair
 from .theory import Theory
 
 _MEMORY = 2**31  # bytes per device a chunk may use, by the estimate of `_chunk_size`
-# At most this many points per device by default: at Ps = 1000, Pt = 200 a chunk of 32 points
-# ran 16% faster a point than one of 16 and one of 64 no faster (benchmarks/README.md).
-_MAX_CHUNK = 32
 
 
 def sweep(
@@ -56,7 +53,8 @@ def sweep(
       `noise`, `feature_perturbation`) are vmapped; sizes and options (`Ps`, `Pt`, `alpha`, `readout`, `activation`, ...; the width
       too when `alpha` is given) are swept by a list, one compiled program per value.
     - `chunk_size`: points per device solved at once (default: the most that fit in about
-      2 GiB per device by a rough estimate, at most 32). A chunk is a block of the grid,
+      2 GiB per device by the theory's rough estimate, at most its `max_chunk`: 32 for the
+      transfer theory, 4096 for the single task). A chunk is a block of the grid,
       filled from the last axis: the work shared by its points (the source's solve, and each
       coupling's kernels and source-target products) is done once per block, not per point.
     - `devices`: the devices to shard the grid over (default: all, `jax.devices()`; over
@@ -93,8 +91,8 @@ def sweep(
     static_axes = [n for n in axes if kind[n] == "static"]
     number_axes = [n for n in axes if kind[n] != "static"]
     # Nesting order of the vmaps: theory parameters outside, knobs inside, so that a block
-    # along a knob (rho) shares the work of one coupling.
-    nest = sorted(number_axes, key=lambda n: kind[n] != "theory")
+    # along a knob (rho) shares the work of one coupling; the theory's `innermost` last.
+    nest = sorted(number_axes, key=lambda n: (n in theory.innermost, kind[n] != "theory"))
     order = [nest.index(n) for n in number_axes]
     numbers = {n: v for n, v in fixed.items() if kind[n] != "static"}
     n_points = math.prod(len(v) for v in axes.values())
@@ -153,16 +151,18 @@ def _coordinate(axis) -> np.ndarray:
 
 
 def _chunk_size(task, theory, key, static, number_axes) -> int:
-    """Points per device whose vmapped solve should fit in `_MEMORY`: a rough count of the
-    Pt x Pt, Pt x P0 and Pt x Ps arrays one point keeps (and Ps x Ps if lambda0 varies)."""
+    """Points per device whose vmapped solve should fit in `_MEMORY` by the theory's estimate
+    (`Theory.point_bytes`), at most `Theory.max_chunk` (the transfer theory's 32: at
+    Ps = 1000, Pt = 200 a chunk of 32 points ran 16% faster a point than one of 16 and one of
+    64 no faster, benchmarks/README.md)."""
     if isinstance(task, TaskPair):
         shapes = task
     else:
         arguments = _problem.pair_arguments(task, theory, static, build=False)
         shapes = jax.eval_shape(lambda k: task(k, **arguments), key)
     Ps, Pt, P0 = shapes.Xs.shape[0], shapes.Xt.shape[0], shapes.X0.shape[0]
-    per_point = 8 * (40 * Pt**2 + 8 * Pt * P0 + 4 * Pt * Ps + (10 * Ps**2 if "lambda0" in number_axes else 0))
-    return int(np.clip(_MEMORY // per_point, 1, _MAX_CHUNK))
+    per_point = theory.point_bytes(Ps, Pt, P0, tuple(number_axes))
+    return int(np.clip(_MEMORY // per_point, 1, theory.max_chunk))
 
 
 def _run(point, key, data, axes, numbers, chunk, devices, bar) -> "dict[str, np.ndarray]":

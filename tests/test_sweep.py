@@ -196,6 +196,35 @@ def test_single_task_through_the_sweep_is_the_transfer_theory_at_zero_coupling(g
         jaxtl.sweep(teacher_pair, theory="mean_field", **SIZES, **THEORY, progress=False)
 
 
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_single_task_grid_of_widths_and_temperatures_equals_direct_calls(chunk_size):
+    """The single-task theory vmaps the width innermost (`SingleTask.innermost`) and shares the
+    kernel's eigendecomposition and test kernels over the grid (`SingleTask.shared`): every
+    point equals its own `jaxtl.single_task` call, in the axis order given, whatever the blocks."""
+    pair = teacher_pair(jax.random.key(0), **SIZES, rho=0.6)
+    widths, temperatures = [20.0, 50.0, np.inf], [0.02, 0.5]
+    ds = jaxtl.sweep(pair, theory="single_task", width=widths, temperature=temperatures, chunk_size=chunk_size,
+                     progress=False)
+    assert ds.test_error.dims == ("width", "temperature") and bool(ds.converged.all())
+    for N1 in widths:
+        for T in temperatures:
+            sol = jaxtl.single_task(pair.Xt, pair.yt, width=N1, temperature=T)
+            error = sol.test_error(pair.X0, pair.y0)
+            point = ds.sel(width=N1, temperature=T)
+            for name, value in dict(Q=sol.Q, test_error=error.total, bias2=error.bias2, variance=error.variance).items():
+                np.testing.assert_allclose(float(point[name]), float(value), rtol=1e-12, err_msg=name)
+
+
+def test_every_task_pair_shares_one_point_function():
+    """A sweep of a `TaskPair` passes the pair as data: two pairs (of one shape) get the same
+    point function, so the sweep's jitted solve compiles once, not once per call."""
+    from jaxtl._problem import point_function
+
+    theory = jaxtl.theory.THEORIES["single_task"]
+    one, two = (teacher_pair(jax.random.key(k), **SIZES) for k in (0, 1))
+    assert point_function(one, theory, {}) is point_function(two, theory, {})
+
+
 class Quadratic(jaxtl.theory.Theory):
     """A toy theory, V(Q) = Q^2 / 2 - h m Q with m = mean(ys^2), the source's label power (what
     points share): stationary at Q* = h m, physical only where Q* >= 0."""

@@ -109,6 +109,9 @@ class Theory(eqx.Module):
     - `size`: the task's training-set size that `alpha` sets, P = round(alpha N1) (e.g. "Pt").
     - `objective`: the output `jaxtl.optimize` uses by default; None (the default) means the
       one output with a direction (`Output.better`), when there is exactly one.
+    - `innermost`: parameters that sweeps vmap innermost, after every other axis (for work
+      that does not depend on them to be done once per value of the others); () by default.
+    - `max_chunk`: the most points per device a sweep solves at once (default 32).
 
     **Methods:**
     - `evaluate(pair, parameters, shared) -> Evaluation`: the theory at one point; a pure JAX
@@ -118,6 +121,10 @@ class Theory(eqx.Module):
     - `shared(pair, parameters)`: the part of the solve that points may share (the source's
       solve of the transfer theory); computed once for a whole sweep when it does not depend
       on the swept parameters. None by default.
+    - `point_bytes(Ps, Pt, P0, varying)`: a rough count of the bytes one point keeps in a
+      vmapped sweep over the numbers named in `varying`, for the chunk size; by default the
+      transfer theory's, 40 Pt x Pt, 8 Pt x P0 and 4 Pt x Ps arrays (and 10 Ps x Ps where
+      lambda0 varies).
     """
 
     name: eqx.AbstractClassVar[str]
@@ -125,6 +132,11 @@ class Theory(eqx.Module):
     outputs: eqx.AbstractClassVar["tuple[Output, ...]"]
     size: ClassVar[str] = "Pt"
     objective: ClassVar["str | None"] = None
+    innermost: ClassVar["tuple[str, ...]"] = ()
+    max_chunk: ClassVar[int] = 32
+
+    def point_bytes(self, Ps: int, Pt: int, P0: int, varying: "tuple[str, ...]") -> int:
+        return 8 * (40 * Pt**2 + 8 * Pt * P0 + 4 * Pt * Ps + (10 * Ps**2 if "lambda0" in varying else 0))
 
     def shared(self, pair: TaskPair, parameters: Mapping[str, Any]) -> PyTree:
         return None

@@ -50,21 +50,41 @@ def _action(log_Q, state: SingleTaskState):
     return Q - log_Q + state.inv_width * jnp.sum(jnp.log(a) + state.labels**2 / a)
 
 
+@jax.custom_jvp
+def _sums(terms: "tuple[Float[Array, '*b P'], ...]") -> "tuple[Float[Array, '*b'], ...]":
+    """(sum_i t_i for t in terms): the sums over the last axis as one variadic reduction, one
+    pass over the terms with nothing of shape (*b, P) written to memory (separate `jnp.sum`s
+    each write their terms out first: under `jax.vmap` over many points that memory traffic is
+    most of their cost). The sum is linear: its tangent is the sums of the tangents."""
+    zeros = tuple(jnp.zeros((), t.dtype) for t in terms)
+    add = lambda a, b: tuple(x + y for x, y in zip(a, b))
+    return jax.lax.reduce(terms, zeros, add, (terms[0].ndim - 1,))
+
+
+@_sums.defjvp
+def _sums_jvp(primals, tangents):
+    (terms,), (dterms,) = primals, tangents
+    return _sums(terms), tuple(jnp.sum(t, axis=-1) for t in dterms)  # jnp.sum: transposable
+
+
 def _action_gradient_and_curvature(log_Q, state: SingleTaskState):
     """The derivative g = dS/du of the action in u = log Q, and its derivative dg/du, for
-    Newton's method. With kappa = k/lambda1, a_i = T + Q kappa_i and
-    s = (1/N1) sum_i [kappa_i/a_i - y_i^2 kappa_i/a_i^2]:
+    Newton's method. With kappa = k/lambda1, a_i = T + Q kappa_i, r_i = kappa_i/a_i and
+    s = (1/N1) sum_i [r_i - y_i^2 r_i/a_i]:
 
         g     = Q - 1 + Q s   (the stationarity condition of section 3.1, times Q),
-        dg/du = Q (1 + s) + (Q^2/N1) sum_i [-kappa_i^2/a_i^2 + 2 y_i^2 kappa_i^2/a_i^3].
+        dg/du = Q (1 + s) + (Q^2/N1) sum_i [-r_i^2 + 2 y_i^2 r_i^2/a_i],
+
+    both sums in one pass over the P eigenvalues (`_sums`).
     """
     Q = jnp.exp(log_Q)
     kappa = state.eigenvalues / state.lambda1
     y2 = state.labels**2
     a = state.temperature + Q * kappa
-    s = state.inv_width * jnp.sum(kappa / a - y2 * kappa / a**2)
-    ds = Q * state.inv_width * jnp.sum(-(kappa**2) / a**2 + 2 * y2 * kappa**2 / a**3)
-    return Q - 1 + Q * s, Q * (1 + s) + Q * ds
+    r = kappa / a
+    first, second = _sums((r - y2 * r / a, r**2 * (2 * y2 / a - 1)))
+    s = state.inv_width * first
+    return Q - 1 + Q * s, Q * (1 + s) + Q**2 * state.inv_width * second
 
 
 def _lowest_on_grid(state: SingleTaskState):
@@ -146,7 +166,7 @@ class SingleTaskSolution(TheorySolution):
         X0, y0 = _checks.finite("X0", X0), _checks.finite("y0", y0)
         _checks.shape("X0", X0, (X0.shape[0], self.inputs.shape[1]), "(P0, N0)")
         _checks.shape("y0", y0, X0.shape[:1], "(P0,)")
-        error = _test_error(self, X0, y0)
+        error = _test_error(self, kernels_on_test_set(self.inputs, self.eigenvectors, X0, self.lambda0, self.activation), y0)
         return jax.tree.map(lambda a: jnp.where(self.converged, a, jnp.nan), error)
 
 
@@ -207,14 +227,41 @@ def _predict(sol: SingleTaskSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
     return Prediction(mean, variance)
 
 
+class TestKernels(eqx.Module):
+    """What the test error on test inputs X0 needs of the kernels, in the eigenbasis of the
+    training kernel K = U diag(k) U^T; it depends on (X, X0, lambda0, activation) only, not on
+    T, N1 or lambda1 (sweeps compute it once, `SingleTask.shared`).
+
+    - `projected`: U^T K(X, X0), shape (P, P0).
+    - `mean_self`: the mean over x0 of k(x0, x0).
+    - `mean_squares`: v_i = mean over x0 of (U^T k0)_i^2, shape (P,).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    projected: Float[Array, "P P0"]
+    mean_self: Float[Array, ""]
+    mean_squares: Float[Array, " P"]
+
+
 @eqx.filter_jit
-def _test_error(sol: SingleTaskSolution, X0: Float[Array, "P0 N0"], y0: Float[Array, " P0"]) -> TestError:
-    k0 = sol.eigenvectors.T @ nngp(sol.inputs, X0, lambda0=sol.lambda0, activation=sol.activation)
-    v = 1 / sol.lambda0
-    k00 = gram_diag(X0, var1=v, var2=v, cov=v, activation=sol.activation)
+def kernels_on_test_set(X: Float[Array, "P N0"], U: Float[Array, "P P"], X0: Float[Array, "P0 N0"], lambda0,
+                 activation: Activation) -> TestKernels:  # fmt: skip
+    """`TestKernels` of the test inputs X0 for training inputs X with kernel eigenvectors U."""
+    k0 = U.T @ nngp(X, X0, lambda0=lambda0, activation=activation)
+    v = 1 / lambda0
+    k00 = gram_diag(X0, var1=v, var2=v, cov=v, activation=activation)
+    return TestKernels(k0, jnp.mean(k00), jnp.mean(k0**2, axis=1))
+
+
+@eqx.filter_jit
+def _test_error(sol: SingleTaskSolution, kernels: TestKernels, y0: Float[Array, " P0"]) -> TestError:
+    """The test error of `sol` on labels y0 (README.md in this folder, section 3.2): with
+    w_i = 1/(k_i + c), c = T lambda1/Q*, bias2 = mean over x0 of (y0 - k0^T U diag(w) U^T y)^2 (one
+    P x P0 product) and variance = (Q*/lambda1)(mean k00 - sum_i w_i v_i) (O(P))."""
     inv = 1 / (sol.eigenvalues + sol.temperature * sol.lambda1 / sol.Q)
-    bias2 = jnp.mean((y0 - k0.T @ (inv * sol.labels_eig)) ** 2)
-    variance = (sol.Q / sol.lambda1) * (jnp.mean(k00) - inv @ jnp.mean(k0**2, axis=1))
+    bias2 = jnp.mean((y0 - kernels.projected.T @ (inv * sol.labels_eig)) ** 2)
+    variance = (sol.Q / sol.lambda1) * (kernels.mean_self - inv @ kernels.mean_squares)
     return TestError(bias2 + variance, bias2, variance)
 
 
@@ -234,14 +281,21 @@ def order_parameter(state: SingleTaskState) -> Stationary:
     return eqx.tree_at(lambda s: s.result, stationary, result)
 
 
+def kernel_spectrum(X: Float[Array, "P N0"], lambda0, activation: Activation) -> tuple[Float[Array, " P"], Float[Array, "P P"]]:
+    """The eigendecomposition K = U diag(k) U^T of the NNGP kernel of the training inputs X:
+    (k, U), k clipped at 0 (K is positive semidefinite; this drops rounding noise below zero)."""
+    k, U = eigh(nngp(X, X, lambda0=lambda0, activation=activation))
+    return jnp.maximum(k, 0.0), U
+
+
 @eqx.filter_jit
 def solve_single_task(
-    X, y, *, width, temperature, lambda0, lambda1, activation: Activation, throw: bool
+    X, y, *, width, temperature, lambda0, lambda1, activation: Activation, throw: bool, spectrum=None
 ) -> SingleTaskSolution:
     """`single_task` on checked arguments (no input validation; `activation` an `Activation`):
-    for the theories built on it."""
-    k, U = eigh(nngp(X, X, lambda0=lambda0, activation=activation))
-    k = jnp.maximum(k, 0.0)  # K is positive semidefinite; drop rounding noise below zero
+    for the theories built on it. `spectrum`: `kernel_spectrum(X, lambda0, activation)` when
+    the caller has it already (None: computed here)."""
+    k, U = kernel_spectrum(X, lambda0, activation) if spectrum is None else spectrum
     y_eig = U.T @ y
     state = SingleTaskState(eigenvalues=k, labels=y_eig, temperature=temperature, lambda1=lambda1, inv_width=1 / width)
     stationary = order_parameter(state)
@@ -284,11 +338,27 @@ class SingleTask(Theory):
     parameters = (WIDTH, TEMPERATURE, LAMBDA0, LAMBDA1, ACTIVATION)
     outputs = (Output("Q", "order parameter Q*", "1"), *ERROR_OUTPUTS)
     objective = "test_error"
+    innermost = ("width",)  # the starting grid's sums over eigenvalues do not depend on N1: once per T
+    max_chunk = 4096
+
+    def point_bytes(self, Ps, Pt, P0, varying) -> int:
+        """O(Pt + P0) a point, with the spectrum and test kernels shared (`shared`); a Pt x Pt
+        eigendecomposition a point where a swept number changes them."""
+        spectrum = any(n not in ("width", "temperature", "lambda1") for n in varying)
+        return 8 * (20 * Pt + 4 * P0 + (10 * Pt**2 if spectrum else 0))
+
+    def shared(self, pair, parameters) -> "tuple[tuple[Array, Array], TestKernels]":
+        """The kernel's eigendecomposition on the target inputs and the test kernels
+        (`kernel_spectrum`, `TestKernels`): they depend on the data, lambda0 and the activation
+        only, so a sweep over T, N1 or lambda1 computes them once."""
+        p = parameters
+        spectrum = kernel_spectrum(pair.Xt, p["lambda0"], p["activation"])
+        return spectrum, kernels_on_test_set(pair.Xt, spectrum[1], pair.X0, p["lambda0"], p["activation"])
 
     def evaluate(self, pair, parameters, shared) -> Evaluation:
-        p = parameters
+        p, (spectrum, kernels) = parameters, shared
         sol = solve_single_task(pair.Xt, pair.yt, width=p["width"], temperature=p["temperature"], lambda0=p["lambda0"],
-                                lambda1=p["lambda1"], activation=p["activation"], throw=False)
-        error = sol.test_error(pair.X0, pair.y0)
+                                lambda1=p["lambda1"], activation=p["activation"], throw=False, spectrum=spectrum)
+        error = _test_error(sol, kernels, pair.y0)  # NaN where not converged (`jaxtl.theory.outputs`)
         values = dict(Q=sol.Q, test_error=error.total, bias2=error.bias2, variance=error.variance)
         return Evaluation(values, sol.result, sol.num_steps)
