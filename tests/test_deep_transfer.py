@@ -132,3 +132,29 @@ def test_gradients_match_finite_differences(pair):
         h = 1e-5 * value
         fd = (error(base | {name: value + h}) - error(base | {name: value - h})) / (2 * h)
         np.testing.assert_allclose(grads[name], fd, rtol=1e-5, atol=1e-10, err_msg=name)
+
+
+def test_deep_chains_anchor_the_first_layer_as_the_one_layer_chains_do():
+    """`sample_deep` with an anchor: gamma = 0 ignores it (the same chains as without), gamma = inf
+    holds W_1 at it while the deeper layers move, and the transfer protocol anchors each target
+    chain to its source sample's W_1."""
+    from jaxtl import nets
+
+    pair = teacher_pair(jax.random.key(0), Ps=12, Pt=8, P0=5, N0=6)
+    sampler = nets.Langevin(n_chains=2, burn_in=20, n_samples=3, thin=5)
+    common = dict(widths=(5, 4), temperature=0.1, sampler=sampler, keep_params=True)
+    anchor = jax.random.normal(jax.random.key(1), (5, 6))
+    free = nets.sample_deep(jax.random.key(2), pair.Xt, pair.yt, **common)
+    zero = nets.sample_deep(jax.random.key(2), pair.Xt, pair.yt, **common, anchor=anchor, coupling=0.0)
+    np.testing.assert_array_equal(free.params.layers[1], zero.params.layers[1])
+    held = nets.sample_deep(jax.random.key(2), pair.Xt, pair.yt, **common, anchor=anchor, coupling=np.inf)
+    np.testing.assert_array_equal(held.params.layers[0], jnp.broadcast_to(anchor, held.params.layers[0].shape))
+    assert not np.allclose(held.params.layers[1][:, 0], held.params.layers[1][:, -1])
+    run = nets.deep_transfer(jax.random.key(3), pair, widths=(5, 4), temperature=0.1, coupling=np.inf,
+                             source_sampler=sampler, target_sampler=sampler)  # fmt: skip
+    W_source = run.source.params.layers[0].reshape(-1, 5, 6)  # (chains x samples) source first layers
+    np.testing.assert_array_equal(run.target.final.layers[0], jnp.repeat(W_source, 2, axis=0))
+    assert set(run.order_parameters) == {"Q_s", "Q_t", "Q_st", "Q_tt", "second_layer_overlap"}
+    with pytest.raises(ValueError, match="widths"):
+        nets.deep_transfer(jax.random.key(3), pair, widths=(5,), temperature=0.1, coupling=1.0, source_sampler=sampler,
+                           target_sampler=sampler)  # fmt: skip
