@@ -23,11 +23,23 @@ The last lines sum, per activation and action, the squared deviations over all r
 (chi^2 with the number of rows): the action with the smaller sum is the one the networks
 support.
 
+With `--transfer`: `jaxtl.deep.transfer` (L = 2, vanilla) against the transfer protocol on
+sampled L = 2 networks (`nets.deep_transfer`: deep source chains, then two target chains per
+kept source sample with their first layer anchored to it) on teacher pairs (N0 = 50, Ps = 200,
+Pt = 50, 500 test points, rho = 1 and 0, widths (100, 100), T = 0.05, all lambdas 1) at
+gamma = 0, 0.1, 1, 10: the target test error, the benefit error(0) - error(gamma) (theory: with
+its prior and source parts), the readout norms Q_s2 and Q_t2, and the overlaps the theory sets to
+zero: readouts lambda2 v_s . <v_t> / N2 and second layers lambda1 W_2~ : <W_2> / (N1 N2).
+Standard errors over the source chains (each with its target chains); the benefit's combines
+those of its two errors.
+
     python benchmarks/deep.py --quick   # erf, L = 2, N in {25, 50}, short chains: under a minute on two CPU cores
     python benchmarks/deep.py           # L in {1, 2, 3}, N in {25, 50, 100, 200}, erf and identity: 18 minutes
+    python benchmarks/deep.py --transfer   # L = 2 transfer, two pairs, four couplings
 """
 
 import argparse
+import dataclasses
 import datetime
 import time
 
@@ -85,6 +97,53 @@ def table(names, theory, measured, drifts) -> "tuple[list[str], np.ndarray]":
     return lines, deviations
 
 
+COUPLINGS = (0.0, 0.1, 1.0, 10.0)
+
+
+def transfer_case(rho, args):
+    """One teacher pair: the theory and the networks at every coupling, printed as rows."""
+    pair = jaxtl.tasks.teacher_pair(jax.random.key(0), Ps=200, Pt=50, P0=P0, N0=N0, rho=rho)
+    pair32 = dataclasses.replace(pair, Xs=pair.Xs.astype(np.float32))  # float32 networks
+    widths = (100, 100)
+    source = nets.sample_deep(jax.random.key(1), pair32.Xs, pair.ys, widths=widths, temperature=TEMPERATURE,
+                              sampler=nets.Langevin(n_chains=args.source_chains, burn_in=args.burn_in, n_samples=2,
+                                                    thin=2000), keep_params=True)  # fmt: skip
+    target_sampler = nets.Langevin(n_chains=2, burn_in=args.burn_in, n_samples=args.target_samples, thin=args.thin)
+    print(f"\nrho = {rho}: source readout norm Q_s2: networks {float(source.Q.mean):.4f} +- {float(source.Q.stderr):.4f}")
+    print(f"{'gamma':>6}{'error th':>10}{'networks':>10}{'stderr':>8}{'dev':>6}{'benefit th':>12}{'(prior':>8}"
+          f"{'source)':>9}{'networks':>10}{'stderr':>8}{'dev':>6}{'Q_t2 th':>9}{'networks':>10}{'v_s.v_t':>9}"
+          f"{'stderr':>8}{'W2 ovl':>9}{'stderr':>8}")  # fmt: skip
+    uncoupled = None
+    for gamma in COUPLINGS:
+        sol = jaxtl.deep.transfer((pair.Xs, pair.ys), (pair.Xt, pair.yt), widths=(100.0, 100.0), temperature=TEMPERATURE,
+                                  coupling=gamma)  # fmt: skip
+        error, benefit = float(sol.test_error(pair.X0, pair.y0).total), sol.benefit(pair.X0, pair.y0)
+        run = nets.deep_transfer(jax.random.key(2), pair32, widths=widths, temperature=TEMPERATURE, coupling=gamma,
+                                 source=source, target_sampler=target_sampler)  # fmt: skip
+        measured = run.test_error(pair.y0)
+        e, se = float(measured.mean.total), float(measured.stderr.total)
+        uncoupled = uncoupled or (e, se)
+        b, sb = uncoupled[0] - e, float(np.hypot(uncoupled[1], se)) if gamma else np.nan
+        overlaps = [float(x) for o in (run.Q_st, run.second_layer_overlap) for x in (o.mean, o.stderr)]
+        benefit_dev = f"{(b - float(benefit.total)) / sb:>6.1f}" if gamma else f"{'':>6}"
+        print(f"{gamma:>6}{error:>10.4f}{e:>10.4f}{se:>8.4f}{(e - error) / se:>6.1f}{float(benefit.total):>12.4f}"
+              f"{float(benefit.prior):>8.4f}{float(benefit.source):>9.4f}{b:>10.4f}{sb:>8.4f}{benefit_dev}"
+              f"{float(sol.Q_t2):>9.4f}{float(run.Q_t.mean):>10.4f}{overlaps[0]:>9.4f}{overlaps[1]:>8.4f}"
+              f"{overlaps[2]:>9.4f}{overlaps[3]:>8.4f}", flush=True)  # fmt: skip
+    print(f"theory: Q_s1 = {float(sol.Q_s1):.4f}, Q_s2 = {float(sol.Q_s2):.4f}")
+
+
+def transfer_main(args):
+    print(f"# benchmarks/deep.py --transfer, {datetime.date.today()}: teacher pairs N0 = {N0}, Ps = 200, Pt = 50, "
+          f"P0 = {P0}, widths (100, 100), T = {TEMPERATURE}, lambdas 1, erf; float32 networks, {args.source_chains} "
+          f"source chains x 2 samples 2000 steps apart, 2 target chains each, {args.target_samples} samples {args.thin} steps "
+          f"apart after {args.burn_in} steps of burn-in; dev: (networks - theory) / stderr")  # fmt: skip
+    start = time.time()
+    for rho in (1.0, 0.0):
+        transfer_case(rho, args)
+    print(f"total {time.time() - start:.0f} s")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="erf, L = 2, N in {25, 50}, short chains")
@@ -95,7 +154,12 @@ def main():
     parser.add_argument("--burn-in", type=int, default=4000)
     parser.add_argument("--samples", type=int, default=100, help="kept samples per chain at N = 100 (x 100/N)")
     parser.add_argument("--thin", type=int, default=50)
+    parser.add_argument("--transfer", action="store_true", help="L = 2 transfer through a coupled first layer")
+    parser.add_argument("--source-chains", type=int, default=8, help="--transfer: source chains")
+    parser.add_argument("--target-samples", type=int, default=40, help="--transfer: kept samples per target chain")
     args = parser.parse_args()
+    if args.transfer:
+        return transfer_main(args)
     if args.quick:
         args.depths, args.widths, args.activations = [2], [25, 50], ["erf"]
         args.chains, args.burn_in, args.samples, args.thin = 8, 2000, 20, 25

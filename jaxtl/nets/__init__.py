@@ -13,7 +13,8 @@ f = (gamma0 N)^{-1} w . phi(W x / sqrt(D)), through `sample` and `transfer` on r
 and measure its feature kernel; `transfer_mean_field` also has the joint (annealed) reading.
 `DeepNetwork` has L hidden layers (jaxtl/theory/README.md, section 12); `sample_deep` draws it
 from its posterior with the same chains, measuring every layer's weight norm (`DeepSamples`),
-the counterparts of `jaxtl.deep.single_task`.
+the counterparts of `jaxtl.deep.single_task`; `deep_transfer` runs the transfer protocol on them
+(`DeepTransferSamples`), the counterpart of `jaxtl.deep.transfer`.
 """
 
 from ._comparison import Comparison as Comparison, compare as compare, compare_single_task as compare_single_task
@@ -29,7 +30,9 @@ from ._mean_field import (
 from ._network import DeepNetwork as DeepNetwork, Network as Network
 from ._training import fit_readout as fit_readout, train as train
 from ._transfer_sampling import (
+    DeepTransferSamples as DeepTransferSamples,
     TransferSamples as TransferSamples,
+    deep_transfer as deep_transfer,
     sample_source as sample_source,
     transfer as transfer,
 )

@@ -7,9 +7,12 @@ precisions lambda_0, ..., lambda_L (jaxtl/theory/README.md, section 12):
 
 sampled by the chains of `sample` (`_langevin._chains`: the same step, step size, burn-in,
 thinning, divergence checks and checkpoints) on U = -T log p = L + T sum_l lambda_l/2 |M_l|^2.
-At L = 1 it is `sample` without coupling, chain for chain.
+At L = 1 it is `sample` without coupling, chain for chain. As in `sample`, the first layer may
+be anchored to a source sample's W_1~ by gamma/2 |W_1 - W_1~|^2 in -log p (gamma = inf: held at
+it); `deep_transfer` runs the transfer protocol on it (section 12.3).
 """
 
+import math
 import pathlib
 
 import equinox as eqx
@@ -20,7 +23,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from .. import _checks
 from ..theory._activation import Activation
 from ._estimate import Estimate, jackknife
-from ._langevin import Langevin, Samples, _chains, _data, _samples
+from ._langevin import Langevin, Samples, _anchor, _chains, _data, _samples
 from ._network import DeepNetwork
 
 
@@ -29,6 +32,8 @@ class DeepSamples(Samples):
     fields of `Samples` (`mean_readout` of shape (chains, N_L), `readout_norm`
     lambda_L |v|^2 / N_L, no kernels; `final` and `params` are `DeepNetwork`s), and
 
+    - `mean_layers`: per chain, the average hidden weights (<W_1>, ..., <W_L>), shapes
+      (chains, N_l, N_(l-1)).
     - `layer_norms`: per kept sample, 1 + (lambda_l' |M_l|^2 - n_l) / N_l for the weights M_l
       of every layer l = 0, ..., L (M_0 = W_1, M_L = v; n_l entries; N_l the width M_l reads,
       N_0 = N0), shape (chains, n_samples, L + 1), with lambda_l' = lambda_l (1 - eta T lambda_l / 2)
@@ -37,6 +42,7 @@ class DeepSamples(Samples):
       1e-3 in practice). The theory's counterpart is `DeepSingleTaskSolution.norms`.
     """
 
+    mean_layers: "tuple[Float[Array, 'chains Nl Nl_1'], ...]"
     layer_norms: Float[Array, "chains samples L1"]
     _shown = ("norms", "Q", "diverged", "step_size", "curvature", "mean_output")
 
@@ -53,31 +59,40 @@ class DeepSamples(Samples):
 
 
 class _DeepPosterior(eqx.Module):
-    """U = -T log p of one chain (module docstring), its data, and what a kept sample measures."""
+    """U = -T log p of one chain (module docstring), its data, and what a kept sample measures;
+    `coupling` gamma of the first layer to an anchor (`frozen`: gamma = inf, W_1 held there)."""
 
     X: Float[Array, "P N0"]
     y: Float[Array, " P"]
     temperature: Float[Array, ""]
     lambdas: Float[Array, " L1"]
+    coupling: Float[Array, ""]
+    frozen: bool = eqx.field(static=True)
 
-    def potential(self, net: DeepNetwork, anchor: None) -> Float[Array, ""]:
+    def potential(self, net: DeepNetwork, anchor: "Float[Array, 'N1 N0'] | None") -> Float[Array, ""]:
         residual = self.y - net(self.X)
         prior = sum(lam * jnp.sum(M**2) for lam, M in zip(self.lambdas, net.weights))
+        if anchor is not None and not self.frozen:
+            prior = prior + self.coupling * jnp.sum((net.layers[0] - anchor) ** 2)
         return 0.5 * jnp.sum(residual**2) + 0.5 * self.temperature * prior
 
     def split(self, net: DeepNetwork) -> "tuple[DeepNetwork, DeepNetwork]":
-        return eqx.partition(net, eqx.is_inexact_array)  # every weight is sampled
+        """(the sampled weights, the rest): every weight, but W_1 when frozen."""
+        sampled = jax.tree.map(eqx.is_inexact_array, net)
+        if self.frozen:
+            sampled = eqx.tree_at(lambda n: n.layers[0], sampled, False)
+        return eqx.partition(net, sampled)
 
     def measure(self, net: DeepNetwork, X_test: Float[Array, "P0 N0"], kernel: bool) -> "tuple[dict, dict]":
         """(per-sample outputs: the loss, the readout norm and lambda_l |M_l|^2 for every layer;
-        terms of the running sums: f(X_test), f(X_test)^2, v). `kernel` must be False."""
+        terms of the running sums: f(X_test), f(X_test)^2, v, the hidden weights). `kernel` must be False."""
         per_sample = {
             "loss": 0.5 * jnp.sum((self.y - net(self.X)) ** 2),
             "readout_norm": self.lambdas[-1] * jnp.sum(net.v**2) / net.v.shape[0],
             "weight_norms": jnp.stack([lam * jnp.sum(M**2) for lam, M in zip(self.lambdas, net.weights)]),
         }
         f = net(X_test)
-        return per_sample, {"output": f, "output_sq": f**2, "readout": net.v}
+        return per_sample, {"output": f, "output_sq": f**2, "readout": net.v, "layers": net.layers}
 
 
 def _layer_norms(weight_norms: Float[Array, "*samples L1"], n0: int, widths: "tuple[int, ...]",
@@ -99,13 +114,17 @@ def _layer_norms(weight_norms: Float[Array, "*samples L1"], n0: int, widths: "tu
 
 
 @eqx.filter_jit
-def _initialize(key, chains, n0, widths, lambdas, activation, dtype):
-    """Networks drawn from the prior and a PRNG key per chain (the keys of `sample`'s chains)."""
+def _initialize(key, chains, n0, widths, lambdas, activation, dtype, anchor, frozen):
+    """Networks drawn from the prior (with W_1 = anchor if frozen) and a PRNG key per chain
+    (the keys of `sample`'s chains)."""
     key_init, key_run = jax.random.split(key)
     init = eqx.filter_vmap(
         lambda k: DeepNetwork.from_prior(k, n0, widths, lambdas=lambdas, activation=activation, dtype=dtype)
     )
-    return init(jax.random.split(key_init, chains)), jax.random.split(key_run, chains)
+    nets = init(jax.random.split(key_init, chains))
+    if frozen:
+        nets = eqx.tree_at(lambda n: n.layers[0], nets, anchor)
+    return nets, jax.random.split(key_run, chains)
 
 
 def sample_deep(
@@ -119,6 +138,8 @@ def sample_deep(
     activation: "str | Activation" = "erf",
     sampler: Langevin = Langevin(),
     X_test: "Float[ArrayLike, 'P0 N0'] | None" = None,
+    anchor: "Float[ArrayLike, '*chains N1 N0'] | None" = None,
+    coupling: float = 0.0,
     keep_params: bool = False,
     checkpoint_dir: "str | pathlib.Path | None" = None,
 ) -> DeepSamples:
@@ -135,6 +156,8 @@ def sample_deep(
       > 0; default all 1): the indexing of `jaxtl.deep.single_task`.
     - `activation`: "erf", "identity", "tanh" or an `Activation`.
     - `sampler`: a `Langevin`. `X_test`: P0 test inputs at which the output is measured.
+    - `anchor`, `coupling`: as in `sample`, for the first layer W_1: gamma/2 |W_1 - W_1~|^2 in
+      -log p, W_1~ of shape (N_1, N0) or (n_chains, N_1, N0); gamma = inf holds W_1 = W_1~.
     - `keep_params`: also return every kept network. `checkpoint_dir`: as in `sample`, the
       per-sample outputs holding `weight_norms`, lambda_l |M_l|^2 per layer, shape (L + 1,).
 
@@ -150,9 +173,11 @@ def sample_deep(
     _checks.shape("lambdas", lambdas, (L + 1,), f"(L + 1,) = ({L + 1},): lambda0, ..., lambda_L")
     dtype = X.dtype
     temperature, lambdas = _checks.positive("temperature", temperature).astype(dtype), lambdas.astype(dtype)
-    nets, keys = _initialize(key, sampler.n_chains, X.shape[1], widths, lambdas, activation, dtype)
-    post = _DeepPosterior(X, y, temperature, lambdas)
-    run = _chains(post, nets, None, keys, sampler, X_test, keep_params=keep_params, checkpoint_dir=checkpoint_dir)
+    coupling, anchor = _anchor(coupling, anchor, (sampler.n_chains, widths[0], X.shape[1]), dtype)
+    post = _DeepPosterior(X, y, temperature, lambdas, jnp.asarray(0.0 if math.isinf(coupling) else coupling, dtype),
+                          frozen=math.isinf(coupling))  # fmt: skip
+    nets, keys = _initialize(key, sampler.n_chains, X.shape[1], widths, lambdas, activation, dtype, anchor, post.frozen)
+    run = _chains(post, nets, anchor, keys, sampler, X_test, keep_params=keep_params, checkpoint_dir=checkpoint_dir)
     norms = _layer_norms(run.per_sample["weight_norms"], X.shape[1], widths, lambdas, run.step_size, temperature)
     return _samples(run, run.means, run.per_sample, run.final, run.per_sample.get("params"), cls=DeepSamples,
-                    layer_norms=norms)  # fmt: skip
+                    mean_layers=run.means["layers"], layer_norms=norms)  # fmt: skip

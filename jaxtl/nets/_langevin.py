@@ -418,6 +418,21 @@ def _data(X, y, X_test) -> "tuple[Float[Array, 'P N0'], Float[Array, ' P'], Floa
     return X, y, X_test
 
 
+def _anchor(coupling, anchor, shape: "tuple[int, int, int]", dtype) -> "tuple[float, Array | None]":
+    """The checked coupling gamma >= 0 (a float) and first-layer anchor: None at gamma = 0,
+    else of `shape` (n_chains, N1, N0), broadcast from (N1, N0)."""
+    coupling = float(_checks.interval("coupling", coupling, 0.0, np.inf, allow_inf=True))
+    if coupling == 0:
+        return coupling, None
+    if anchor is None:
+        raise ValueError("a coupling > 0 needs an anchor (the first layer W~ it couples to)")
+    anchor = jnp.asarray(anchor, dtype)
+    if anchor.shape == shape[1:]:
+        anchor = jnp.broadcast_to(anchor, shape)
+    _checks.shape("anchor", anchor, shape, "(n_chains, N1, N0) or (N1, N0)")
+    return coupling, anchor
+
+
 def sample(
     key: PRNGKeyArray,
     X: Float[ArrayLike, "P N0"],
@@ -471,17 +486,8 @@ def sample(
     X, y, X_test = _data(X, y, X_test)
     dtype, n0 = X.dtype, X.shape[1]
     width = _checks.count("width", width)
-    coupling = float(_checks.interval("coupling", coupling, 0.0, np.inf, allow_inf=True))
     chains = sampler.n_chains
-    if coupling == 0:
-        anchor = None
-    elif anchor is None:
-        raise ValueError("a coupling > 0 needs an anchor (the first layer W~ it couples to)")
-    else:
-        anchor = jnp.asarray(anchor, dtype)
-        if anchor.shape == (width, n0):
-            anchor = jnp.broadcast_to(anchor, (chains, width, n0))
-        _checks.shape("anchor", anchor, (chains, width, n0), "(n_chains, N1, N0) or (N1, N0)")
+    coupling, anchor = _anchor(coupling, anchor, (chains, width, n0), dtype)
     post = _Posterior(
         X,
         y,

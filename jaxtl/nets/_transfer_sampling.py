@@ -18,6 +18,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from .. import _checks
 from ..theory._activation import Activation
 from ._estimate import Estimate, jackknife, test_error
+from ._deep_sampling import DeepSamples, sample_deep
 from ._langevin import Langevin, Samples, sample
 from .._repr import Readable
 from ..theory._result import TestError
@@ -93,6 +94,14 @@ class TransferSamples(Readable):
 
 
 _SOURCE_SAMPLER = Langevin(n_samples=2, thin=1000)
+
+
+def _target_chains(W_source: Float[Array, "chains samples N1 N0"], target_sampler: Langevin) -> "tuple[Array, Langevin]":
+    """The target chains' anchors, each kept source sample's first layer repeated for its
+    `target_sampler.n_chains` target chains, shape (chains x samples x targets, N1, N0), and
+    the target sampler with that many chains."""
+    anchors = jnp.repeat(W_source.reshape(-1, *W_source.shape[2:]), target_sampler.n_chains, axis=0)
+    return anchors, dataclasses.replace(target_sampler, n_chains=anchors.shape[0])
 
 
 def sample_source(
@@ -185,13 +194,11 @@ def transfer(
                       "(chains, samples, width, N0)")
     _, key_target = jax.random.split(key)
 
-    W_source = source.params.W.reshape(-1, *source.params.W.shape[2:])  # (chains x samples, N1, N0)
-    anchors = jnp.repeat(W_source, target_sampler.n_chains, axis=0)
-    sampler = dataclasses.replace(target_sampler, n_chains=anchors.shape[0])
+    anchors, sampler = _target_chains(source.params.W, target_sampler)
     folder = {} if checkpoint_dir is None else {"checkpoint_dir": pathlib.Path(checkpoint_dir) / "target"}
     target = sample(
         key_target,
-        pair.Xt.astype(W_source.dtype),
+        pair.Xt.astype(anchors.dtype),
         pair.yt,
         sampler=sampler,
         X_test=pair.X0,
@@ -203,3 +210,72 @@ def transfer(
         **folder,
     )
     return TransferSamples(source=source, target=target, lambda1=float(lambda1))
+
+
+class DeepTransferSamples(TransferSamples):
+    """What the transfer protocol measured on networks of two (or more) hidden layers
+    (`deep_transfer`): `source` and `target` are `DeepSamples`, `lambda1` is the readout's
+    prior precision lambda_L, so that `Q_s`, `Q_t` are the readout norms and `Q_st`, `Q_tt` the
+    readout overlaps lambda_L v_s . <v_t> / N_L and lambda_L <v_t>_a . <v_t>_b / N_L (zero in the
+    theory: jaxtl/theory/README.md, section 12.3); `second_lambda` is W_2's, for
+    `second_layer_overlap`."""
+
+    second_lambda: float
+    _shown = ("Q_s", "Q_t", "Q_st", "Q_tt", "second_layer_overlap", "lambda1")
+
+    @property
+    def second_layer_overlap(self) -> Estimate:
+        """The second layers' overlap lambda_1 W_2~ : <W_2> / (N_1 N_2) of a source sample and its
+        target chains (zero in the theory; lambda_1 |W_2|^2 / (N_1 N_2) is about 1)."""
+        W_source = self.source.params.layers[1]  # (chains, samples, N2, N1)
+        W_target = self._per_source_sample(self.target.mean_layers[1])  # (chains, samples, targets, N2, N1)
+        overlap = self.second_lambda * jnp.einsum("csij,cstij->cst", W_source, W_target) / W_source[0, 0].size
+        return jackknife(lambda q: q, overlap.mean((1, 2)))
+
+    @property
+    def order_parameters(self) -> "dict[str, Estimate]":
+        """Q_s, Q_t, Q_st, Q_tt of the readouts and `second_layer_overlap`."""
+        return super().order_parameters | {"second_layer_overlap": self.second_layer_overlap}
+
+
+def deep_transfer(
+    key: PRNGKeyArray,
+    pair: TaskPair,
+    *,
+    widths: "tuple[int, ...]",
+    temperature: float,
+    coupling: float,
+    source_temperature: "float | None" = None,
+    lambdas: "Float[ArrayLike, ' L1'] | None" = None,
+    activation: "str | Activation" = "erf",
+    source_sampler: Langevin = _SOURCE_SAMPLER,
+    target_sampler: Langevin = Langevin(n_chains=2),
+    source: "DeepSamples | None" = None,
+) -> DeepTransferSamples:
+    """The transfer protocol of `transfer` on deep networks (`sample_deep`, L >= 2 hidden layers
+    of `widths`): source chains on (pair.Xs, pair.ys) at T_s, then for every kept source sample
+    `target_sampler.n_chains` target chains on (pair.Xt, pair.yt) at T_t whose first layer is
+    anchored to that sample's W_1 by gamma/2 |W_1 - W_1~|^2; the deeper layers and readouts are
+    free. `source`: deep source chains already sampled (`sample_deep` with `keep_params=True`,
+    same pair, widths, T_s, lambdas, activation), shared by several couplings; with the same
+    `key`, the result is the one without it. Other arguments as in `transfer` and `sample_deep`.
+
+    **Returns:** a `DeepTransferSamples`; its `test_error(pair.y0)` is the target test error.
+    """
+    if target_sampler.n_chains < 2:
+        raise ValueError(f"target_sampler.n_chains must be >= 2 (Q_tt needs two target chains), got {target_sampler.n_chains}")
+    key_source, key_target = jax.random.split(key)
+    common = dict(widths=widths, lambdas=lambdas, activation=activation)
+    if source is None:
+        T_s = temperature if source_temperature is None else source_temperature
+        source = sample_deep(key_source, pair.Xs, pair.ys, **common, temperature=T_s, sampler=source_sampler,
+                             keep_params=True)  # fmt: skip
+    elif source.params is None:
+        raise ValueError("source must hold its kept networks: sample it with nets.sample_deep(..., keep_params=True)")
+    if len(source.final.layers) < 2:
+        raise ValueError(f"widths must have L >= 2 hidden layers for deep_transfer (nets.transfer is L = 1), got {widths!r}")
+    anchors, sampler = _target_chains(source.params.layers[0], target_sampler)
+    target = sample_deep(key_target, pair.Xt.astype(anchors.dtype), pair.yt, **common, temperature=temperature,
+                         sampler=sampler, X_test=pair.X0, anchor=anchors, coupling=coupling)  # fmt: skip
+    lambdas = jnp.ones(len(widths) + 1) if lambdas is None else jnp.asarray(lambdas)
+    return DeepTransferSamples(source=source, target=target, lambda1=float(lambdas[-1]), second_lambda=float(lambdas[1]))

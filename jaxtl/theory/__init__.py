@@ -5,7 +5,8 @@ Each theory is one module here: the kernels (`_kernel`), the one stationary-poin
 (on the readout theory `_readout` and the features' covariances `_feature_covariances`), and
 `_adaptive_kernel` and `_adaptive_transfer` (on the single-site measure `_single_site`), and the
 closed form of fine-tuning a linear network (`_fine_tuning`, plain functions, not a `Theory`),
-and the deep single task (`_deep_single_task`, `jaxtl.deep`).
+and the deep single task (`_deep_single_task`, `jaxtl.deep`) and its transfer through a coupled
+first layer (`_deep_transfer`, on `_transfer`'s solver).
 `README.md` in this folder writes down the equations each module implements.
 
 A theory is a `Theory`: it declares its parameters (`Number`, `Option`), its outputs (`Output`)
@@ -24,18 +25,21 @@ from ._protocol import (
 from ._adaptive_kernel import AdaptiveKernel as AdaptiveKernel
 from ._adaptive_transfer import AdaptiveTransfer as AdaptiveTransfer
 from ._deep_single_task import DeepSingleTask as DeepSingleTask
+from ._deep_transfer import DeepTransfer as DeepTransfer
 from ._feature_transfer import FeatureTransfer as FeatureTransfer
 from ._single_task import SingleTask as SingleTask
 from ._transfer import Transfer as Transfer
 
 THEORIES = {
     theory.name: theory
-    for theory in (Transfer(), SingleTask(), FeatureTransfer(), AdaptiveKernel(), AdaptiveTransfer(), DeepSingleTask())
+    for theory in (Transfer(), SingleTask(), FeatureTransfer(), AdaptiveKernel(), AdaptiveTransfer(), DeepSingleTask(),
+                   DeepTransfer())
 }
 """The built-in theories by name: "transfer" (the default of sweeps), "single_task",
 "feature_transfer" (transferred features on the hidden manifold model), "adaptive_kernel" and
 "adaptive_transfer" (infinite-width feature learning, with an elastic coupling),
-"deep_single_task" (L hidden layers of equal width)."""
+"deep_single_task" (L hidden layers of equal width), "deep_transfer" (two hidden layers, the
+first coupled)."""
 
 
 def get(theory: "str | Theory") -> Theory:

@@ -199,10 +199,19 @@ def _state(X, y, widths, temperature, lambdas, activation: Activation, action: s
     C0 = X @ X.T / (lambdas[0] * X.shape[1])
     common = dict(temperature=temperature, widths=widths, lambdas=lambdas[1:], activation=activation, action=action)
     if action == "vanilla":
-        d = jnp.diag(C0)
-        k, U = eigh(propagate(d, d, C0, 1 / lambdas[1:], activation)[2])
-        return DeepState(labels=U.T @ y, eigenvalues=jnp.maximum(k, 0.0), **common)
+        k, U = nngp_eigh(X, lambdas, activation)
+        return DeepState(labels=U.T @ y, eigenvalues=k, **common)
     return DeepState(labels=y, covariance=C0, **common)
+
+
+def nngp_eigh(X: Float[Array, "P N0"], lambdas: Float[Array, " L1"], activation: Activation):
+    """The eigendecomposition (k (P,), clipped at 0, U (P, P)) of the deep NNGP kernel
+    K_NNGP^(L) of the inputs X with prior precisions (lambda0, ..., lambda_L): the kernel the
+    vanilla action rescales."""
+    C0 = X @ X.T / (lambdas[0] * X.shape[1])
+    d = jnp.diag(C0)
+    k, U = eigh(propagate(d, d, C0, 1 / lambdas[1:], activation)[2])
+    return jnp.maximum(k, 0.0), U
 
 
 @eqx.filter_jit

@@ -49,7 +49,7 @@ its scale) at every root, and reports the first failure as its own outcome (`jax
 
 The equations have unphysical roots too (Q_tt < 0, Q_st^2 > Q_s Q_tt) at small width and strong
 coupling, where plain Newton from the prior-only point lands on them. Two things keep the solve
-on the physical one: the start (`_start`), which interpolates between the known roots at
+on the physical one: the start (`starting_point`), which interpolates between the known roots at
 gamma = 0 and gamma = inf, and the backtracking, which keeps an iterate in the basin it started
 in (benchmarks/domain.py maps both over width and coupling).
 - Source: README.md in this folder, section 4 (this repository's own derivation). The paper (arXiv 2407.07168, PRL 134, 177301) could be read only
@@ -73,7 +73,7 @@ from .._repr import Readable
 from ._result import Prediction, TestError, TheorySolution
 from ._protocol import Evaluation, Number, Output, Theory
 from ._single_task import (
-    ACTIVATION, LAMBDA0, LAMBDA1, WIDTH, SingleTaskSolution, order_parameter, solve_single_task,
+    ACTIVATION, LAMBDA0, LAMBDA1, WIDTH, SingleTaskSolution, SingleTaskState, order_parameter, solve_single_task,
 )
 from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
 
@@ -117,6 +117,10 @@ class TargetState(eqx.Module):
     - `source_covariance`: U^T B U, B = K_ts A_s^{-1} K_st / lambda1^2, shape (Pt, Pt).
     - `labels`: U^T y_t, shape (Pt,).
     - `Q_s`, `temperature` (T), `lambda1`, `inv_width` (1/N1): scalars.
+    - `width_ratio`: r = N1/N2 when a second hidden layer of width N2 sits between the first
+      layer and the readout (`jaxtl.deep.transfer`, README.md in this folder, section 12.3): its
+      order parameter is eliminated into the readout term of V (`_readout_term`); 0 for one
+      hidden layer, where that term is Q_t.
     """
 
     eigenvalues: Float[Array, " Pt"]
@@ -129,6 +133,32 @@ class TargetState(eqx.Module):
     temperature: Float[Array, ""]
     lambda1: Float[Array, ""]
     inv_width: Float[Array, ""]
+    width_ratio: Float[Array, ""]
+
+
+def _second_layer_order_parameter(Q_t, r):
+    """Q_2(a), the positive root of Q^2 + (r - 1) Q - r a = 0 at a = Q_t, and dQ_2/da
+    (README.md in this folder, section 12.3). r = 0: Q_2 = 1, the one-layer readout."""
+    s = jnp.sqrt((1 - r) ** 2 + 4 * r * Q_t)
+    # (1 - r + s)/2, rewritten as 2 r a / (s - (1 - r)) where 1 - r < 0 (no cancellation)
+    Q2 = jnp.where(r > 1, 2 * r * Q_t / jnp.where(r > 1, s - (1 - r), 1.0), (1 - r + s) / 2)
+    return Q2, r / (2 * Q2 + r - 1)
+
+
+def _readout_term(Q_t, r):
+    """The readout term e(Q_t) of V and its first two derivatives (README.md in this folder,
+    section 12.3): with a second hidden layer of width N2 = N1/r, its order parameter Q_2 and
+    Q_t = Q_1 Q_2 (Q_1 the first layer's), e = min over Q_2 of Q_1 + log Q_2 + (1/r)(Q_2 - log Q_2)
+    (the log Q_2 from log(Q_1 - Q_tt) = log(Q_t - Q_tt) - log Q_2), up to a constant, which
+    gives e' = 1/Q_2(Q_t), e'' = -Q_2'/Q_2^2; r = 0: e = Q_t, e' = 1, e'' = 0.
+    In closed form e = a/Q_2 + (1/r)(Q_2 - 1) + (1 - 1/r) log Q_2, where (Q_2 - 1)/r = a/Q_2 - 1
+    and log(Q_2)/r = (a/Q_2 - 1) log1p(x)/x with x = Q_2 - 1 (finite at r = 0)."""
+    Q2, dQ2 = _second_layer_order_parameter(Q_t, r)
+    x = Q2 - 1
+    safe = jnp.where(x == 0, 1.0, x)
+    log_ratio = jnp.where(x == 0, 1.0, jnp.log1p(safe) / safe)  # log1p(x)/x
+    excess = Q_t / Q2 - 1  # (Q_2 - 1)/r
+    return Q_t / Q2 + excess + jnp.log(Q2) - excess * log_ratio, 1 / Q2, -dQ2 / Q2**2
 
 
 def _target_matrix(D, Q_tt, state: TargetState):
@@ -154,13 +184,15 @@ def _source_overlap(W, D, state: TargetState):
 
 
 def _potential(x, state: TargetState):
-    """The Franz-Parisi potential V of the module docstring at x = (log(Q_t - Q_tt), Q_tt, Q_st)."""
+    """The Franz-Parisi potential V of the module docstring at x = (log(Q_t - Q_tt), Q_tt, Q_st),
+    its first term Q_t replaced by `_readout_term` (the same at `width_ratio` 0)."""
     D, Q_tt, Q_st = jnp.exp(x[0]), x[1], x[2]
     M = _target_matrix(D, Q_tt, state)
     W = _inverse(M)
     r = state.labels - Q_st * state.source_field
     data = jnp.linalg.slogdet(M)[1] + r @ W @ r + _trace_product(W, _field_covariance(Q_tt, Q_st, state))
-    return D + Q_tt - x[0] - (Q_tt - Q_st**2 / state.Q_s) / D + state.inv_width * data
+    readout = _readout_term(D + Q_tt, state.width_ratio)[0]
+    return readout - x[0] - (Q_tt - Q_st**2 / state.Q_s) / D + state.inv_width * data
 
 
 def _gradient_and_jacobian(x, state: TargetState):
@@ -172,7 +204,9 @@ def _gradient_and_jacobian(x, state: TargetState):
         dV/dD    = 1 - 1/D + (Q_tt - Q_st^2/Q_s)/D^2 + [Tr(W K) - Tr(W K W Sigma)] / (N1 lambda1)
         dV/dQ_tt = 1 - 1/D + [Tr(W K) - Tr(W K W Sigma) + Tr(W K' W Sigma)] / (N1 lambda1)
 
-    (the terms Tr(W K') from log det M and from Tr(M^{-1} S_g) cancel), returned as
+    (the terms Tr(W K') from log det M and from Tr(M^{-1} S_g) cancel; with a second hidden
+    layer the leading 1 of both is e'(Q_t) of `_readout_term`, and e''(Q_t) adds to every
+    entry of the Hessian of V in (D, Q_tt)), returned as
     (D dV/dD, dV/dQ_tt). With q = Q_st, X_D = dM/dD = K/lambda1, X_Q = dM/dQ_tt = (K - K')/lambda1
     and dW = -W dM W, the second derivatives of N1 times the data term of V are
 
@@ -215,8 +249,9 @@ def _gradient_and_jacobian(x, state: TargetState):
     g_R = w @ Rw + tr(WR, WS)  # Tr(W K' W Sigma)
     scale = inv_width / lambda1
     excess = Q_tt - q**2 / Q_s
-    V_D = 1 - 1 / D + excess / D**2 + scale * (trace_WK - g_K)
-    V_Q = 1 - 1 / D + scale * (trace_WK - g_K + g_R)
+    e1, e2 = _readout_term(D + Q_tt, state.width_ratio)[1:]  # 1 and 0 with one hidden layer
+    V_D = e1 - 1 / D + excess / D**2 + scale * (trace_WK - g_K)
+    V_Q = e1 - 1 / D + scale * (trace_WK - g_K + g_R)
 
     # Hessian of V in (D, Q_tt) at fixed q: X_D, X_Q have coefficients (1, 0), (1, -1) on (K, K').
     T = jnp.array([[t_KK, t_KR], [t_KR, t_RR]])
@@ -225,7 +260,7 @@ def _gradient_and_jacobian(x, state: TargetState):
     v = C @ T[:, 1]  # Tr(W X_i W K') lambda1^2
     f = -C @ T @ C.T + 2 * C @ E @ C.T
     f = f - jnp.array([[0.0, v[0]], [v[0], 2 * v[1]]])
-    prior = jnp.array([[1 / D**2 - 2 * excess / D**3, 1 / D**2], [1 / D**2, 0.0]])
+    prior = jnp.array([[1 / D**2 - 2 * excess / D**3, 1 / D**2], [1 / D**2, 0.0]]) + e2
     V_xx = prior + (inv_width / lambda1**2) * f
     V_xq = jnp.array([-2 * q / (Q_s * D**2), 0.0]) + 2 * scale * (C @ (jnp.stack([h_K, h_R]) + q * jnp.stack([m_K, m_R])))
     H = V_xx - jnp.outer(V_xq, V_xq) / V_qq
@@ -248,6 +283,12 @@ class TransferBenefit(Readable):
     total: Float[Array, ""]
     prior: Float[Array, ""]
     source: Float[Array, ""]
+
+    @classmethod
+    def of(cls, uncoupled, prior_only, coupled) -> "TransferBenefit":
+        """The split of the test errors at gamma = 0 (`uncoupled`), of the prior-only reference
+        and at gamma (`coupled`)."""
+        return cls(uncoupled - coupled, uncoupled - prior_only, prior_only - coupled)
 
 
 class TransferSolution(TheorySolution):
@@ -384,7 +425,7 @@ def benefit_given_error(sol: TransferSolution, X0, y0, error: Float[Array, ""]) 
     alone = solve_single_task(p.inputs, sol.labels, width=sol.width, temperature=sol.temperature, lambda0=sol.lambda0,
                               lambda1=sol.lambda1, activation=sol.activation, throw=False)
     uncoupled = alone.test_error(X0, y0).total
-    return TransferBenefit(uncoupled - error, uncoupled - prior_only, prior_only - error)
+    return TransferBenefit.of(uncoupled, prior_only, error)
 
 
 def transfer(
@@ -458,17 +499,29 @@ def _target_state(source: SingleTaskSolution, prior_only: SingleTaskSolution, co
     K_rep = U.T @ gram(Xt, Xt, var1=v_t, var2=v_t, cov=c_tt, activation=act) @ U
     H = U.T @ gram(Xt, Xs, var1=v_t, var2=1 / lambda0, cov=c_st, activation=act) @ source.eigenvectors
     a_s = 1 / (source.Q * source.eigenvalues / lambda1 + source.temperature)  # A_s^{-1} (T_s), eigenbasis
+    return target_state(prior_only.eigenvalues, K_rep, H, a_s, source.labels_eig, prior_only.labels_eig, Q_s=source.Q,
+                        temperature=prior_only.temperature, lambda1=lambda1, inv_width=1 / source.width,
+                        width_ratio=jnp.zeros_like(source.Q))  # fmt: skip
+
+
+def target_state(eigenvalues, replica_kernel, cross_kernel, source_inverse, source_labels, labels, *, Q_s, temperature,
+                 lambda1, inv_width, width_ratio) -> TargetState:  # fmt: skip
+    """The `TargetState` of its kernels in the eigenbases (fields of `TargetState`), with
+    u = H a_s y_s / lambda1 and B = H diag(a_s) H^T / lambda1^2 built here from the cross kernel
+    H (Pt, Ps), the source's A_s^{-1} in its eigenbasis, `source_inverse` a_s (Ps,), and its
+    labels in that basis, `source_labels` (Ps,)."""
     return TargetState(
-        eigenvalues=prior_only.eigenvalues,
-        replica_kernel=K_rep,
-        cross_kernel=H,
-        source_field=H @ (a_s * source.labels_eig) / lambda1,
-        source_covariance=(H * a_s) @ H.T / lambda1**2,
-        labels=prior_only.labels_eig,
-        Q_s=source.Q,
-        temperature=prior_only.temperature,
+        eigenvalues=eigenvalues,
+        replica_kernel=replica_kernel,
+        cross_kernel=cross_kernel,
+        source_field=cross_kernel @ (source_inverse * source_labels) / lambda1,
+        source_covariance=(cross_kernel * source_inverse) @ cross_kernel.T / lambda1**2,
+        labels=labels,
+        Q_s=Q_s,
+        temperature=temperature,
         lambda1=lambda1,
-        inv_width=1 / source.width,
+        inv_width=inv_width,
+        width_ratio=width_ratio,
     )
 
 
@@ -477,7 +530,7 @@ def _solve(Xs, ys, Xt, yt, *, width, temperature, source_temperature, coupling, 
            start=None):
     """`transfer` on checked arguments (`activation` an `Activation`). `start` (internal, for
     warm starts): Newton's starting point (log(Q_t - Q_tt), Q_tt), e.g. the solution at a
-    neighbouring parameter value; where it is not finite (or None), `_start` is used."""
+    neighbouring parameter value; where it is not finite (or None), `starting_point` is used."""
     source = solve_single_task(Xs, ys, width=width, temperature=source_temperature, lambda0=lambda0, lambda1=lambda1,
                                activation=activation, throw=throw)
     return solve_target(source, Xt, yt, coupling=coupling, temperature=temperature, throw=throw, start=start)
@@ -492,7 +545,7 @@ def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, temperature, t
     prior_only = solve_single_task(Xt, yt, width=source.width, temperature=temperature, lambda0=1 / v_t,
                                    lambda1=source.lambda1, activation=source.activation, throw=throw)
     state = _target_state(source, prior_only, coupling)
-    x0 = _start(prior_only, coupling, source.lambda0)
+    x0 = starting_point(prior_only.Q, prior_only.state, coupling, source.lambda0)
     if start is not None:
         x0 = jnp.where(jnp.all(jnp.isfinite(start)), start, x0)
     stationary = stationary_point(_gradient_and_jacobian, jax.lax.stop_gradient(x0), state)
@@ -516,24 +569,25 @@ def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, temperature, t
     )
 
 
-def _start(prior_only: SingleTaskSolution, coupling, lambda0) -> Float[Array, " 2"]:
-    """Newton's start (log(Q_t - Q_tt), Q_tt), between the two ends where the root is known.
+def starting_point(Q_p, state: SingleTaskState, coupling, lambda0) -> Float[Array, " 2"]:
+    """Newton's start (log(Q_t - Q_tt), Q_tt), between the two ends where the root is known,
+    from the prior-only Q_p and its single-task state (kernel spectrum, T, lambda1, 1/N1).
 
     At gamma = 0 the root is the prior-only one, (log Q_p, 0). At gamma = inf, V is linear in
     Q_tt and its Q_tt-derivative fixes D = Q_t - Q_tt alone: 1/D = 1 + (1/N1) sum_i
     (k_i/lambda1) / (D k_i/lambda1 + T), the single-task condition of the target inputs with
-    zero labels (`order_parameter`), unique in (0, 1) and small at small width. The start
-    interpolates with omega = c_tt / v_t, the share of a target weight's variance common to all
-    replicas (0 at gamma = 0, 1 at gamma = inf): log D = (1 - omega) log Q_p + omega log D_inf,
-    Q_tt = omega Q_p. From the prior-only start alone, Newton reaches an unphysical root
-    (Q_tt < 0) at small width and gamma >~ 3 (benchmarks/domain.py).
+    zero labels (`order_parameter` of `state` with the labels set to zero), unique in (0, 1)
+    and small at small width. The start interpolates with omega = c_tt / v_t, the share of a
+    target weight's variance common to all replicas (0 at gamma = 0, 1 at gamma = inf):
+    log D = (1 - omega) log Q_p + omega log D_inf, Q_tt = omega Q_p. From the prior-only start
+    alone, Newton reaches an unphysical root (Q_tt < 0) at small width and gamma >~ 3
+    (benchmarks/domain.py).
     """
     v_t, _, c_tt = _moments(coupling, lambda0)
     omega = c_tt / v_t
-    p = prior_only
-    fluctuation = order_parameter(dataclasses.replace(p.state, labels=jnp.zeros_like(p.labels_eig)))
-    log_D = jnp.where(jnp.isfinite(fluctuation.value), fluctuation.value, jnp.log(p.Q))
-    return jnp.stack([(1 - omega) * jnp.log(p.Q) + omega * log_D, omega * p.Q])
+    fluctuation = order_parameter(dataclasses.replace(state, labels=jnp.zeros_like(state.labels)))
+    log_D = jnp.where(jnp.isfinite(fluctuation.value), fluctuation.value, jnp.log(Q_p))
+    return jnp.stack([(1 - omega) * jnp.log(Q_p) + omega * log_D, omega * Q_p])
 
 
 _TOLERANCE = 1e-8  # allowed violation of a physical condition, relative (rounding and Newton's tolerance)
@@ -561,35 +615,68 @@ def _physical(newton, source, prior_only, Q_tt, Q_st, M, state: TargetState) -> 
     ])  # fmt: skip
 
 
+class TestKernels(eqx.Module):
+    """The kernels between test inputs X0 (P0 of them) and the training inputs that the target's
+    predictor needs (`prediction`), in the eigenbases of the target kernel (U, (Pt, Pt)) and of
+    the source kernel (U_s, (Ps, Ps)), all in units of the state's kernels:
+
+    - `own`: U^T K_tt(X_t, X0), shape (Pt, P0); `replica`: U^T K_tt'(X_t, X0), shape (Pt, P0);
+    - `cross`: K_ts(X0, X_s) U_s, shape (P0, Ps);
+    - `own_diagonal`, `replica_diagonal`: K_tt(x0, x0) and K_tt'(x0, x0), shape (P0,).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    own: Float[Array, "Pt P0"]
+    replica: Float[Array, "Pt P0"]
+    cross: Float[Array, "P0 Ps"]
+    own_diagonal: Float[Array, " P0"]
+    replica_diagonal: Float[Array, " P0"]
+
+
 @eqx.filter_jit
 def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
-    """`TransferSolution.predict`, in the eigenbasis of K_tt: the kernels among training points
-    come from `sol.state`; only those with the test inputs are computed here."""
-    p, s, state, act, l1 = sol.prior_only, sol.source, sol.state, sol.activation, sol.lambda1
+    """`TransferSolution.predict`: the kernels with the test inputs (the first layer's moments
+    of the coupling), then `prediction`."""
+    p, s, act = sol.prior_only, sol.source, sol.activation
     v_t, c_st, c_tt = _moments(sol.coupling, sol.lambda0)
     own = dict(var1=v_t, var2=v_t, cov=v_t, activation=act)
     rep = dict(var1=v_t, var2=v_t, cov=c_tt, activation=act)
-    cross = dict(var1=v_t, var2=1 / sol.lambda0, cov=c_st, activation=act)
-    U = p.eigenvectors
-    W = _inverse(_target_matrix(sol.Q_t - sol.Q_tt, sol.Q_tt, state))  # M^{-1}
-    K0_rep = U.T @ gram(p.inputs, X0, **rep)  # (Pt, P0)
-    c0 = (sol.Q_t * (U.T @ gram(p.inputs, X0, **own)) - sol.Q_tt * K0_rep) / l1  # C_e(X_t, x0)
+    kernels = TestKernels(
+        own=p.eigenvectors.T @ gram(p.inputs, X0, **own),
+        replica=p.eigenvectors.T @ gram(p.inputs, X0, **rep),
+        cross=gram(X0, s.inputs, var1=v_t, var2=1 / sol.lambda0, cov=c_st, activation=act) @ s.eigenvectors,
+        own_diagonal=gram_diag(X0, **own),
+        replica_diagonal=gram_diag(X0, **rep),
+    )
+    a_s = 1 / (sol.Q_s * s.eigenvalues / sol.lambda1 + sol.source_temperature)
+    return prediction(sol.state, sol.Q_t, sol.Q_tt, sol.Q_st, kernels, a_s, s.labels_eig)
+
+
+def prediction(state: TargetState, Q_t, Q_tt, Q_st, kernels: TestKernels, source_inverse: Float[Array, " Ps"],
+               source_labels: Float[Array, " Ps"]) -> Prediction:  # fmt: skip
+    """The target's predictor (README.md in this folder, section 4.5) at the order parameters,
+    given the state, the test kernels, the source's A_s^{-1} in its eigenbasis (a_s, (Ps,)) and
+    its labels in that basis, in the eigenbasis of K_tt: the kernels among training points come
+    from `state`; only those with the test inputs are passed in."""
+    l1 = state.lambda1
+    W = _inverse(_target_matrix(Q_t - Q_tt, Q_tt, state))  # M^{-1}
+    c0 = (Q_t * kernels.own - Q_tt * kernels.replica) / l1  # C_e(X_t, x0)
     Z = W @ c0  # M^{-1} c0
     # g enters through H_0 = K_0s U_s A_s^{-1/2} and H_t = U^T K_ts U_s A_s^{-1/2}.
-    root_a = jnp.sqrt(1 / (sol.Q_s * s.eigenvalues / l1 + sol.source_temperature))
-    H_0 = gram(X0, s.inputs, **cross) @ (s.eigenvectors * root_a)
+    root_a = jnp.sqrt(source_inverse)
+    H_0 = kernels.cross * root_a
     H_t = state.cross_kernel * root_a
     # mean = m_g(x0) + Z^T (y_t - m_g(X_t)), with m_g = (Q_st/lambda1) K_.s A_s^{-1} y_s = Q_st u
-    mean = (sol.Q_st / l1) * (H_0 @ (root_a * s.labels_eig)) + Z.T @ (state.labels - sol.Q_st * state.source_field)
-    k00_own, k00_rep = gram_diag(X0, **own), gram_diag(X0, **rep)
-    own_variance = (sol.Q_t * k00_own - sol.Q_tt * k00_rep) / l1 - jnp.sum(c0 * Z, axis=0)
+    mean = (Q_st / l1) * (H_0 @ (root_a * source_labels)) + Z.T @ (state.labels - Q_st * state.source_field)
+    own_variance = (Q_t * kernels.own_diagonal - Q_tt * kernels.replica_diagonal) / l1 - jnp.sum(c0 * Z, axis=0)
     # Var of g(x0) - Z^T g(X_t) under S_g = (Q_tt/lambda1) K' - (Q_st/lambda1)^2 H H^T.
-    a, b = sol.Q_tt / l1, (sol.Q_st / l1) ** 2
+    a, b = Q_tt / l1, (Q_st / l1) ** 2
     field_variance = (
-        a * k00_rep - b * jnp.sum(H_0**2, axis=1)
-        - 2 * jnp.sum(Z * (a * K0_rep - b * (H_t @ H_0.T)), axis=0)
-        + jnp.sum(Z * (_field_covariance(sol.Q_tt, sol.Q_st, state) @ Z), axis=0)
-    )
+        a * kernels.replica_diagonal - b * jnp.sum(H_0**2, axis=1)
+        - 2 * jnp.sum(Z * (a * kernels.replica - b * (H_t @ H_0.T)), axis=0)
+        + jnp.sum(Z * (_field_covariance(Q_tt, Q_st, state) @ Z), axis=0)
+    )  # fmt: skip
     return Prediction(mean, own_variance + field_variance)
 
 
