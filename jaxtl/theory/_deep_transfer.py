@@ -37,7 +37,7 @@ from ._result import Prediction, TheorySolution
 from ._single_task import ACTIVATION, LAMBDA0, SingleTaskState
 from ._solve import RESULTS, raise_if_failed, stationary_point
 from ._transfer import (
-    TargetState, TestKernels, TransferBenefit, _gradient_and_jacobian, _inverse, _moments, _physical,
+    TARGET_OUTPUTS, TargetState, TestKernels, TransferBenefit, _gradient_and_jacobian, _inverse, _moments, _physical,
     _second_layer_order_parameter, _source_overlap, _target_matrix, prediction, starting_point, target_state,
 )  # fmt: skip
 
@@ -331,12 +331,7 @@ class DeepTransfer(Theory):
         Output("Q_t2", "target order parameter of the second layer (readout norm)", "1"),
         Output("Q_tt", "target replica overlap Q_tt", "1"),
         Output("Q_st", "source-target overlap Q_st", "1"),
-        Output("test_error", "target test error", "labels^2", "lower"),
-        Output("bias2", "target test error, bias^2", "labels^2", "lower"),
-        Output("variance", "target test error, variance", "labels^2", "lower"),
-        Output("benefit", "transfer benefit, error(γ=0) − error(γ)", "labels^2", "higher"),
-        Output("benefit_prior", "benefit from the changed prior alone (not transfer)", "labels^2", "higher"),
-        Output("benefit_source", "benefit carried by the source-target kernel", "labels^2", "higher"),
+        *TARGET_OUTPUTS,
     )
     objective = "benefit"
 

@@ -680,6 +680,18 @@ def prediction(state: TargetState, Q_t, Q_tt, Q_st, kernels: TestKernels, source
     return Prediction(mean, own_variance + field_variance)
 
 
+TARGET_OUTPUTS = (
+    Output("test_error", "target test error", "labels^2", "lower"),
+    Output("bias2", "target test error, bias^2", "labels^2", "lower"),
+    Output("variance", "target test error, variance", "labels^2", "lower"),
+    Output("benefit", "transfer benefit, error(γ=0) − error(γ)", "labels^2", "higher"),
+    Output("benefit_prior", "benefit from the changed prior alone (not transfer)", "labels^2", "higher"),
+    Output("benefit_source", "benefit carried by the source-target kernel", "labels^2", "higher"),
+)
+"""The target's test error and the benefit, with its split: outputs of every transfer theory
+built on the Franz-Parisi block (`Transfer`, the deep `DeepTransfer`)."""
+
+
 class Transfer(Theory):
     """The transfer theory as a `jaxtl.theory.Theory`: the source (Xs, ys), the target
     (Xt, yt), the test set (X0, y0) of a task pair; the source's solve is what points share."""
@@ -698,12 +710,7 @@ class Transfer(Theory):
         Output("Q_t", "target order parameter Q_t", "1"),
         Output("Q_tt", "target replica overlap Q_tt", "1"),
         Output("Q_st", "source-target overlap Q_st", "1"),
-        Output("test_error", "target test error", "labels^2", "lower"),
-        Output("bias2", "target test error, bias^2", "labels^2", "lower"),
-        Output("variance", "target test error, variance", "labels^2", "lower"),
-        Output("benefit", "transfer benefit, error(γ=0) − error(γ)", "labels^2", "higher"),
-        Output("benefit_prior", "benefit from the changed prior alone (not transfer)", "labels^2", "higher"),
-        Output("benefit_source", "benefit carried by the source-target kernel", "labels^2", "higher"),
+        *TARGET_OUTPUTS,
         Output("relatedness", "label fraction the source explains, 1 − |y_t − m_g|²/|y_t|²", "1", "higher"),
     )
     objective = "benefit"
