@@ -170,17 +170,19 @@ def test_gradients_match_finite_differences(data, action):
         np.testing.assert_allclose(grads[name], fd, rtol=1e-5, atol=1e-10, err_msg=name)
 
 
-def test_vmap_and_the_sweep_equal_direct_calls(data):
+@pytest.mark.parametrize("action", ["vanilla", "full"])
+def test_vmap_and_the_sweep_equal_direct_calls(data, action):
     X, y, X0, y0 = data
-    error = lambda T: jaxtl.deep.single_task(X, y, widths=(30.0, 30.0), temperature=T).test_error(X0, y0).total  # noqa: E731
+    kw = dict(widths=(30.0, 30.0), action=action)
+    error = lambda T: jaxtl.deep.single_task(X, y, temperature=T, **kw).test_error(X0, y0).total  # noqa: E731
     temperatures = jnp.array([0.02, 0.1, 0.5])
     np.testing.assert_allclose(jax.vmap(error)(temperatures), [error(T) for T in temperatures], rtol=1e-10)
     from jaxtl.tasks import teacher_pair
 
     ds = jaxtl.sweep(teacher_pair, theory="deep_single_task", Ps=10, Pt=30, P0=40, N0=20, depth=2,
-                     width=[20.0, 80.0], temperature=0.05, progress=False)  # fmt: skip
+                     width=[20.0, 80.0], temperature=0.05, action=action, progress=False)  # fmt: skip
     pair = teacher_pair(jax.random.key(0), Ps=10, Pt=30, P0=40, N0=20)
-    sol = jaxtl.deep.single_task(pair.Xt, pair.yt, widths=(80.0, 80.0), temperature=0.05)
+    sol = jaxtl.deep.single_task(pair.Xt, pair.yt, widths=(80.0, 80.0), temperature=0.05, action=action)
     np.testing.assert_allclose(ds.test_error.sel(width=80.0), sol.test_error(pair.X0, pair.y0).total, rtol=1e-10)
     np.testing.assert_allclose(ds.Q.sel(width=80.0), sol.Q[-1], rtol=1e-10)
 
@@ -192,7 +194,7 @@ def test_bad_arguments_name_themselves(data):
     with pytest.raises(ValueError, match="lambdas"):
         jaxtl.deep.single_task(X, y, widths=(10.0, 10.0), temperature=0.1, lambdas=(1.0, 1.0))
     with pytest.raises(ValueError, match="action"):
-        jaxtl.deep.single_task(X, y, widths=(10.0,), temperature=0.1, action="full")
+        jaxtl.deep.single_task(X, y, widths=(10.0,), temperature=0.1, action="linear")
     with pytest.raises(ValueError, match="temperature"):
         jaxtl.deep.single_task(X, y, widths=(10.0,), temperature=0.0)
 
