@@ -1,13 +1,13 @@
-"""Which deep action do Langevin-sampled deep networks follow, "nested" or "vanilla"?
+"""Which deep action do Langevin-sampled deep networks follow, "nested", "vanilla" or "full"?
 
-For L = 2 and 3 hidden layers of equal width N (and L = 1, where the two coincide with
+For L = 2 and 3 hidden layers of equal width N (and L = 1, where the three coincide with
 `jaxtl.single_task`: how far the kernel theory itself is from these networks), erf and identity activations, on one teacher
 task (N0 = 50, P = 100 training points, 500 test points, tanh(2 w.x / sqrt(N0)) labels with
-noise 0.1, T = 0.05, all lambdas 1), the two actions of `jaxtl.deep.single_task` against
+noise 0.1, T = 0.05, all lambdas 1), the three actions of `jaxtl.deep.single_task` against
 networks sampled by `jaxtl.nets.sample_deep` (float32 weights): the test error and every
 layer's weight norm (`DeepSingleTaskSolution.norms` against `DeepSamples.norms`: 1 under the
 prior, the last the readout norm lambda_L |v|^2 / N_L = Q_L), with the standard error over
-independent chains and each action's deviation in standard errors. For the identity the two
+independent chains and each action's deviation in standard errors. For the identity the three
 actions coincide: those rows check the networks and the norms' theory, not the actions.
 
 Equilibration: the slowest relaxation is the prior's, 1 / (lambda eta T) steps for a step eta
@@ -50,7 +50,7 @@ import jaxtl
 from jaxtl import nets
 
 N0, P, P0, TEMPERATURE, GAIN, NOISE = 50, 100, 500, 0.05, 2.0, 0.1
-ACTIONS = ("nested", "vanilla")
+ACTIONS = jaxtl.deep.ACTIONS
 
 
 def task():
@@ -68,7 +68,7 @@ def drift(layer_norms):
 
 
 def case(data, activation, L, N, sampler):
-    """One (activation, L, N): the theory's rows for both actions, the networks' rows, their
+    """One (activation, L, N): the theory's rows for every action, the networks' rows, their
     standard errors, the drifts and the step size."""
     X, y, X0, y0 = data
     widths = (N,) * L
@@ -88,12 +88,12 @@ def case(data, activation, L, N, sampler):
 def table(names, theory, measured, drifts) -> "tuple[list[str], np.ndarray]":
     """The printed rows and the deviations (networks - theory) / stderr, shape (rows, actions)."""
     deviations = (measured[:, :1] - theory) / measured[:, 1:]
-    lines = [f"{'':<12}{'nested':>9}{'vanilla':>9}{'networks':>10}{'stderr':>9}{'dev nested':>12}"
-             f"{'dev vanilla':>13}{'drift':>7}"]  # fmt: skip
+    lines = [f"{'':<12}{''.join(f'{a:>9}' for a in ACTIONS)}{'networks':>10}{'stderr':>9}"
+             f"{''.join(('dev ' + a).rjust(13) for a in ACTIONS)}{'drift':>7}"]  # fmt: skip
     for name, t, m, d, dr in zip(names, theory, measured, deviations, drifts):
         shown_drift = "" if np.isnan(dr) else f"{dr:.1f}"
-        lines.append(f"{name:<12}{t[0]:>9.4f}{t[1]:>9.4f}{m[0]:>10.4f}{m[1]:>9.4f}{d[0]:>12.1f}{d[1]:>13.1f}"
-                     f"{shown_drift:>7}")  # fmt: skip
+        lines.append(f"{name:<12}{''.join(f'{x:>9.4f}' for x in t)}{m[0]:>10.4f}{m[1]:>9.4f}"
+                     f"{''.join(f'{x:>13.1f}' for x in d)}{shown_drift:>7}")  # fmt: skip
     return lines, deviations
 
 

@@ -3,7 +3,7 @@
 
 - `single_task(X, y, *, widths, temperature, lambdas=None, activation="erf", action="vanilla")`:
   the order parameters Q_1, ..., Q_L, the predictor and the test error (`DeepSingleTaskSolution`);
-  `action` is "vanilla" or "nested" (`ACTIONS`). Also `theory="deep_single_task"` in sweeps.
+  `action` is "vanilla", "nested" or "full" (`ACTIONS`). Also `theory="deep_single_task"` in sweeps.
 - `transfer((Xs, ys), (Xt, yt), *, widths, temperature, coupling, lambdas=None, activation="erf",
   action="vanilla", source_temperature=None)`: two hidden layers, the first coupled to a source
   sample's (section 12.3; `DeepTransferSolution`). Also `theory="deep_transfer"` in sweeps.

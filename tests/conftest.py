@@ -27,6 +27,8 @@ SLOW = (
     "test_deep.py::test_vmap_and_the_sweep_equal_direct_calls",
     "test_deep.py::test_deep_sampler_at_one_layer_is_the_one_layer_sampler",
     "test_deep.py::test_compare_shows_one_row_per_layer_and_bad_arguments_name_themselves",
+    "test_deep.py::test_actions_differ_for_erf_and_agree_for_the_identity",
+    "test_deep.py::test_full_solution_is_a_minimum_of_the_numpy_action[3]",
     "test_nets.py::test_transfer_theory_and_langevin_agree_within_ten_percent",
     "test_nets.py::test_single_task_theory_and_langevin_agree_within_ten_percent",
     "test_nets.py::test_transfer_without_coupling_is_single_task_on_the_target",

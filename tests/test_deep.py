@@ -4,6 +4,7 @@ written out), gradients against finite differences. Deep networks (`nets.DeepNet
 `nets.sample_deep`): L = 1 against the one-layer network and sampler, the forward pass and
 the prior against NumPy, the sampled posterior against quadrature, and the theory."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,15 +33,40 @@ def numpy_action(Q, X, y, widths, T, lambdas, activation, action):
         d = np.diag(C)
         return 2 / np.pi * np.arcsin(2 * C / np.sqrt(np.outer(1 + 2 * d, 1 + 2 * d)))
 
-    for l in range(len(widths)):
-        C = (Q[l] if action == "nested" else 1.0) / lambdas[l + 1] * kappa(C)
-    K = C * (np.prod(Q) if action == "vanilla" else 1.0)
+    if action == "full":
+        K = numpy_full_kernel(Q, C, lambdas, kappa)
+    else:
+        for l in range(len(widths)):
+            C = (Q[l] if action == "nested" else 1.0) / lambdas[l + 1] * kappa(C)
+        K = C * (np.prod(Q) if action == "vanilla" else 1.0)
     A = T * np.eye(len(y)) + K
     return np.sum(np.asarray(widths) * (Q - np.log(Q))) + np.linalg.slogdet(A)[1] + y @ np.linalg.solve(A, y)
 
 
+def numpy_full_kernel(Q, C0, lambdas, kappa):
+    """The "full" K_R on the P x P matrix: f_L(C) = Q_L kappa(C) / lambda_L, then inwards
+    f_l(C) = f_(l+1)(K) + (Q_l - 1) d/ds f_(l+1)(s K) at s = 1, K = kappa(C) / lambda_l, the
+    derivative by a five-point finite difference of the matrix map (diagonal included)."""
+
+    def along_itself(f, K, h=1e-3):
+        g = lambda t: f((1 + t) * K)  # noqa: E731
+        return (8 * (g(h) - g(-h)) - (g(2 * h) - g(-2 * h))) / (12 * h)
+
+    def linearized(f, l):
+        def f_l(C):
+            K = kappa(C) / lambdas[l + 1]
+            return f(K) + (Q[l] - 1) * along_itself(f, K)
+
+        return f_l
+
+    f = lambda C: Q[-1] * kappa(C) / lambdas[-1]  # noqa: E731
+    for l in reversed(range(len(Q) - 1)):
+        f = linearized(f, l)
+    return f(C0)
+
+
 @pytest.mark.parametrize("activation", ["erf", "identity"])
-@pytest.mark.parametrize("action", ["vanilla", "nested"])
+@pytest.mark.parametrize("action", jaxtl.deep.ACTIONS)
 def test_one_layer_is_the_single_task(data, activation, action):
     X, y, X0, y0 = data
     kw = dict(temperature=0.05, activation=activation)
@@ -58,7 +84,7 @@ def test_deep_linear_zero_temperature_closed_form(data, L):
     a = y @ np.linalg.solve(X @ X.T / X.shape[1], y)
     alpha = P / N
     Q = scipy.optimize.brentq(lambda q: q**L * (q - 1 + alpha) - alpha * a / P, 1e-3, 1e3, xtol=1e-14)
-    for action in ("vanilla", "nested"):
+    for action in jaxtl.deep.ACTIONS:
         sol = jaxtl.deep.single_task(X, y, widths=(N,) * L, temperature=1e-9, activation="identity", action=action)
         np.testing.assert_allclose(sol.Q, Q, rtol=1e-6)
 
@@ -78,21 +104,63 @@ def test_erf_solution_is_a_minimum_of_the_numpy_action(data, action):
         assert abs(F(up) - F(down)) / 2e-5 < 1e-5 * widths[l]
 
 
+@pytest.mark.parametrize("L", [2, 3])
+def test_full_solution_is_a_minimum_of_the_numpy_action(data, L):
+    X, y, _, _ = data
+    widths, T, lambdas = (25.0, 40.0, 30.0)[:L], 0.05, (1.0, 1.2, 0.9, 1.1)[: L + 1]
+    sol = jaxtl.deep.single_task(X, y, widths=widths, temperature=T, lambdas=lambdas, action="full")
+    assert bool(sol.converged)
+    Q = np.asarray(sol.Q)
+    F = lambda q: numpy_action(q, X, y, widths, T, lambdas, "erf", "full")  # noqa: E731
+    h = 1e-3  # the finite-difference kernel is good to ~1e-10, so steps well above it
+    for l in range(L):  # a minimum along each layer, and the stationarity in log Q by finite differences
+        up, down = Q.copy(), Q.copy()
+        up[l], down[l] = Q[l] * np.exp(h), Q[l] * np.exp(-h)
+        assert F(Q) < min(F(up), F(down))
+        assert abs(F(up) - F(down)) / (2 * h) < 1e-5 * widths[l]
+
+
 def test_actions_differ_for_erf_and_agree_for_the_identity(data):
     X, y, X0, y0 = data
     for activation, same in (("erf", False), ("identity", True)):
         Qs = [jaxtl.deep.single_task(X, y, widths=(25.0, 25.0), temperature=0.05, activation=activation,
-                                     action=a).Q for a in ("vanilla", "nested")]  # fmt: skip
-        assert np.allclose(Qs[0], Qs[1], rtol=1e-9) == same, Qs
+                                     action=a).Q for a in jaxtl.deep.ACTIONS]  # fmt: skip
+        for a, b in ((0, 1), (0, 2), (1, 2)):
+            assert np.allclose(Qs[a], Qs[b], rtol=1e-10) == same, Qs
 
 
-def test_gradients_match_finite_differences(data):
+@pytest.mark.parametrize("L", [2, 3])
+def test_full_kernel_is_the_nested_kernel_to_first_order(data, L):
+    """At Q = 1 + eps v the full and nested K_R (training and test points, variances included)
+    differ by O(eps^2): doubling eps multiplies the difference by 4, with prior precisions != 1."""
+    X, y, X0, _ = data
+    direction = jnp.array([1.0, -0.7, 0.4])[:L]
+
+    @eqx.filter_jit
+    def kernel(Q, action):  # a solution object at this Q, not solved: only its kernel is read
+        sol = jaxtl.deep.DeepSingleTaskSolution(
+            Q=Q, result=jaxtl.RESULTS.successful, num_steps=jnp.array(0), widths=jnp.full(L, 30.0),
+            temperature=jnp.array(0.05), lambdas=jnp.array([1.1, 0.8, 1.3, 0.9])[: L + 1],
+            activation=jaxtl.kernels.get_activation("erf"), action=action, inputs=X, labels=y)  # fmt: skip
+        return sol.renormalized_kernel(X0, X)
+
+    def difference(eps):
+        kernels = [kernel(1 + eps * direction, a) for a in ("full", "nested")]
+        return np.array([np.max(np.abs(a - b)) for a, b in zip(*kernels)])
+
+    small, large = difference(0.01), difference(0.02)
+    assert np.all(small > 1e-7), small  # the actions differ at second order
+    np.testing.assert_allclose(large / small, 4.0, rtol=0.1)
+
+
+@pytest.mark.parametrize("action", ["nested", "full"])
+def test_gradients_match_finite_differences(data, action):
     X, y, X0, y0 = data
     base = dict(temperature=0.05, width=30.0, lambda1=1.1)
 
     def error(values):
         sol = jaxtl.deep.single_task(X, y, widths=(values["width"], 40.0), temperature=values["temperature"],
-                                     lambdas=jnp.stack([1.0, values["lambda1"], 1.0]), action="nested")  # fmt: skip
+                                     lambdas=jnp.stack([1.0, values["lambda1"], 1.0]), action=action)  # fmt: skip
         return sol.test_error(X0, y0).total
 
     grads = jax.grad(error)({k: jnp.asarray(v) for k, v in base.items()})
@@ -102,17 +170,19 @@ def test_gradients_match_finite_differences(data):
         np.testing.assert_allclose(grads[name], fd, rtol=1e-5, atol=1e-10, err_msg=name)
 
 
-def test_vmap_and_the_sweep_equal_direct_calls(data):
+@pytest.mark.parametrize("action", ["vanilla", "full"])
+def test_vmap_and_the_sweep_equal_direct_calls(data, action):
     X, y, X0, y0 = data
-    error = lambda T: jaxtl.deep.single_task(X, y, widths=(30.0, 30.0), temperature=T).test_error(X0, y0).total  # noqa: E731
+    kw = dict(widths=(30.0, 30.0), action=action)
+    error = lambda T: jaxtl.deep.single_task(X, y, temperature=T, **kw).test_error(X0, y0).total  # noqa: E731
     temperatures = jnp.array([0.02, 0.1, 0.5])
     np.testing.assert_allclose(jax.vmap(error)(temperatures), [error(T) for T in temperatures], rtol=1e-10)
     from jaxtl.tasks import teacher_pair
 
     ds = jaxtl.sweep(teacher_pair, theory="deep_single_task", Ps=10, Pt=30, P0=40, N0=20, depth=2,
-                     width=[20.0, 80.0], temperature=0.05, progress=False)  # fmt: skip
+                     width=[20.0, 80.0], temperature=0.05, action=action, progress=False)  # fmt: skip
     pair = teacher_pair(jax.random.key(0), Ps=10, Pt=30, P0=40, N0=20)
-    sol = jaxtl.deep.single_task(pair.Xt, pair.yt, widths=(80.0, 80.0), temperature=0.05)
+    sol = jaxtl.deep.single_task(pair.Xt, pair.yt, widths=(80.0, 80.0), temperature=0.05, action=action)
     np.testing.assert_allclose(ds.test_error.sel(width=80.0), sol.test_error(pair.X0, pair.y0).total, rtol=1e-10)
     np.testing.assert_allclose(ds.Q.sel(width=80.0), sol.Q[-1], rtol=1e-10)
 
@@ -124,7 +194,7 @@ def test_bad_arguments_name_themselves(data):
     with pytest.raises(ValueError, match="lambdas"):
         jaxtl.deep.single_task(X, y, widths=(10.0, 10.0), temperature=0.1, lambdas=(1.0, 1.0))
     with pytest.raises(ValueError, match="action"):
-        jaxtl.deep.single_task(X, y, widths=(10.0,), temperature=0.1, action="full")
+        jaxtl.deep.single_task(X, y, widths=(10.0,), temperature=0.1, action="linear")
     with pytest.raises(ValueError, match="temperature"):
         jaxtl.deep.single_task(X, y, widths=(10.0,), temperature=0.0)
 

@@ -30,7 +30,7 @@ seed = 0
 # alone{only}), "feature_transfer" (a readout on the transferred first layer of a trained
 # network; hidden_manifold_pair with readout = "sign"), "adaptive_kernel" and "adaptive_transfer"
 # (infinite-width feature learning: feature_strength, coupling delta, reading), or
-# "deep_single_task" (depth hidden layers of one width; action "vanilla" or "nested"), or
+# "deep_single_task" (depth hidden layers of one width; action "vanilla", "nested" or "full"), or
 # "deep_transfer" (two hidden layers of one width, the first coupled by gamma).
 theory = "transfer"
 # Results go to <output>.nc (netCDF, an xarray Dataset) and <output>.png (a figure), the

@@ -7,14 +7,21 @@ Q = (Q_1, ..., Q_L) are a minimum of
 
     F(Q) = sum_l N_l (Q_l - log Q_l) + log det(T I + K_R(Q)) + y^T (T I + K_R(Q))^{-1} y,
 
-with one of two renormalized kernels K_R (`action`):
+with one of three renormalized kernels K_R (`action`):
 
 - "nested": K^(0) = C0, K^(l) = (Q_l / lambda_l) kappa(K^(l-1)), K_R = K^(L): each layer's
   renormalized covariance enters the next layer's kernel map;
 - "vanilla": K_R = (prod_l Q_l) K_NNGP^(L), the deep NNGP kernel (the same recursion at Q = 1)
-  rescaled by the product: after one eigendecomposition every evaluation is O(P).
+  rescaled by the product: after one eigendecomposition every evaluation is O(P);
+- "full": the nested kernel linearized in each inner layer's Q around 1 (as in public
+  kernel-renormalization code). With g_l(c) = kappa(c) / lambda_l, built from the readout side
+  inwards: f_L(c) = Q_L g_L(c), and for l = L - 1, ..., 1, with k = g_l(c),
+      f_l(c) = f_(l+1)(k) + (Q_l - 1) d/ds f_(l+1)(s k)|_(s=1),
+  the derivative along k itself, over every entry (variances included); K_R = f_1(C0). It
+  agrees with "nested" to first order in every (Q_l - 1).
 
-At L = 1 both are the single-task action (times N1); for the identity activation they coincide.
+At L = 1 all three are the single-task action (times N1); for the identity activation they
+coincide.
 """
 
 import equinox as eqx
@@ -30,13 +37,13 @@ from ._result import Prediction, TheorySolution
 from ._single_task import ACTIVATION, ERROR_OUTPUTS, LAMBDA0, TEMPERATURE
 from ._solve import RESULTS, first_failure, raise_if_failed, stationary_point
 
-ACTIONS = ("nested", "vanilla")
+ACTIONS = ("nested", "vanilla", "full")
 """The deep actions offered (module docstring)."""
 
 
 class DeepState(eqx.Module):
     """What F depends on besides Q (the solver's `args`; implicit differentiation reaches every
-    field). Nested: `covariance` C0 (P, P) and `labels` y; vanilla: `eigenvalues` of
+    field). Nested and full: `covariance` C0 (P, P) and `labels` y; vanilla: `eigenvalues` of
     K_NNGP^(L) and `labels` U^T y in its eigenbasis. Both: `temperature` T, `widths` (L,),
     `lambdas` (lambda_1, ..., lambda_L), `activation`, `action`."""
 
@@ -59,6 +66,44 @@ def propagate(d1, d2, c12, scales, activation: Activation):
     return d1, d2, c12
 
 
+Triple = tuple[Float[Array, " P1"], Float[Array, " P2"], Float[Array, "P1 P2"]]
+"""(variances of the first set of points, of the second, their covariance)."""
+
+
+def linearized_propagate(d1, d2, c12, Q: Float[Array, " L"], lambdas: Float[Array, " L"],
+                         activation: Activation) -> Triple:  # fmt: skip
+    """The "full" action's K_R on two sets of points (module docstring): f_1 of the triple
+    (d1, d2, c12), with f_L = Q_L g_L and f_l(t) = f_(l+1)(k) + (Q_l - 1) d/ds f_(l+1)(s k)|_(s=1),
+    k = g_l(t), g_l(t) = kappa(t) / lambda_l the layer map of `propagate`."""
+    f = lambda t: _scaled(Q[-1], propagate(*t, 1 / lambdas[-1:], activation))  # noqa: E731
+    for l in reversed(range(Q.shape[0] - 1)):
+        f = _linearized_layer(f, Q[l], 1 / lambdas[l : l + 1], activation)
+    return f((d1, d2, c12))
+
+
+def _linearized_layer(f, Q_l, scale: Float[Array, " 1"], activation: Activation):
+    """t -> f(k) + (Q_l - 1) (d/ds) f(s k) at s = 1, k = scale kappa(t): layer l's order
+    parameter entering the outer map f to first order in the scale of its argument."""
+
+    def linearized(t: Triple) -> Triple:
+        k = propagate(*t, scale, activation)
+        value, slope = jax.jvp(f, (k,), (k,))
+        return tuple(v + (Q_l - 1) * s for v, s in zip(value, slope))
+
+    return linearized
+
+
+def _scaled(s, t: Triple) -> Triple:
+    return tuple(s * x for x in t)
+
+
+def _renormalized(d1, d2, c12, Q, lambdas, activation: Activation, action: str) -> Triple:
+    """K_R of the nested or full action on two sets of points (module docstring)."""
+    if action == "full":
+        return linearized_propagate(d1, d2, c12, Q, lambdas, activation)
+    return propagate(d1, d2, c12, Q / lambdas, activation)
+
+
 def _action(log_Q, state: DeepState):
     """F of the module docstring as a function of u = log Q (L,)."""
     Q = jnp.exp(log_Q)
@@ -68,7 +113,7 @@ def _action(log_Q, state: DeepState):
         return prior + jnp.sum(jnp.log(a) + state.labels**2 / a)
     C = state.covariance
     d = jnp.diag(C)
-    K = propagate(d, d, C, Q / state.lambdas, state.activation)[2]
+    K = _renormalized(d, d, C, Q, state.lambdas, state.activation, state.action)[2]
     chol = jnp.linalg.cholesky(state.temperature * jnp.eye(C.shape[0]) + K)
     z = jax.scipy.linalg.solve_triangular(chol, state.labels, lower=True)
     return prior + 2 * jnp.sum(jnp.log(jnp.diag(chol))) + z @ z
@@ -118,11 +163,9 @@ class DeepSingleTaskSolution(TheorySolution):
         n0, lambda0 = self.inputs.shape[1], self.lambdas[0]
         d1, d2 = (jnp.sum(X * X, axis=1) / (lambda0 * n0) for X in (X1, X2))
         c12 = X1 @ X2.T / (lambda0 * n0)
-        if self.action == "nested":
-            return propagate(d1, d2, c12, self.Q / self.lambdas[1:], self.activation)
-        d1, d2, c12 = propagate(d1, d2, c12, 1 / self.lambdas[1:], self.activation)
-        s = jnp.prod(self.Q)
-        return s * d1, s * d2, s * c12
+        if self.action == "vanilla":
+            return _scaled(jnp.prod(self.Q), propagate(d1, d2, c12, 1 / self.lambdas[1:], self.activation))
+        return _renormalized(d1, d2, c12, self.Q, self.lambdas[1:], self.activation, self.action)
 
     @property
     def norms(self) -> Float[Array, " L1"]:
@@ -173,7 +216,8 @@ def single_task(
     - `lambdas`: (lambda0, ..., lambda_L), the prior precisions of the first layer, the deeper
       layers and the readout (each > 0; default all 1).
     - `activation`: "erf", "identity" or "tanh", or a `jaxtl.kernels.Activation`.
-    - `action`: "vanilla" (default) or "nested" (module docstring).
+    - `action`: "vanilla" (default), "nested" or "full" (module docstring; README.md in this
+      folder, section 12, says where each comes from).
     - `throw`: raise if the solve fails (default); with False the outcome is in `.result`.
 
     Works under `jax.jit`, `jax.vmap` and `jax.grad` (implicit differentiation at the minimum,
@@ -256,7 +300,7 @@ class DeepSingleTask(Theory):
         Number("lambda1", "(0, inf)", "prior precision λ of every deeper layer and of the readout", 1.0),
         Option("depth", "number of hidden layers L", 2, _depth),
         ACTIVATION,
-        Option("action", "deep action: 'vanilla' or 'nested'", "vanilla", lambda v: _checks.choice("action", v, ACTIONS)),
+        Option("action", "deep action: 'vanilla', 'nested' or 'full'", "vanilla", lambda v: _checks.choice("action", v, ACTIONS)),
     )
     outputs = (Output("Q", "order parameter Q_L of the readout layer", "1"), *ERROR_OUTPUTS)
     objective = "test_error"
