@@ -42,7 +42,7 @@ SLOW = (
     # every notebook but paper_setting, which the default run keeps (it runs in CI at small size)
     *(f"test_notebooks.py::test_notebook_runs[{n}]" for n in ("single_task", "transfer", "correlation",
                                                             "gradient_search", "real_data",
-                                                            "feature_transfer", "feature_learning")),
+                                                            "feature_transfer", "feature_learning", "deep")),
     "test_cli.py::test_compare_job_puts_theory_beside_networks",
     "test_cli.py::test_sweep_job_writes_the_sweep_and_a_figure",
     "test_cli.py::test_optimize_job_writes_the_trajectory",

@@ -26,4 +26,4 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
 
 def test_notebooks_are_there():
     assert {p.stem for p in NOTEBOOKS} >= {"single_task", "transfer", "correlation", "gradient_search", "real_data", "paper_setting",
-                                         "feature_transfer", "feature_learning"}
+                                         "feature_transfer", "feature_learning", "deep"}
