@@ -317,3 +317,16 @@ def test_compare_shows_one_row_per_layer_and_bad_arguments_name_themselves():
             nets.sample_deep(jax.random.key(0), X, y, widths=widths, lambdas=lambdas, temperature=0.1)
     with pytest.raises(ValueError, match="temperature"):
         nets.sample_deep(jax.random.key(0), X, y, widths=(6,), temperature=-1.0)
+
+
+def test_full_kernel_far_from_one_is_no_covariance_and_is_reported():
+    from jaxtl.theory._activation import get_activation
+    from jaxtl.theory._deep_single_task import _kernel_is_physical, _state
+
+    pair = jaxtl.tasks.teacher_pair(jax.random.key(0), Ps=10, Pt=60, P0=10, N0=50)
+    state = _state(pair.Xt, pair.yt, jnp.array([50.0, 50.0, 50.0]), 0.05, jnp.ones(4), get_activation("erf"), "full")
+    assert bool(_kernel_is_physical(jnp.zeros(3), state))  # Q = 1: the NNGP kernel
+    far = jnp.log(jnp.array([0.01, 0.01, 30.0]))  # the linearization's K_R has a negative eigenvalue here
+    assert not bool(_kernel_is_physical(far, state))
+    sol = jaxtl.deep.single_task(pair.Xt, pair.yt, widths=(50, 50, 50), temperature=0.05, action="full")
+    assert bool(sol.converged) and bool(_kernel_is_physical(jnp.log(sol.Q), state))

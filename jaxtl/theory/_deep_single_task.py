@@ -123,6 +123,18 @@ def _gradient_and_hessian(log_Q, state: DeepState):
     return jax.grad(_action)(log_Q, state), jax.hessian(_action)(log_Q, state)
 
 
+def _kernel_is_physical(log_Q, state: DeepState):
+    """Whether K_R(Q) on the training inputs is positive semidefinite (to a jitter of 1e-10 of
+    its mean diagonal): always so for the nested and vanilla actions, not for the linearized
+    "full" one far from Q = 1, whose K_R is then no covariance."""
+    if state.action != "full":
+        return jnp.asarray(True)
+    C = state.covariance
+    d = jnp.diag(C)
+    K = linearized_propagate(d, d, C, jnp.exp(log_Q), state.lambdas, state.activation)[2]
+    return positive_definite(K + 1e-10 * jnp.trace(K) / K.shape[0] * jnp.eye(K.shape[0]))
+
+
 def _lowest_on_diagonal(state: DeepState):
     """The point u = (t, ..., t), t in -8, -7, ..., 8, where F is lowest (the start)."""
     L = state.widths.shape[0]
@@ -240,12 +252,11 @@ def single_task(
 
 def _state(X, y, widths, temperature, lambdas, activation: Activation, action: str) -> DeepState:
     """The `DeepState` of the data and parameters (lambdas = (lambda0, ..., lambda_L))."""
-    C0 = X @ X.T / (lambdas[0] * X.shape[1])
     common = dict(temperature=temperature, widths=widths, lambdas=lambdas[1:], activation=activation, action=action)
     if action == "vanilla":
         k, U = nngp_eigh(X, lambdas, activation)
         return DeepState(labels=U.T @ y, eigenvalues=k, **common)
-    return DeepState(labels=y, covariance=C0, **common)
+    return DeepState(labels=y, covariance=X @ X.T / (lambdas[0] * X.shape[1]), **common)
 
 
 def nngp_eigh(X: Float[Array, "P N0"], lambdas: Float[Array, " L1"], activation: Activation):
@@ -276,7 +287,9 @@ def solve_deep_single_task(X, y, *, widths, temperature, lambdas, activation: Ac
     start = jax.lax.stop_gradient(_lowest_on_diagonal(state))
     stationary = stationary_point(_gradient_and_hessian, start, state, rtol=1e-12, atol=1e-12)
     hessian = _gradient_and_hessian(stationary.value, state)[1]
-    result = first_failure(stationary.result, [(positive_definite(hessian), RESULTS.not_a_minimum)])
+    result = first_failure(stationary.result, [(positive_definite(hessian), RESULTS.not_a_minimum),
+                                               (_kernel_is_physical(stationary.value, state),
+                                                RESULTS.renormalized_kernel_not_psd)])  # fmt: skip
     log_Q = raise_if_failed(stationary.value, result, "jaxtl.deep.single_task") if throw else stationary.value
     return DeepSingleTaskSolution(Q=jnp.exp(log_Q), result=result, num_steps=stationary.num_steps, widths=widths,
                                   temperature=temperature, lambdas=lambdas, activation=activation, action=action,

@@ -61,6 +61,10 @@ class RESULTS(optx.RESULTS):  # pyright: ignore
         "no physical stationary point: the adapted kernel Phi + lambda1 T I is not positive definite "
         "(its Cholesky fails)"
     )
+    renormalized_kernel_not_psd = (
+        "no physical stationary point: the renormalized kernel K_R is not positive semidefinite "
+        "(the 'full' deep action, a linearization in Q, far from Q = 1)"
+    )
     samples_collapsed = (
         "the Monte Carlo estimate is not reliable: the effective sample size of the importance weights "
         "fell below max(P, 100) (the tilt is too strong for this many draws: pass more `neurons`, or a "
@@ -74,6 +78,7 @@ class RESULTS(optx.RESULTS):  # pyright: ignore
 
 NO_PHYSICAL_ROOT = (
     "not_a_minimum", "overlap_not_psd", "matrix_not_pd", "field_not_psd", "readout_not_physical", "kernel_not_pd",
+    "renormalized_kernel_not_psd",
 )  # fmt: skip
 """The names of the outcomes in `RESULTS` that are a stationary point outside the domain."""
 
