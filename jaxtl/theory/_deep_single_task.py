@@ -250,11 +250,12 @@ def single_task(
                                   activation=get_activation(activation), action=action, throw=throw)  # fmt: skip
 
 
-def _state(X, y, widths, temperature, lambdas, activation: Activation, action: str) -> DeepState:
-    """The `DeepState` of the data and parameters (lambdas = (lambda0, ..., lambda_L))."""
+def _state(X, y, widths, temperature, lambdas, activation: Activation, action: str, spectrum=None) -> DeepState:
+    """The `DeepState` of the data and parameters (lambdas = (lambda0, ..., lambda_L)); for the
+    vanilla action `spectrum` = `nngp_eigh`(X, lambdas, activation) when the caller has it."""
     common = dict(temperature=temperature, widths=widths, lambdas=lambdas[1:], activation=activation, action=action)
     if action == "vanilla":
-        k, U = nngp_eigh(X, lambdas, activation)
+        k, U = nngp_eigh(X, lambdas, activation) if spectrum is None else spectrum
         return DeepState(labels=U.T @ y, eigenvalues=k, **common)
     return DeepState(labels=y, covariance=X @ X.T / (lambdas[0] * X.shape[1]), **common)
 
@@ -281,9 +282,10 @@ def _norms(sol: DeepSingleTaskSolution) -> Float[Array, " L1"]:
 
 @eqx.filter_jit
 def solve_deep_single_task(X, y, *, widths, temperature, lambdas, activation: Activation, action: str,
-                           throw: bool) -> DeepSingleTaskSolution:  # fmt: skip
-    """`single_task` on checked arguments."""
-    state = _state(X, y, widths, temperature, lambdas, activation, action)
+                           throw: bool, spectrum=None) -> DeepSingleTaskSolution:  # fmt: skip
+    """`single_task` on checked arguments; `spectrum`: the vanilla action's `nngp_eigh` of X, if
+    the caller has it (None: computed here)."""
+    state = _state(X, y, widths, temperature, lambdas, activation, action, spectrum)
     start = jax.lax.stop_gradient(_lowest_on_diagonal(state))
     stationary = stationary_point(_gradient_and_hessian, start, state, rtol=1e-12, atol=1e-12)
     hessian = _gradient_and_hessian(stationary.value, state)[1]

@@ -37,7 +37,7 @@ from ._result import Prediction, TheorySolution
 from ._single_task import ACTIVATION, LAMBDA0, SingleTaskState
 from ._solve import RESULTS, raise_if_failed, stationary_point
 from ._transfer import (
-    TARGET_OUTPUTS, TargetState, TestKernels, TransferBenefit, _gradient_and_jacobian, _inverse, _moments, _physical,
+    TARGET_OUTPUTS, TargetState, TargetTestKernels, TransferBenefit, _gradient_and_jacobian, _inverse, _moments, _physical,
     _second_layer_order_parameter, _source_overlap, _target_matrix, prediction, starting_point, target_state,
 )  # fmt: skip
 
@@ -110,9 +110,9 @@ class DeepSource(eqx.Module):
 
 def solve_source(Xs, ys, *, widths, temperature, lambdas, activation: Activation, throw: bool) -> DeepSource:
     """The `DeepSource` of (Xs, ys) at the source temperature (checked arguments)."""
-    solution = solve_deep_single_task(Xs, ys, widths=widths, temperature=temperature, lambdas=lambdas,
-                                      activation=activation, action="vanilla", throw=throw)  # fmt: skip
     k, U = nngp_eigh(Xs, lambdas, activation)
+    solution = solve_deep_single_task(Xs, ys, widths=widths, temperature=temperature, lambdas=lambdas,
+                                      activation=activation, action="vanilla", throw=throw, spectrum=(k, U))  # fmt: skip
     return DeepSource(solution, k, U, U.T @ ys)
 
 
@@ -207,7 +207,7 @@ class DeepTransferSolution(TheorySolution):
 def _predict(sol: DeepTransferSolution, X0) -> Prediction:
     layers, Xt, U = sol._layers(), sol.prior_only.inputs, sol.eigenvectors
     _, own_diagonal, own = layers.own(Xt, X0)
-    kernels = TestKernels(
+    kernels = TargetTestKernels(
         own=U.T @ own,
         replica=U.T @ layers.replica(Xt, X0),
         cross=jnp.sqrt(sol.Q_s2) * layers.cross(X0, sol.source.solution.inputs) @ sol.source.eigenvectors,
@@ -225,9 +225,9 @@ def solve_deep_target(source: DeepSource, Xt, yt, *, coupling, temperature, thro
     widths, lambdas, act = s.widths, s.lambdas, s.activation
     layers = _Layers(lambdas, *_moments(coupling, lambdas[0]), act)
     target_lambdas = lambdas.at[0].set(1 / layers.v_t)
-    prior_only = solve_deep_single_task(Xt, yt, widths=widths, temperature=temperature, lambdas=target_lambdas,
-                                        activation=act, action="vanilla", throw=throw)  # fmt: skip
     k, U = nngp_eigh(Xt, target_lambdas, act)
+    prior_only = solve_deep_single_task(Xt, yt, widths=widths, temperature=temperature, lambdas=target_lambdas,
+                                        activation=act, action="vanilla", throw=throw, spectrum=(k, U))  # fmt: skip
     Xs, one = s.inputs, jnp.ones_like(temperature)
     state = target_state(k, U.T @ layers.replica(Xt, Xt) @ U,
                          jnp.sqrt(s.Q[1]) * U.T @ layers.cross(Xt, Xs) @ source.eigenvectors, source.inverse,

@@ -615,7 +615,7 @@ def _physical(newton, source, prior_only, Q_tt, Q_st, M, state: TargetState) -> 
     ])  # fmt: skip
 
 
-class TestKernels(eqx.Module):
+class TargetTestKernels(eqx.Module):
     """The kernels between test inputs X0 (P0 of them) and the training inputs that the target's
     predictor needs (`prediction`), in the eigenbases of the target kernel (U, (Pt, Pt)) and of
     the source kernel (U_s, (Ps, Ps)), all in units of the state's kernels:
@@ -642,7 +642,7 @@ def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
     v_t, c_st, c_tt = _moments(sol.coupling, sol.lambda0)
     own = dict(var1=v_t, var2=v_t, cov=v_t, activation=act)
     rep = dict(var1=v_t, var2=v_t, cov=c_tt, activation=act)
-    kernels = TestKernels(
+    kernels = TargetTestKernels(
         own=p.eigenvectors.T @ gram(p.inputs, X0, **own),
         replica=p.eigenvectors.T @ gram(p.inputs, X0, **rep),
         cross=gram(X0, s.inputs, var1=v_t, var2=1 / sol.lambda0, cov=c_st, activation=act) @ s.eigenvectors,
@@ -653,7 +653,7 @@ def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
     return prediction(sol.state, sol.Q_t, sol.Q_tt, sol.Q_st, kernels, a_s, s.labels_eig)
 
 
-def prediction(state: TargetState, Q_t, Q_tt, Q_st, kernels: TestKernels, source_inverse: Float[Array, " Ps"],
+def prediction(state: TargetState, Q_t, Q_tt, Q_st, kernels: TargetTestKernels, source_inverse: Float[Array, " Ps"],
                source_labels: Float[Array, " Ps"]) -> Prediction:  # fmt: skip
     """The target's predictor (README.md in this folder, section 4.5) at the order parameters,
     given the state, the test kernels, the source's A_s^{-1} in its eigenbasis (a_s, (Ps,)) and
