@@ -231,6 +231,61 @@ def test_failed_solve_is_reported_never_a_silent_nan():
     assert ok.result == RESULTS.successful and float(ok.value) == pytest.approx(0.5)
 
 
+def _coupled_cubic(x, a):
+    """The gradient of V = sum(x^4/4 + x^2/2 - a x) + 0.3 x_0 x_1, its Jacobian, and an aux
+    output (here x + 1), for the chord tests: one stationary point, solved by SciPy below."""
+    g = x**3 + x - a + 0.3 * x[::-1]
+    J = jnp.diag(3 * x**2 + 1) + 0.3 * jnp.array([[0.0, 1.0], [1.0, 0.0]])
+    return g, J, x + 1
+
+
+def _cubic_root(a):
+    import scipy.optimize
+
+    return scipy.optimize.fsolve(lambda x: np.asarray(_coupled_cubic(jnp.asarray(x), jnp.asarray(a))[0]), np.zeros(2),
+                                 xtol=1e-12)  # fmt: skip
+
+
+def test_chord_steps_reach_the_root_with_its_aux():
+    """From a guess near the root with a Jacobian 1e-3 off, the chord steps end at the root
+    (against SciPy, to the tolerance: a point is accepted where the step computed there is
+    below 1e-10 (1 + |x|)), within their three evaluations (no Newton after them), and return
+    the aux of the gradient there; derivatives with respect to the args are the implicit ones."""
+    full = lambda x, a: _coupled_cubic(x, a)[:2]  # noqa: E731
+    gradient = lambda x, a: (_coupled_cubic(x, a)[0], _coupled_cubic(x, a)[2])  # noqa: E731
+    a = jnp.array([0.7, -1.3])
+    root = _cubic_root(a)
+
+    def solve(a, guess):
+        J = _coupled_cubic(guess, a)[1] * (1 + 1e-3)
+        return stationary_point(full, jnp.zeros(2), a, gradient=gradient, guess=(guess, J))
+
+    out = solve(a, jnp.asarray(root) + 1e-4)
+    assert out.result == RESULTS.successful and int(out.num_steps) == 3
+    assert np.all(np.abs(out.value - root) <= 1e-10 * (1 + np.abs(root)))
+    np.testing.assert_allclose(out.aux, out.value + 1, rtol=1e-15)
+    value = lambda a: solve(a, jax.lax.stop_gradient(jnp.asarray(root)) + 1e-4).value  # noqa: E731
+    fd = np.stack([(_cubic_root(a + h) - _cubic_root(a - h)) / 2e-6 for h in 1e-6 * np.eye(2)], axis=1)
+    np.testing.assert_allclose(jax.jacfwd(value)(a), fd, rtol=1e-6)
+    np.testing.assert_allclose(jax.jacrev(value)(a), fd, rtol=1e-6)
+
+
+@pytest.mark.parametrize("guess", [np.nan, 40.0])
+def test_chord_falls_back_to_newton_from_the_start(guess):
+    """A guess that is not a number, or so far that the chord steps stop shrinking: globalized
+    Newton from x0 finds it, as without a guess, and the aux is
+    the gradient's at that root."""
+    full = lambda x, a: _coupled_cubic(x, a)[:2]  # noqa: E731
+    gradient = lambda x, a: (_coupled_cubic(x, a)[0], _coupled_cubic(x, a)[2])  # noqa: E731
+    a, x0 = jnp.array([0.7, -1.3]), jnp.zeros(2)
+    start = jnp.full(2, guess)
+    out = stationary_point(full, x0, a, gradient=gradient, guess=(start, _coupled_cubic(start, a)[1]))
+    plain = stationary_point(full, x0, a)
+    assert out.result == RESULTS.successful and int(out.num_steps) > 3
+    np.testing.assert_allclose(out.value, plain.value, rtol=1e-14)
+    np.testing.assert_allclose(out.aux, out.value + 1, rtol=1e-15)
+
+
 def test_gradients_survive_exactly_degenerate_kernel():
     """One-hot inputs make K proportional to the identity (all eigenvalues equal), where the
     textbook eigenvector derivative divides by zero; the gradient must still match FD."""

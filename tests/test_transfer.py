@@ -140,6 +140,46 @@ def test_gradients_match_finite_differences(name, value, step):
     np.testing.assert_allclose(jax.jacrev(f)(value), fd, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.parametrize("activation, coupling", [("erf", 0.0), ("erf", 3.0), ("tanh", np.inf), ("identity", 0.5)])
+def test_test_error_is_the_mean_over_the_predictor(activation, coupling):
+    """The test error, summed from traces of M^{-1} with the test kernels' means, equals the
+    mean over test points of the predictor's squared bias and variance (`predict`)."""
+    p = pair(0.6)
+    sol = solve(p, coupling=coupling, activation=activation)
+    fused = sol.test_error(p.X0, p.y0)
+    pred = sol.predict(p.X0)
+    bias2 = np.mean((np.asarray(p.y0) - np.asarray(pred.mean)) ** 2)
+    variance = np.mean(np.asarray(pred.variance))
+    np.testing.assert_allclose([fused.bias2, fused.variance, fused.total], [bias2, variance, bias2 + variance], rtol=1e-12)
+
+
+@pytest.mark.parametrize("coupling, rho", [(0.1, 0.3), (2.0, 0.9), (30.0, 0.0), (np.inf, 0.6)])
+def test_diagonal_presolve_guides_the_chord_to_the_newton_root(coupling, rho):
+    """The root of the potential with K_tt' and B diagonal in the eigenbasis of K_tt lies within
+    1e-3 of the exact root, its Jacobian within 1e-2 of the exact one there; from it the chord
+    steps reach the root without Newton (3 or 4 gradient evaluations), the same root as globalized Newton
+    from the ordinary start (to its tolerance), with M^{-1} and its products of that root."""
+    from jaxtl.theory._solve import stationary_point
+    from jaxtl.theory._transfer import DiagonalState, _diagonal_gradient_and_jacobian, _target_inverse
+
+    p = pair(rho, Ps=120, Pt=60)
+    sol = solve(p, coupling=coupling)
+    x = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt])
+    start = jaxtl.theory._transfer.starting_point(sol.prior_only.Q, sol.prior_only.state, coupling, 1.0)
+    diagonal = DiagonalState.of(sol.state)
+    guess = stationary_point(_diagonal_gradient_and_jacobian, start, diagonal)
+    J = _gradient_and_jacobian(x, sol.state)[1]
+    J_diagonal = _diagonal_gradient_and_jacobian(x, diagonal)[1]
+    assert guess.result == jaxtl.RESULTS.successful and np.max(np.abs(guess.value - x)) < 1e-3
+    assert np.linalg.norm(np.eye(2) - np.linalg.solve(J_diagonal, J), 2) < 1e-2
+    assert sol.converged and int(sol.num_steps) <= 4
+    newton = stationary_point(_gradient_and_jacobian, start, sol.state)
+    assert np.all(np.abs(newton.value - x) <= 2e-10 * (1 + np.abs(x)))
+    exact = _target_inverse(sol.Q_t - sol.Q_tt, sol.Q_tt, sol.state)
+    for kept, fresh in zip(jax.tree.leaves(sol.inverse), jax.tree.leaves(exact)):
+        np.testing.assert_allclose(kept, fresh, rtol=1e-9, atol=1e-12)
+
+
 def test_gradient_with_respect_to_data():
     p = pair(0.8)
     direction = jax.random.normal(jax.random.key(1), p.Xs.shape)

@@ -37,7 +37,7 @@ from ._result import Prediction, TheorySolution
 from ._single_task import ACTIVATION, LAMBDA0, SingleTaskState
 from ._solve import RESULTS, raise_if_failed, stationary_point
 from ._transfer import (
-    TARGET_OUTPUTS, TargetState, TargetTestKernels, TransferBenefit, _gradient_and_jacobian, _inverse, _moments, _physical,
+    TARGET_OUTPUTS, TargetState, TargetTestKernels, TransferBenefit, _gradient_and_jacobian, _moments, _target_inverse, _physical,
     _second_layer_order_parameter, _source_overlap, _target_matrix, prediction, starting_point, target_state,
 )  # fmt: skip
 
@@ -239,7 +239,7 @@ def solve_deep_target(source: DeepSource, Xt, yt, *, coupling, temperature, thro
     stationary = stationary_point(_gradient_and_jacobian, jax.lax.stop_gradient(x0), state, rtol=1e-12, atol=1e-12)
     D, b = jnp.exp(stationary.value[0]), stationary.value[1]
     M = _target_matrix(D, b, state)
-    c = _source_overlap(_inverse(M), D, state)[0]
+    c = _source_overlap(_target_inverse(D, b, state), D, state)[0]
     result = _physical(stationary.result, s, prior_only, b, c, M, state)
     if throw:
         b = raise_if_failed(b, result, "jaxtl.deep.transfer")

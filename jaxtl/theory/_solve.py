@@ -16,6 +16,15 @@ potential is not finite. Derivatives of the solution with respect to everything 
 come from the implicit function theorem at the root (`optimistix.ImplicitAdjoint`), never
 from unrolling the iterations.
 
+Where a theory can also evaluate the gradient alone, cheaper than with its Jacobian, and has a
+point near the root with a Jacobian close to the exact one there (the root of an approximate
+problem and its Jacobian), the solve starts with the chord method there: every step uses that
+Jacobian and evaluates the gradient alone; a point is accepted where the step computed at it
+is below the tolerance, and whatever the theory computed with that gradient comes back with
+it (`Stationary.aux`), so that nothing has to be evaluated again at the root. A point the
+chord does not bring there in a few steps is solved by globalized Newton from its ordinary
+start, as without a guess; derivatives come from the implicit function theorem either way.
+
 A stationary point is not yet a result: each theory checks the conditions of its domain and
 reports the first one violated as its own outcome in `RESULTS` (`first_failure`).
 """
@@ -101,13 +110,16 @@ class Stationary(eqx.Module):
     - `result`: `RESULTS.successful`, or the reason for failure (a non-finite value counts as
       `RESULTS.nonfinite`, a backtracking that cannot decrease the merit as
       `RESULTS.nonlinear_divergence`).
-    - `num_steps`: evaluations of the gradient and its Jacobian (full Newton steps and halved
-      trial steps).
+    - `num_steps`: evaluations of the gradient (with its Jacobian, or alone in the chord steps;
+      full Newton steps and halved trial steps).
+    - `aux`: with a `gradient` function (`stationary_point`), its auxiliary output at `value`,
+      without derivatives; None otherwise.
     """
 
     value: Float[Array, "*n"]
     result: RESULTS
     num_steps: Int[Array, ""]
+    aux: PyTree = None
 
 
 def stationary_point(
@@ -118,6 +130,8 @@ def stationary_point(
     rtol: float = 1e-10,
     atol: float = 1e-10,
     max_steps: int = 64,
+    gradient: "Callable[[Array, PyTree], tuple[Array, PyTree]] | None" = None,
+    guess: "tuple[Float[Array, '*n'], Float[Array, '*nn']] | None" = None,
 ) -> Stationary:
     """Solve gradient(x, args) = 0 by globalized Newton (module docstring), starting from `x0`.
 
@@ -129,7 +143,26 @@ def stationary_point(
     atol + rtol |x| (`_Newton`). For n <= 3 the loop calls no linear solver, so it also runs
     inside `jax.shard_map` (the sweep's per-device loops). Never raises: failure is reported in
     `result`, and derivatives at a failed point are NaN (not an error).
+
+    With `gradient(x, args)` -> (the same gradient, aux) and `guess` = (x_g, J_g), a point near
+    the root and a Jacobian close to the gradient's there (e.g. the root of an approximate
+    problem and its Jacobian): the chord method from x_g with J_g first (module docstring,
+    `_chord`), globalized Newton from `x0` only where it fails; `aux` of the point returned is
+    `Stationary.aux`.
     """
+    if gradient is not None:
+        return _chorded(gradient_and_jacobian, gradient, x0, guess, args, rtol=rtol, atol=atol, max_steps=max_steps)
+
+    sol = _root_find(gradient_and_jacobian, x0, args, rtol=rtol, atol=atol, max_steps=max_steps)
+    # The stopping rule predicts the error from the last steps; check the gradient itself at
+    # the point returned, so that a point that is not a root is never reported as one.
+    g = gradient_and_jacobian(*jax.lax.stop_gradient((sol.value, args)))[0]
+    return _stationary(sol, g, sol.stats["num_steps"])
+
+
+def _root_find(gradient_and_jacobian, x0, args, *, rtol, atol, max_steps, done=None) -> optx.Solution:
+    """Globalized Newton (`_Newton`) from `x0` by `optx.root_find`, derivatives by the implicit
+    function theorem; where `done` (a bool), x0 is returned as it is (a root found already)."""
 
     def finite_at_failure(x, args):
         # Where the gradient or its Jacobian is not finite (a failed solve, or a trial point
@@ -140,28 +173,86 @@ def stationary_point(
         ok = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(J))
         return jnp.where(ok, g, x), (jnp.where(ok, J, jnp.eye(x.size, dtype=J.dtype).reshape(J.shape)), ok)
 
-    sol = optx.root_find(
+    return optx.root_find(
         finite_at_failure,
         _Newton(rtol=rtol, atol=atol),
         x0,
         args,
+        options=None if done is None else dict(done=done),
         has_aux=True,
         max_steps=max_steps,
         adjoint=optx.ImplicitAdjoint(),
         throw=False,
     )
+
+
+def _stationary(sol: optx.Solution, g, num_steps, aux=None) -> Stationary:
+    """The outcome of a search that returned `sol`, with the gradient `g` at `sol.value`."""
     finite = jnp.all(jnp.isfinite(sol.value))
     result = RESULTS.where(finite, RESULTS.promote(sol.result), RESULTS.nonfinite)
-    # The stopping rule predicts the error from the last steps; check the gradient itself at
-    # the point returned, so that a point that is not a root is never reported as one.
-    g = gradient_and_jacobian(*jax.lax.stop_gradient((sol.value, args)))[0]
     root = jnp.all(jnp.abs(g) <= _GRADIENT_TOLERANCE)
     result = RESULTS.where((result == RESULTS.successful) & ~root, RESULTS.not_a_root, result)
     # A failed search has no value: NaN, so that nothing built on it (a transfer solve on a
     # failed source) is mistaken for a number, and cotangents stop here: reverse-mode
     # gradients are NaN there rather than NaN fed into (and raised by) an adjoint's linear solve.
     value = jnp.where(result == RESULTS.successful, sol.value, jnp.nan)
-    return Stationary(value, result, sol.stats["num_steps"])
+    return Stationary(value, result, num_steps, aux)
+
+
+_CHORD_STEPS = 5  # gradient evaluations of the chord method, at most
+
+
+class _Chord(eqx.Module):
+    x: Float[Array, "*n"]  # the point evaluated last
+    step: Float[Array, "*n"]  # J^{-1} g there
+    g: Float[Array, "*n"]  # the gradient there
+    aux: PyTree  # and what `gradient` returned with it
+    size: Float[Array, ""]  # |step| / (atol + rtol |x - step|), max over coordinates
+    steps: Int[Array, ""]  # evaluations so far
+    done: Bool[Array, ""]  # x is a root: the step computed there is below tolerance
+    failed: Bool[Array, ""]  # not finite, or the steps stopped shrinking
+
+
+def _chord(gradient, guess, J, args, *, rtol, atol) -> _Chord:
+    """The chord method: x_0 = guess, x_{k+1} = x_k - J^{-1} g(x_k) with one Jacobian J for
+    every step, evaluating `gradient` alone. Stops where the step computed at x_k is below
+    tolerance and the gradient below `_GRADIENT_TOLERANCE` (`done`: x_k is returned with its
+    gradient and aux), where the steps stop halving or a value is not finite (`failed`), or
+    after `_CHORD_STEPS` evaluations. The error shrinks by |I - J^{-1} J(x*)| a step: with J
+    and the guess within 1e-4 of the Jacobian and the root, the third point is a root. Under
+    `jax.vmap` the loop runs until every point has stopped."""
+
+    def step(c: _Chord) -> _Chord:
+        x = c.x - c.step
+        g, aux = gradient(x, args)
+        d = _newton_step(J, g)
+        size = jnp.max(jnp.abs(d) / (atol + rtol * jnp.abs(x - d)))
+        finite = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(d))
+        done = finite & (size < 1) & jnp.all(jnp.abs(g) <= _GRADIENT_TOLERANCE)
+        failed = ~done & (~finite | ~(size <= c.size / 2))
+        return _Chord(x, d, g, aux, size, c.steps + 1, done, failed)
+
+    false = jnp.array(False)
+    first = step(_Chord(guess, jnp.zeros_like(guess), None, None, jnp.array(jnp.inf, guess.dtype), jnp.array(0), false, false))
+    return jax.lax.while_loop(lambda c: ~c.done & ~c.failed & (c.steps < _CHORD_STEPS), step, first)
+
+
+def _chorded(gradient_and_jacobian, gradient, x0, guess, args, *, rtol, atol, max_steps) -> Stationary:
+    """`stationary_point` with a `gradient` function and a `guess`: the chord from the guess
+    (`_chord`), then globalized Newton from x0 where the chord did not end at a root (a
+    `lax.while_loop` that runs no iteration where it did, also under `jax.vmap` when it did for
+    every point), and the gradient and aux at Newton's roots (again only where needed)."""
+    chord = _chord(gradient, *jax.lax.stop_gradient((*guess, args)), rtol=rtol, atol=atol)
+    start = jax.lax.stop_gradient(jnp.where(chord.done, chord.x, x0))
+    sol = _root_find(gradient_and_jacobian, start, args, rtol=rtol, atol=atol, max_steps=max_steps, done=chord.done)
+    root, fixed = jax.lax.stop_gradient((sol.value, args))
+
+    def evaluate(c):
+        g, aux = gradient(root, fixed)
+        return jnp.ones_like(c[0]), g, aux
+
+    _, g, aux = jax.lax.while_loop(lambda c: ~c[0], evaluate, (chord.done, chord.g, chord.aux))
+    return _stationary(sol, g, chord.steps + sol.stats["num_steps"], aux)
 
 
 def raise_if_failed(value: PyTree, result: RESULTS, theory: str) -> PyTree:
@@ -228,7 +319,8 @@ class _Newton(optx.AbstractRootFinder):
         inf = jnp.array(jnp.inf, y.dtype)
         one = jnp.array(1.0, y.dtype)
         false = jnp.array(False)
-        return _NewtonState(y, inf, jnp.zeros_like(y), one, inf, inf, false, false)
+        done = jnp.asarray((options or {}).get("done", False))  # y is a root already: no step
+        return _NewtonState(y, inf, jnp.zeros_like(y), one, jnp.where(done, 0.0, inf), inf, done, false)
 
     def step(self, fn, y, args, options, state, tags):
         g, (J, finite) = fn(y, args)

@@ -19,14 +19,22 @@ How it is solved (all in float64):
   single-task solve with the prior changed by the coupling, which also gives the starting point)
   and everything built from the source (u, B) are done once, outside the root find; under
   `jax.vmap` over target labels or parameters they are not repeated where they do not change.
-- V is quadratic in Q_st, so Q_st is eliminated in closed form (`_source_overlap`); Newton's
-  method (`_solve.stationary_point`, globalized by backtracking on the squared gradient) finds
-  the root of the gradient of the reduced potential in (log(Q_t - Q_tt), Q_tt). The stationary
-  point is a saddle in general, not a minimum.
-- Each gradient evaluation costs one inverse of the Pt x Pt matrix M and two
-  Pt x Pt products, written in the eigenbasis of K_tt, where K_tt is diagonal. Newton's
-  Jacobian is in closed form too (`_gradient_and_jacobian`): two more products, sharing W,
-  and Newton stops on a quadratic-convergence estimate of the remaining error (`_solve.py`).
+- V is quadratic in Q_st, so Q_st is eliminated in closed form (`_source_overlap`); the root of
+  the gradient of the reduced potential in x = (log(Q_t - Q_tt), Q_tt) is the solution. The
+  stationary point is a saddle in general, not a minimum.
+- Each gradient evaluation costs one inverse of the Pt x Pt matrix M and two Pt x Pt products
+  (`_gradient`), written in the eigenbasis of K_tt, where K_tt is diagonal; the Jacobian is in
+  closed form too (`_gradient_and_jacobian`): two more products, sharing W.
+- The root is found in three stages (README.md in this folder, section 6.4): the root of the
+  potential with K_tt' and B replaced by their diagonals in that basis (`DiagonalState`, O(Pt)
+  a step), then chord steps from there with that problem's Jacobian, each an exact gradient
+  alone (three, typically), and globalized Newton (`_solve.stationary_point`) from the
+  ordinary start wherever the chord does not end at a root. The inverse and its products at
+  the root come back with it (`TargetInverse`): Q_st, the predictor and the test error reuse
+  them.
+- The test error is a sum of traces of M^{-1} with the means of the test kernels over the test
+  points (`test_error_of`, `TestMoments`), not a mean of the predictor's variances point by
+  point.
 
 Physical domain. The order parameters are overlaps of readout vectors: Q_s = lambda1 |v_s|^2/N1,
 Q_t = lambda1 |v_t|^2/N1, Q_tt = lambda1 <v_t> . <v_t>/N1 for two target replicas coupled to the
@@ -174,12 +182,12 @@ def _field_covariance(Q_tt, Q_st, state: TargetState):
     return (Q_tt / state.lambda1) * state.replica_kernel - Q_st**2 * state.source_covariance
 
 
-def _source_overlap(W, D, state: TargetState):
+def _source_overlap(inverse: "TargetInverse", D, state: TargetState):
     """The Q_st at which V is stationary in Q_st for given (Q_t, Q_tt), and V_qq = d^2V/dQ_st^2.
-    V is quadratic in Q_st, with W = M^{-1}:
+    V is quadratic in Q_st, with W = M^{-1} (`inverse`):
     dV/dQ_st = 2 Q_st / (Q_s D) - (2/N1) [u^T W (y - Q_st u) + Q_st Tr(W B)]."""
-    Wu = W @ state.source_field
-    V_qq = 2 / (state.Q_s * D) + 2 * state.inv_width * (state.source_field @ Wu - _trace_product(W, state.source_covariance))
+    Wu = inverse.W @ state.source_field
+    V_qq = 2 / (state.Q_s * D) + 2 * state.inv_width * (state.source_field @ Wu - jnp.trace(inverse.WB))
     return 2 * state.inv_width * (Wu @ state.labels) / V_qq, V_qq
 
 
@@ -193,6 +201,86 @@ def _potential(x, state: TargetState):
     data = jnp.linalg.slogdet(M)[1] + r @ W @ r + _trace_product(W, _field_covariance(Q_tt, Q_st, state))
     readout = _readout_term(D + Q_tt, state.width_ratio)[0]
     return readout - x[0] - (Q_tt - Q_st**2 / state.Q_s) / D + state.inv_width * data
+
+
+class TargetInverse(eqx.Module):
+    """M^{-1} and its two products that the gradient of V needs, in the eigenbasis of K_tt, at
+    one point (D, Q_tt): `W` = M^{-1}, `WR` = W K_tt', `WB` = W B, each (Pt, Pt). The target
+    solve returns them at its root (`_gradient`'s auxiliary output, `Stationary.aux`), where the
+    source overlap, the predictor and the test error reuse them (`_at_root`)."""
+
+    W: Float[Array, "Pt Pt"]
+    WR: Float[Array, "Pt Pt"]
+    WB: Float[Array, "Pt Pt"]
+
+
+def _target_inverse(D, Q_tt, state: TargetState) -> TargetInverse:
+    """`TargetInverse` at (D, Q_tt): one inverse and two products."""
+    W = _inverse(_target_matrix(D, Q_tt, state))
+    return TargetInverse(W, W @ state.replica_kernel, W @ state.source_covariance)
+
+
+@jax.custom_jvp
+def _at_root(D, Q_tt, state: TargetState, known: TargetInverse) -> TargetInverse:
+    """`_target_inverse(D, Q_tt, state)`, given as `known` (computed at that very point by the
+    solve, without derivatives), with the derivatives of the inverse and its products:
+    dW = -W dM W, d(W K') = dW K' + W dK', d(W B) = dW B + W dB."""
+    return known
+
+
+@_at_root.defjvp
+def _at_root_jvp(primals, tangents):
+    D, Q_tt, state, known = primals
+    dD, dQ_tt, dstate, _ = tangents
+    W = known.W
+    dM = jax.jvp(_target_matrix, (D, Q_tt, state), (dD, dQ_tt, dstate))[1]
+    dW = -W @ dM @ W
+    dWR = dW @ state.replica_kernel + W @ dstate.replica_kernel
+    dWB = dW @ state.source_covariance + W @ dstate.source_covariance
+    return known, TargetInverse(dW, dWR, dWB)
+
+
+class _GradientTerms(eqx.Module):
+    """What the gradient of the reduced potential (`_gradient_terms`) computes and its Jacobian
+    reuses: Q_st* = q and V_qq (`_source_overlap`), W u, w = W r, K w and K' w."""
+
+    gradient: Float[Array, " 2"]
+    q: Float[Array, ""]
+    V_qq: Float[Array, ""]
+    Wu: Float[Array, " Pt"]
+    w: Float[Array, " Pt"]
+    Kw: Float[Array, " Pt"]
+    Rw: Float[Array, " Pt"]
+
+
+def _gradient_terms(x, state: TargetState, inverse: TargetInverse) -> _GradientTerms:
+    """The gradient of `_gradient_and_jacobian`, (D dV/dD, dV/dQ_tt), from the `TargetInverse`
+    at x; no product beyond those of `inverse`, and the traces with S_g = a K' - q^2 B
+    (a = Q_tt/lambda1) taken term by term, without forming W S_g: with W symmetric,
+    Tr(W K W X) = k . rowsum(W o (W X)) and Tr(W K' W X) = sum((W K') o (W X)^T)."""
+    k, lambda1 = state.eigenvalues, state.lambda1
+    D, Q_tt = jnp.exp(x[0]), x[1]
+    W, WR, WB = inverse.W, inverse.WR, inverse.WB
+    q, V_qq = _source_overlap(inverse, D, state)
+    Wu = W @ state.source_field
+    w = W @ state.labels - q * Wu  # W r
+    Kw, Rw = k * w, state.replica_kernel @ w
+    a = Q_tt / lambda1
+    trace_WK = jnp.sum(jnp.diag(W) * k)
+    g_K = w @ Kw + k @ (a * jnp.sum(W * WR, axis=1) - q**2 * jnp.sum(W * WB, axis=1))  # Tr(W K W Sigma)
+    g_R = w @ Rw + a * _trace_product(WR, WR) - q**2 * _trace_product(WR, WB)  # Tr(W K' W Sigma)
+    scale = state.inv_width / lambda1
+    e1 = _readout_term(D + Q_tt, state.width_ratio)[1]  # 1 with one hidden layer
+    V_D = e1 - 1 / D + (Q_tt - q**2 / state.Q_s) / D**2 + scale * (trace_WK - g_K)
+    V_Q = e1 - 1 / D + scale * (trace_WK - g_K + g_R)
+    return _GradientTerms(jnp.stack([D * V_D, V_Q]), q, V_qq, Wu, w, Kw, Rw)
+
+
+def _gradient(x, state: TargetState) -> tuple[Float[Array, " 2"], TargetInverse]:
+    """The gradient of `_gradient_and_jacobian` alone (one inverse and two products), with the
+    `TargetInverse` it was computed from: the chord steps of the solve (`_solve.py`)."""
+    inverse = _target_inverse(jnp.exp(x[0]), x[1], state)
+    return _gradient_terms(x, state, inverse).gradient, inverse
 
 
 def _gradient_and_jacobian(x, state: TargetState):
@@ -219,20 +307,19 @@ def _gradient_and_jacobian(x, state: TargetState):
     gradient is the Schur complement V_xx - V_xq V_qx / V_qq, then changed to x = (log D, Q_tt).
     The triple traces Tr(W a W b W S_g) (a, b in {K, K'}) need G = W S_g W and (W K')^2.
     """
-    k, K_rep, B, u = state.eigenvalues, state.replica_kernel, state.source_covariance, state.source_field
+    k, K_rep, B = state.eigenvalues, state.replica_kernel, state.source_covariance
     Q_s, lambda1, inv_width = state.Q_s, state.lambda1, state.inv_width
     D, Q_tt = jnp.exp(x[0]), x[1]
-    W = _inverse(_target_matrix(D, Q_tt, state))
-    q, V_qq = _source_overlap(W, D, state)
-    Wu = W @ u
-    w = W @ state.labels - q * Wu  # W r
-    WK, WR, WB = W * k, W @ K_rep, W @ B
-    WS = (Q_tt / lambda1) * WR - q**2 * WB  # W S_g (`_field_covariance`), from the products formed
+    inverse = _target_inverse(D, Q_tt, state)
+    terms = _gradient_terms(x, state, inverse)
+    W, WR, WB, q = inverse.W, inverse.WR, inverse.WB, terms.q
+    WK = W * k
+    WS = (Q_tt / lambda1) * WR - q**2 * WB  # W S_g (`_field_covariance`)
     G = WS @ W  # W S_g W
     G = (G + G.T) / 2
     WR2 = WR @ WR
-    Kw, Rw = k * w, K_rep @ w
-    WKw, WRw = W @ Kw, W @ Rw
+    WKw, WRw = W @ terms.Kw, W @ terms.Rw
+    Kw, Rw = terms.Kw, terms.Rw
 
     tr = _trace_product
     # Tr(W a W b), Tr(W a W b W Sigma), (W u)^T a W r and Tr(W a W B) for a, b in {K, K'}:
@@ -240,19 +327,12 @@ def _gradient_and_jacobian(x, state: TargetState):
     s_KK = Kw @ WKw + jnp.sum(k[:, None] * W * k[None, :] * G)
     s_KR = Kw @ WRw + jnp.sum(k[:, None] * WR * G.T)
     s_RR = Rw @ WRw + tr(WR2, WS)
-    h_K, h_R = Wu @ Kw, Wu @ Rw
+    h_K, h_R = terms.Wu @ Kw, terms.Wu @ Rw
     m_K, m_R = tr(WK, WB), tr(WR, WB)
 
-    # The gradient.
-    trace_WK = jnp.sum(jnp.diag(W) * k)
-    g_K = w @ Kw + tr(WK, WS)  # Tr(W K W Sigma)
-    g_R = w @ Rw + tr(WR, WS)  # Tr(W K' W Sigma)
-    scale = inv_width / lambda1
     excess = Q_tt - q**2 / Q_s
-    e1, e2 = _readout_term(D + Q_tt, state.width_ratio)[1:]  # 1 and 0 with one hidden layer
-    V_D = e1 - 1 / D + excess / D**2 + scale * (trace_WK - g_K)
-    V_Q = e1 - 1 / D + scale * (trace_WK - g_K + g_R)
-
+    e2 = _readout_term(D + Q_tt, state.width_ratio)[2]  # 0 with one hidden layer
+    scale = inv_width / lambda1
     # Hessian of V in (D, Q_tt) at fixed q: X_D, X_Q have coefficients (1, 0), (1, -1) on (K, K').
     T = jnp.array([[t_KK, t_KR], [t_KR, t_RR]])
     E = jnp.array([[s_KK, s_KR], [s_KR, s_RR]])
@@ -263,10 +343,66 @@ def _gradient_and_jacobian(x, state: TargetState):
     prior = jnp.array([[1 / D**2 - 2 * excess / D**3, 1 / D**2], [1 / D**2, 0.0]]) + e2
     V_xx = prior + (inv_width / lambda1**2) * f
     V_xq = jnp.array([-2 * q / (Q_s * D**2), 0.0]) + 2 * scale * (C @ (jnp.stack([h_K, h_R]) + q * jnp.stack([m_K, m_R])))
-    H = V_xx - jnp.outer(V_xq, V_xq) / V_qq
-    gradient = jnp.stack([D * V_D, V_Q])
-    jacobian = jnp.array([[D * V_D + D**2 * H[0, 0], D * H[0, 1]], [D * H[1, 0], H[1, 1]]])
+    H = V_xx - jnp.outer(V_xq, V_xq) / terms.V_qq
+    gradient = terms.gradient
+    D_V_D = gradient[0]  # D dV/dD
+    jacobian = jnp.array([[D_V_D + D**2 * H[0, 0], D * H[0, 1]], [D * H[1, 0], H[1, 1]]])
     return gradient, jacobian
+
+
+class DiagonalState(eqx.Module):
+    """The presolve's approximation of a `TargetState`: in the eigenbasis of K_tt, the replica
+    kernel U^T K_tt' U and the source covariance U^T B U are nearly diagonal (to leading order
+    both are combinations of K_tt and the identity), and here they are replaced by their
+    diagonals, `replica_diagonal` and `source_diagonal` (Pt,); the other fields are the state's.
+    V then costs O(Pt) to evaluate, and its root is within about 1e-4 of the exact one
+    (README.md in this folder, section 6): the guess of the chord steps of the exact solve."""
+
+    eigenvalues: Float[Array, " Pt"]
+    replica_diagonal: Float[Array, " Pt"]
+    source_diagonal: Float[Array, " Pt"]
+    source_field: Float[Array, " Pt"]
+    labels: Float[Array, " Pt"]
+    Q_s: Float[Array, ""]
+    temperature: Float[Array, ""]
+    lambda1: Float[Array, ""]
+    inv_width: Float[Array, ""]
+    width_ratio: Float[Array, ""]
+
+    @classmethod
+    def of(cls, state: TargetState) -> "DiagonalState":
+        return cls(state.eigenvalues, jnp.diag(state.replica_kernel), jnp.diag(state.source_covariance),
+                   state.source_field, state.labels, state.Q_s, state.temperature, state.lambda1, state.inv_width,
+                   state.width_ratio)  # fmt: skip
+
+
+def _diagonal_potential(x, Q_st, d: DiagonalState):
+    """V of the module docstring at x = (log(Q_t - Q_tt), Q_tt) and Q_st, with K_tt' and B
+    diagonal in the eigenbasis of K_tt (`DiagonalState`): M = diag(m), O(Pt)."""
+    D, Q_tt = jnp.exp(x[0]), x[1]
+    m = ((D + Q_tt) * d.eigenvalues - Q_tt * d.replica_diagonal) / d.lambda1 + d.temperature
+    r = d.labels - Q_st * d.source_field
+    s = (Q_tt / d.lambda1) * d.replica_diagonal - Q_st**2 * d.source_diagonal
+    data = jnp.sum(jnp.log(m)) + jnp.sum((r**2 + s) / m)
+    readout = _readout_term(D + Q_tt, d.width_ratio)[0]
+    return readout - x[0] - (Q_tt - Q_st**2 / d.Q_s) / D + d.inv_width * data
+
+
+def _diagonal_gradient(x, d: DiagonalState):
+    """The gradient of the reduced `_diagonal_potential` in x: V is quadratic in Q_st, whose
+    stationary value (as `_source_overlap`) is computed first; at it the reduced gradient is
+    the partial one."""
+    D, Q_tt = jnp.exp(x[0]), x[1]
+    m = ((D + Q_tt) * d.eigenvalues - Q_tt * d.replica_diagonal) / d.lambda1 + d.temperature
+    u = d.source_field
+    V_qq = 2 / (d.Q_s * D) + 2 * d.inv_width * jnp.sum((u**2 - d.source_diagonal) / m)
+    Q_st = 2 * d.inv_width * jnp.sum(u * d.labels / m) / V_qq
+    return jax.grad(_diagonal_potential)(x, Q_st, d)
+
+
+def _diagonal_gradient_and_jacobian(x, d: DiagonalState):
+    """`_diagonal_gradient` and its Jacobian (forward mode, through Q_st's dependence on x)."""
+    return _diagonal_gradient(x, d), jax.jacfwd(_diagonal_gradient)(x, d)
 
 
 class TransferBenefit(Readable):
@@ -314,6 +450,8 @@ class TransferSolution(TheorySolution):
       (README.md in this folder, section 4), not the `lambda0` of this solution.
     - `labels`: the target training labels y_t, shape (Pt,).
     - `state`: the kernels the target solve was built from (`TargetState`), reused by `predict`.
+    - `inverse`: M^{-1} and its products at the root (`TargetInverse`), reused by `predict` and
+      `test_error`.
     """
 
     Q_t: Float[Array, ""]
@@ -326,6 +464,7 @@ class TransferSolution(TheorySolution):
     prior_only: SingleTaskSolution
     labels: Float[Array, " Pt"]
     state: TargetState
+    inverse: TargetInverse
     _shown = ("Q_s", "Q_t", "Q_tt", "Q_st", "converged", "result", "width", "temperature", "source_temperature", "coupling", "lambda0", "lambda1", "activation")
 
     @property
@@ -368,6 +507,14 @@ class TransferSolution(TheorySolution):
         C_e(x0, x0) - c0^T M^{-1} c0; the mean and variance here are over g and that variance.
         """
         return _predict(self, self._inputs("X0", X0, "(P0, N0)")).only_if(self.converged)
+
+    def test_error(self, X0: Float[ArrayLike, "P0 N0"], y0: Float[ArrayLike, " P0"]) -> TestError:
+        """Test error on (X0, y0), the mean over x0 of (y0 - mean)^2 + variance of `predict`,
+        computed without the variances point by point (`test_error_of`). NaN unless converged."""
+        X0 = self._inputs("X0", X0, "(P0, N0)")
+        y0 = _checks.finite("y0", y0)
+        _checks.shape("y0", y0, X0.shape[:1], "(P0,)")
+        return jax.tree.map(lambda a: a * jnp.where(self.converged, 1.0, jnp.nan), _test_error(self, X0, y0))
 
     def benefit(self, X0: Float[ArrayLike, "P0 N0"], y0: Float[ArrayLike, " P0"]) -> TransferBenefit:
         """The transfer benefit on (X0, y0), split into its prior and source parts
@@ -548,11 +695,18 @@ def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, temperature, t
     x0 = starting_point(prior_only.Q, prior_only.state, coupling, source.lambda0)
     if start is not None:
         x0 = jnp.where(jnp.all(jnp.isfinite(start)), start, x0)
-    stationary = stationary_point(_gradient_and_jacobian, jax.lax.stop_gradient(x0), state)
+    x0 = jax.lax.stop_gradient(x0)
+    # The root of the diagonal approximation (O(Pt) a step), then the exact root by chord steps
+    # from there with its Jacobian (within 2e-4 of the exact one: three gradients); Newton
+    # from x0 where that fails.
+    diagonal = jax.lax.stop_gradient(DiagonalState.of(state))
+    guess = stationary_point(_diagonal_gradient_and_jacobian, x0, diagonal).value
+    guess = (guess, _diagonal_gradient_and_jacobian(guess, diagonal)[1])
+    stationary = stationary_point(_gradient_and_jacobian, x0, state, gradient=_gradient, guess=guess)
     D, Q_tt = jnp.exp(stationary.value[0]), stationary.value[1]
-    M = _target_matrix(D, Q_tt, state)
-    Q_st = _source_overlap(_inverse(M), D, state)[0]
-    result = _physical(stationary.result, source, prior_only, Q_tt, Q_st, M, state)
+    inverse = _at_root(D, Q_tt, state, stationary.aux)
+    Q_st = _source_overlap(inverse, D, state)[0]
+    result = _physical(stationary.result, source, prior_only, Q_tt, Q_st, _target_matrix(D, Q_tt, state), state)
     if throw:
         Q_tt = raise_if_failed(Q_tt, result, "jaxtl.transfer")
     return TransferSolution(
@@ -566,6 +720,7 @@ def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, temperature, t
         prior_only=prior_only,
         labels=yt,
         state=state,
+        inverse=inverse,
     )
 
 
@@ -634,33 +789,129 @@ class TargetTestKernels(eqx.Module):
     replica_diagonal: Float[Array, " P0"]
 
 
-@eqx.filter_jit
-def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
-    """`TransferSolution.predict`: the kernels with the test inputs (the first layer's moments
-    of the coupling), then `prediction`."""
+def _test_kernels(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> TargetTestKernels:
+    """The kernels of `sol`'s target with the test inputs X0 (the first layer's moments of the
+    coupling)."""
     p, s, act = sol.prior_only, sol.source, sol.activation
     v_t, c_st, c_tt = _moments(sol.coupling, sol.lambda0)
     own = dict(var1=v_t, var2=v_t, cov=v_t, activation=act)
     rep = dict(var1=v_t, var2=v_t, cov=c_tt, activation=act)
-    kernels = TargetTestKernels(
+    return TargetTestKernels(
         own=p.eigenvectors.T @ gram(p.inputs, X0, **own),
         replica=p.eigenvectors.T @ gram(p.inputs, X0, **rep),
         cross=gram(X0, s.inputs, var1=v_t, var2=1 / sol.lambda0, cov=c_st, activation=act) @ s.eigenvectors,
         own_diagonal=gram_diag(X0, **own),
         replica_diagonal=gram_diag(X0, **rep),
     )
-    a_s = 1 / (sol.Q_s * s.eigenvalues / sol.lambda1 + sol.source_temperature)
-    return prediction(sol.state, sol.Q_t, sol.Q_tt, sol.Q_st, kernels, a_s, s.labels_eig)
+
+
+def _source_inverse(sol: TransferSolution) -> Float[Array, " Ps"]:
+    """A_s^{-1} of the source in its eigenbasis, a_s (Ps,)."""
+    return 1 / (sol.Q_s * sol.source.eigenvalues / sol.lambda1 + sol.source_temperature)
+
+
+@eqx.filter_jit
+def _predict(sol: TransferSolution, X0: Float[Array, "P0 N0"]) -> Prediction:
+    """`TransferSolution.predict`: the test kernels, then `prediction` with M^{-1} of the root."""
+    return prediction(sol.state, sol.Q_t, sol.Q_tt, sol.Q_st, _test_kernels(sol, X0), _source_inverse(sol),
+                      sol.source.labels_eig, inverse=sol.inverse.W)  # fmt: skip
+
+
+@eqx.filter_jit
+def _test_error(sol: TransferSolution, X0: Float[Array, "P0 N0"], y0: Float[Array, " P0"]) -> TestError:
+    """`TransferSolution.test_error`: the test kernels, their means over the test points
+    (`TestMoments`), then `test_error_of`."""
+    moments = TestMoments.of(sol.state, _test_kernels(sol, X0), _source_inverse(sol), sol.source.labels_eig)
+    return test_error_of(sol.state, sol.Q_t, sol.Q_tt, sol.Q_st, sol.inverse, moments, y0)
+
+
+class TestMoments(eqx.Module):
+    """What the target's test error needs of the test kernels (`TargetTestKernels`, P0 test
+    points), in the eigenbasis of K_tt, all independent of the order parameters and the target
+    labels: under `jax.vmap` over labels (or anything else that leaves the kernels alone) they
+    are computed once. With K0 = U^T K_tt(X_t, X0) (`own`), R0 = U^T K_tt'(X_t, X0) (`replica`)
+    and J0 = H_t H_0^T (H_t = U^T K_ts U_s A_s^{-1/2}, H_0 = K_0s U_s A_s^{-1/2}), each (Pt, P0):
+
+    - `own`, `replica`: K0, R0 (Pt, P0), and `source_mean`: H_0 A_s^{-1/2} U_s^T y_s (P0,),
+      lambda1 m_g(x0) / Q_st, for the mean prediction;
+    - `own_own` = K0 K0^T / P0, `own_replica` = (K0 R0^T + R0 K0^T) / P0,
+      `replica_replica` = R0 R0^T / P0, `field_own` = sym(J0 K0^T) / P0 and
+      `field_replica` = sym(J0 R0^T) / P0 (sym(A) = (A + A^T)/2), each (Pt, Pt);
+    - `own_diagonal`, `replica_diagonal`, `field_diagonal`: the means over x0 of K_tt(x0, x0),
+      K_tt'(x0, x0) and |H_0(x0)|^2 (scalars).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    own: Float[Array, "Pt P0"]
+    replica: Float[Array, "Pt P0"]
+    source_mean: Float[Array, " P0"]
+    own_own: Float[Array, "Pt Pt"]
+    own_replica: Float[Array, "Pt Pt"]
+    replica_replica: Float[Array, "Pt Pt"]
+    field_own: Float[Array, "Pt Pt"]
+    field_replica: Float[Array, "Pt Pt"]
+    own_diagonal: Float[Array, ""]
+    replica_diagonal: Float[Array, ""]
+    field_diagonal: Float[Array, ""]
+
+    @classmethod
+    def of(cls, state: TargetState, kernels: TargetTestKernels, source_inverse: Float[Array, " Ps"],
+           source_labels: Float[Array, " Ps"]) -> "TestMoments":  # fmt: skip
+        K0, R0 = kernels.own, kernels.replica
+        P0 = K0.shape[1]
+        root_a = jnp.sqrt(source_inverse)
+        H_0 = kernels.cross * root_a
+        J0 = (state.cross_kernel * root_a) @ H_0.T
+        sym = lambda A: (A + A.T) / (2 * P0)  # noqa: E731
+        return cls(
+            own=K0, replica=R0, source_mean=H_0 @ (root_a * source_labels),
+            own_own=sym(K0 @ K0.T), own_replica=2 * sym(K0 @ R0.T), replica_replica=sym(R0 @ R0.T),
+            field_own=sym(J0 @ K0.T), field_replica=sym(J0 @ R0.T),
+            own_diagonal=jnp.mean(kernels.own_diagonal), replica_diagonal=jnp.mean(kernels.replica_diagonal),
+            field_diagonal=jnp.mean(jnp.sum(H_0**2, axis=1)),
+        )  # fmt: skip
+
+
+def test_error_of(state: TargetState, Q_t, Q_tt, Q_st, inverse: TargetInverse, moments: TestMoments,
+                  y0: Float[Array, " P0"]) -> TestError:  # fmt: skip
+    """The target's test error on labels y0 (P0,), `TestError.of(prediction(...), y0)` without
+    the predictor's variances point by point: their mean over the test points is a sum of traces
+    of M^{-1} = W and of W S_g W with the `moments`, one Pt x Pt product a point. With
+    c0 = C_e(X_t, x0) and C = mean over x0 of c0 c0^T (from `moments`), the mean variance is
+    mean C_e(x0, x0) - Tr(W C) + mean Var g(x0) - 2 Tr(W F) + Tr(W S_g W C), where
+    F = mean over x0 of Cov(g(X_t), g(x0)) c0^T (`prediction`'s terms, averaged). The traces
+    Tr(W X) of the five symmetric moments X are one pass over W (a matrix-vector product)."""
+    l1 = state.lambda1
+    W = inverse.W
+    w = W @ (state.labels - Q_st * state.source_field)  # M^{-1} (y_t - m_g(X_t))
+    mean = (Q_st / l1) * moments.source_mean + (Q_t * (moments.own.T @ w) - Q_tt * (moments.replica.T @ w)) / l1
+    bias2 = jnp.mean((y0 - mean) ** 2)
+    squares = jnp.stack([moments.own_own, moments.own_replica, moments.replica_replica])
+    fields = jnp.stack([moments.field_own, moments.field_replica])
+    n = W.size
+    t_own, t_mixed, t_replica, t_field_own, t_field_replica = jnp.concatenate([squares, fields]).reshape(5, n) @ W.reshape(n)
+    WSW = ((Q_tt / l1) * inverse.WR - Q_st**2 * inverse.WB) @ W  # W S_g W
+    s_own, s_mixed, s_replica = squares.reshape(3, n) @ WSW.reshape(n)
+    c = jnp.stack([Q_t**2, -Q_t * Q_tt, Q_tt**2]) / l1**2  # C = c . (own_own, own_replica, replica_replica)
+    a, b = Q_tt / l1, (Q_st / l1) ** 2
+    trace_WF = (a * (Q_t * t_mixed / 2 - Q_tt * t_replica) - b * (Q_t * t_field_own - Q_tt * t_field_replica)) / l1
+    own_variance = (Q_t * moments.own_diagonal - Q_tt * moments.replica_diagonal) / l1
+    field_variance = a * moments.replica_diagonal - b * moments.field_diagonal
+    variance = (own_variance + field_variance - c @ jnp.stack([t_own, t_mixed, t_replica]) - 2 * trace_WF
+                + c @ jnp.stack([s_own, s_mixed, s_replica]))  # fmt: skip
+    return TestError(bias2 + variance, bias2, variance)
 
 
 def prediction(state: TargetState, Q_t, Q_tt, Q_st, kernels: TargetTestKernels, source_inverse: Float[Array, " Ps"],
-               source_labels: Float[Array, " Ps"]) -> Prediction:  # fmt: skip
+               source_labels: Float[Array, " Ps"], inverse: "Float[Array, 'Pt Pt'] | None" = None) -> Prediction:  # fmt: skip
     """The target's predictor (README.md in this folder, section 4.5) at the order parameters,
     given the state, the test kernels, the source's A_s^{-1} in its eigenbasis (a_s, (Ps,)) and
     its labels in that basis, in the eigenbasis of K_tt: the kernels among training points come
-    from `state`; only those with the test inputs are passed in."""
+    from `state`; only those with the test inputs are passed in. `inverse`: M^{-1} at the order
+    parameters, where known (computed here otherwise)."""
     l1 = state.lambda1
-    W = _inverse(_target_matrix(Q_t - Q_tt, Q_tt, state))  # M^{-1}
+    W = _inverse(_target_matrix(Q_t - Q_tt, Q_tt, state)) if inverse is None else inverse  # M^{-1}
     c0 = (Q_t * kernels.own - Q_tt * kernels.replica) / l1  # C_e(X_t, x0)
     Z = W @ c0  # M^{-1} c0
     # g enters through H_0 = K_0s U_s A_s^{-1/2} and H_t = U^T K_ts U_s A_s^{-1/2}.

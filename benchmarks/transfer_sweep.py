@@ -1,0 +1,133 @@
+"""The transfer theory's cost a point in `jaxtl.sweep`, in units of one 200 x 200 matrix product,
+against an earlier revision of jaxtl in the same process.
+
+The grid: `jaxtl.sweep` of the transfer theory on `teacher_pair` (erf, gain 2, noise 0.1,
+Ps = 1000, Pt = 200, P0 = 500, N0 = 200, N1 = 500, T = 0.05) over 10 couplings (log-spaced in
+[1e-2, 1e2]) x 50 rho (in [0, 1]): the source's solve, the target's, its test error and the
+benefit split at every point, as a user gets them. Timed: the median of `--repeats` calls after
+a first call that compiles. The unit: one 200 x 200 float64 product (`jax.jit`, median of 200),
+timed in the same process; the ratio is the time a point over that product's.
+
+With `--baseline REV`, the package as of git revision REV (extracted by `git archive` into a
+temporary folder and imported as a second package, `jaxtl_baseline`) runs the same grid in the
+same process, its calls interleaved with the current ones, and the script prints both rows, the
+ratio of their times, and the largest relative difference of the test errors. Where that
+difference is largest, it prints how far each revision's root (log(Q_t - Q_tt), Q_tt) is from a
+tight one (globalized Newton at tolerance 1e-15 from the current root): which of the two is the
+more accurate.
+
+    python benchmarks/transfer_sweep.py                          # the current package alone
+    python benchmarks/transfer_sweep.py --baseline 4acba7b       # and an earlier revision
+"""
+
+import argparse
+import importlib
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxtl
+from jaxtl.theory import _transfer
+from jaxtl.theory._solve import stationary_point
+
+FIXED = dict(width=500.0, temperature=0.05, gain=2.0, noise=0.1, Ps=1000, Pt=200, P0=500, N0=200)
+COUPLINGS, RHOS = np.logspace(-2, 2, 10), np.linspace(0.0, 1.0, 50)
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def baseline_package(revision: str):
+    """jaxtl as of `revision`, imported as the package `jaxtl_baseline` (its modules import one
+    another relatively, so the copy is self-contained)."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="jaxtl-baseline-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "jaxtl"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    (folder / "jaxtl").rename(folder / "jaxtl_baseline")
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("jaxtl_baseline")
+
+
+def sweep(package):
+    return package.sweep(package.tasks.teacher_pair, coupling=COUPLINGS, rho=RHOS, progress=False, **FIXED)
+
+
+def product_seconds(repeats=200):
+    A = jnp.asarray(np.random.default_rng(0).standard_normal((200, 200)))
+    product = jax.jit(lambda a: a @ a)
+    product(A).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product(A).block_until_ready()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def tight_root_distances(current, baseline, index):
+    """|x - x*| (max over the two coordinates) of the current and the baseline root at the grid
+    point `index`, x* the root of the current equations at tolerance 1e-15."""
+    gamma, rho = (float(current[n].values[i]) for n, i in zip(("coupling", "rho"), index))
+    p = jaxtl.tasks.teacher_pair(jax.random.key(0), rho=rho, gain=FIXED["gain"], noise=FIXED["noise"],
+                                 **{k: FIXED[k] for k in ("Ps", "Pt", "P0", "N0")})  # fmt: skip
+    sol = jaxtl.transfer((p.Xs, p.ys), (p.Xt, p.yt), width=FIXED["width"], temperature=FIXED["temperature"], coupling=gamma)
+    x = lambda ds: np.array([np.log(ds.Q_t.values[index] - ds.Q_tt.values[index]), ds.Q_tt.values[index]])  # noqa: E731
+    tight = stationary_point(_transfer._gradient_and_jacobian, jnp.asarray(x(current)), sol.state, rtol=1e-15, atol=1e-15)
+    return [float(np.max(np.abs(x(ds) - np.asarray(tight.value)))) for ds in (current, baseline)], (gamma, rho)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", help="a git revision to compare with, in the same process")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    packages = {"current": jaxtl}
+    if args.baseline:
+        packages[f"baseline {args.baseline}"] = baseline_package(args.baseline)
+
+    n = len(COUPLINGS) * len(RHOS)
+    first, times, results = {}, {name: [] for name in packages}, {}
+    for name, package in packages.items():
+        start = time.perf_counter()
+        results[name] = sweep(package)
+        first[name] = time.perf_counter() - start
+    for _ in range(args.repeats):  # interleaved: both see the same load
+        for name, package in packages.items():
+            start = time.perf_counter()
+            sweep(package)
+            times[name].append(time.perf_counter() - start)
+    unit = product_seconds()
+
+    print(f"jaxtl.sweep, transfer theory, teacher_pair {FIXED}, erf; {len(COUPLINGS)} couplings (1e-2..1e2) x "
+          f"{len(RHOS)} rho (0..1) = {n} points")
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, jax {jax.__version__} on {jax.devices()[0].platform}, "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; one 200 x 200 float64 product: {unit * 1e3:.3f} ms")
+    print(f"{'revision':<22} {'first call s':>12} {'median s':>9} {'ms / point':>10} {'products / point':>16} {'converged':>10}")
+    for name in packages:
+        median = statistics.median(times[name])
+        print(f"{name:<22} {first[name]:>12.2f} {median:>9.2f} {median / n * 1e3:>10.3f} {median / n / unit:>16.1f} "
+              f"{int(results[name].converged.sum()):>5}/{n}")
+    if args.baseline:
+        (current, baseline), (name, _) = results.values(), list(packages.items())[1]
+        speedup = statistics.median(times[name]) / statistics.median(times["current"])
+        deviation = np.abs(current.test_error.values - baseline.test_error.values) / np.abs(baseline.test_error.values)
+        index = np.unravel_index(np.nanargmax(deviation), deviation.shape)
+        (mine, theirs), (gamma, rho) = tight_root_distances(current, baseline, index)
+        print(f"ratio of medians, {name} / current: {speedup:.2f}x")
+        print(f"test error, current vs {name}: largest relative difference {np.nanmax(deviation):.1e} "
+              f"({int(np.sum(deviation > 1e-10))} of {n} points above 1e-10); there (gamma = {gamma:.3g}, "
+              f"rho = {rho:.3g}) the roots are {mine:.1e} (current) and {theirs:.1e} ({name}) from the root "
+              "at tolerance 1e-15")
+
+
+if __name__ == "__main__":
+    jax.config.update("jax_enable_x64", True)
+    main()
