@@ -12,7 +12,7 @@ import pytest
 import jaxtl
 from jaxtl.tasks import teacher_pair
 from jaxtl.theory._transfer import (
-    _gradient_and_jacobian, _inverse, _potential, _source_overlap, _target_matrix,
+    _gradient_and_jacobian, _potential, _source_overlap, _target_inverse, _target_matrix,
 )  # fmt: skip
 
 KW = dict(widths=(30.0, 20.0), temperature=0.05)
@@ -61,7 +61,7 @@ def test_closed_form_derivatives_are_those_of_the_potential(pair):
     state = solve(pair, coupling=2.0).state
     assert state.width_ratio == 1.5
     for D, Q_tt in [(0.8, 0.1), (1.3, 0.4)]:
-        Q_st, V_qq = _source_overlap(_inverse(_target_matrix(D, Q_tt, state)), D, state)
+        Q_st, V_qq = _source_overlap(_target_inverse(D, Q_tt, state), D, state)
         x = jnp.array([jnp.log(D), Q_tt, Q_st])
         full, hessian = jax.grad(_potential)(x, state), jax.hessian(_potential)(x, state)
         gradient, jacobian = _gradient_and_jacobian(x[:2], state)

@@ -11,10 +11,10 @@ import pytest
 import jaxtl
 from jaxtl.theory._transfer import (
     _gradient_and_jacobian,
-    _inverse,
     _moments,
     _potential,
     _source_overlap,
+    _target_inverse,
     _target_matrix,
 )
 
@@ -77,7 +77,7 @@ def test_closed_form_derivatives_are_those_of_the_potential(activation, coupling
     p = pair(0.7)
     sol = solve(p, coupling=coupling, activation=activation, lambda1=0.8)
     for D, Q_tt in [(0.8, 0.1), (1.3, 0.4), (1.0, -0.05)]:
-        Q_st, V_qq = _source_overlap(_inverse(_target_matrix(D, Q_tt, sol.state)), D, sol.state)
+        Q_st, V_qq = _source_overlap(_target_inverse(D, Q_tt, sol.state), D, sol.state)
         x = jnp.array([jnp.log(D), Q_tt, Q_st])
         full = jax.grad(_potential)(x, sol.state)
         hessian = jax.hessian(_potential)(x, sol.state)
@@ -160,7 +160,7 @@ def test_diagonal_presolve_guides_the_chord_to_the_newton_root(coupling, rho):
     steps reach the root without Newton (3 or 4 gradient evaluations), the same root as globalized Newton
     from the ordinary start (to its tolerance), with M^{-1} and its products of that root."""
     from jaxtl.theory._solve import stationary_point
-    from jaxtl.theory._transfer import DiagonalState, _diagonal_gradient_and_jacobian, _target_inverse
+    from jaxtl.theory._transfer import DiagonalState, _diagonal_gradient_and_jacobian
 
     p = pair(rho, Ps=120, Pt=60)
     sol = solve(p, coupling=coupling)
