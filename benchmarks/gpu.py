@@ -36,7 +36,7 @@ from jaxtl.tasks import teacher_pair
 
 RECORDED_CPU = {  # benchmarks/README.md, 2-core CPU machine, nothing else running
     "single task, Q (us/point)": 81.19,  # "Single-task theory over a (T, N1) grid"
-    "transfer sweep (ms/point)": 19.73,  # "Sweep throughput vs grid size": 1000 points, 1 device
+    "transfer sweep (ms/point)": 13.91,  # "The transfer solve by presolve and chord steps": benchmarks/transfer_sweep.py, 10 x 50
     "Langevin step (ms/step)": 18.549,  # "One Langevin step": N0 784, N1 1000, P 1000, float32
 }
 TRANSFER = dict(width=500.0, temperature=0.05, gain=2.0, noise=0.1, Ps=1000, Pt=200, P0=500, N0=200)

@@ -9,14 +9,13 @@ the gradient of the potential, the predictor), as in `tests/helpers.py`, timed o
 A second jaxtl row runs the same grid warm-started along gamma (`lax.scan` over gamma, each
 rho's Newton solve starting from its solution at the previous gamma; jaxtl-internal `start`).
 
-What bounds the time (Pt = 200, float64, CPU): every Newton step of every point needs one
-Pt x Pt inverse and four Pt x Pt products (the gradient and its closed-form Jacobian share
-them), and the test error one more inverse and Pt x Pt x P0 products; nothing O(Pt^3) is
-shared between points, since M = C_e + T I mixes K_tt, K_tt' and I with point-dependent
-weights. On 2 cores that is about 1.4 ms a step, 4 steps a point (3 warm); measured, 10^4
-points take 103 s (10.3 ms a point; 83 s warm; main took 190 s). The issue's 10 s for 10^4
-points (1 ms a point) is below even one Newton step per point on this machine (one 200 x 200
-inverse is 0.74 ms). See benchmarks/README.md for the measured tables.
+What bounds the time (Pt = 200, float64, CPU): the target solve is a presolve of O(Pt) a step,
+then three exact gradients of the potential (chord steps), each one Pt x Pt inverse and two
+Pt x Pt products (README.md of jaxtl/theory, section 6.4); the test error reuses the last
+inverse and takes one more product (section 4.5). Nothing O(Pt^3) is shared between points,
+since M = C_e + T I mixes K_tt, K_tt' and I with point-dependent weights. A warm start along
+gamma changes only the presolve's start: it saves little now. benchmarks/README.md has the
+measured tables, and `benchmarks/transfer_sweep.py` the cost a point in 200 x 200 products.
 
     python benchmarks/transfer.py                 # 100 x 100 = 10^4 points
     python benchmarks/transfer.py --gammas 10 --rhos 10 --scipy-points 3
@@ -67,8 +66,9 @@ def warm_grid_function():
     scalar = lambda v: jnp.asarray(v, float)
 
     def point(Xs, ys, Xt, yt, X0, y0, gamma, start):
-        sol = _solve(Xs, ys, Xt, yt, scalar(WIDTH), scalar(TEMPERATURE), gamma, scalar(1.0), scalar(1.0), act,
-                     False, start)
+        sol = _solve(Xs, ys, Xt, yt, width=scalar(WIDTH), temperature=scalar(TEMPERATURE),
+                     source_temperature=scalar(TEMPERATURE), coupling=gamma, lambda0=scalar(1.0), lambda1=scalar(1.0),
+                     activation=act, throw=False, start=start)  # fmt: skip
         x = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt])
         return (sol.test_error(X0, y0).total, sol.converged, sol.num_steps), x
 
@@ -131,7 +131,7 @@ def main():
     print(f"transfer theory, erf, {SIZES}, N1 = {WIDTH:g}, T = {TEMPERATURE}; jax {jax.__version__} on "
           f"{jax.devices()[0].platform}, {os.cpu_count()} cores")
     print(f"grid: {args.gammas} gammas (1e-2..1e2) x {args.rhos} rhos (0..1) = {n} points; "
-          f"converged {int(converged.sum())}/{n} (warm {int(warm_converged.sum())}/{n}); Newton steps median "
+          f"converged {int(converged.sum())}/{n} (warm {int(warm_converged.sum())}/{n}); solver evaluations median "
           f"{float(jnp.median(steps)):g}, max {int(steps.max())} (warm: median {float(jnp.median(warm_steps)):g}, "
           f"max {int(warm_steps.max())})")
     print(f"| method | grid time (s) | per point (ms) | ratio |")

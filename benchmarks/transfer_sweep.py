@@ -16,8 +16,20 @@ difference is largest, it prints how far each revision's root (log(Q_t - Q_tt), 
 tight one (globalized Newton at tolerance 1e-15 from the current root): which of the two is the
 more accurate.
 
+With `--parts`, what a point costs, part by part, measured on the same pair (rho = 0.5,
+coupling 1) in the same process: each part `jax.jit(jax.vmap(...))` over 25 points (the state
+shared, as in a sweep's block), its median time a point, and that time in products:
+
+- the inverse of M; one exact gradient (the inverse, the products W K', W B, the traces); the
+  gradient with its Jacobian (a step of the fallback Newton); the diagonal presolve;
+- the checks of the physical domain (Cholesky of M and of S_g);
+- the test error of a solved point (`test_error_of`), and what a block shares for it (the test
+  kernels and `TestMoments`, one call, divided by the 25 points);
+- the whole target solve (`solve_target`, prior-only reference included).
+
     python benchmarks/transfer_sweep.py                          # the current package alone
     python benchmarks/transfer_sweep.py --baseline 4acba7b       # and an earlier revision
+    python benchmarks/transfer_sweep.py --parts                  # the cost of each part
 """
 
 import argparse
@@ -31,6 +43,7 @@ import tarfile
 import tempfile
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,11 +97,76 @@ def tight_root_distances(current, baseline, index):
     return [float(np.max(np.abs(x(ds) - np.asarray(tight.value)))) for ds in (current, baseline)], (gamma, rho)
 
 
+def parts(unit, points=25):
+    """Rows (part, ms a point, products a point) of `--parts` (module docstring)."""
+    from jaxtl.theory._linalg import positive_definite
+
+    T = _transfer
+    p = jaxtl.tasks.teacher_pair(jax.random.key(0), rho=0.5, gain=FIXED["gain"], noise=FIXED["noise"],
+                                 **{k: FIXED[k] for k in ("Ps", "Pt", "P0", "N0")})  # fmt: skip
+    sol = jaxtl.transfer((p.Xs, p.ys), (p.Xt, p.yt), width=FIXED["width"], temperature=FIXED["temperature"], coupling=1.0)
+    root = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt])
+    xs = root + jnp.linspace(0.0, 1e-4, points)[:, None]  # distinct points near the root
+    labels = p.yt * jnp.linspace(0.9, 1.1, points)[:, None]
+    state, diagonal = sol.state, T.DiagonalState.of(sol.state)
+    moments = T.TestMoments.of(state, T._test_kernels(sol, p.X0), T._source_inverse(sol), sol.source.labels_eig)
+
+    def timed(f, batched, *shared):
+        """Median seconds a point of f over the rows of `batched`, the arrays `shared` passed as
+        arguments (not constants of the program, which XLA would fold at compile time)."""
+        g = eqx.filter_jit(jax.vmap(f, in_axes=(0,) + (None,) * len(shared)) if batched is not None else f)
+        arguments = shared if batched is None else (batched, *shared)
+        jax.block_until_ready(g(*arguments))
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            jax.block_until_ready(g(*arguments))
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) / points
+
+    def checks(x, state, Q_st):
+        D, Q_tt = jnp.exp(x[0]), x[1]
+        S_g = T._field_covariance(Q_tt, Q_st, state)
+        return positive_definite(T._target_matrix(D, Q_tt, state)) & positive_definite(S_g)
+
+    def test_moments(sol, X0):
+        return T.TestMoments.of(sol.state, T._test_kernels(sol, X0), T._source_inverse(sol), sol.source.labels_eig)
+
+    def target_solve(y, source, Xt):
+        return T.solve_target(source, Xt, y, coupling=jnp.asarray(1.0), temperature=jnp.asarray(FIXED["temperature"]),
+                              throw=False).Q_t  # fmt: skip
+
+    y0s = p.y0 * jnp.linspace(0.9, 1.1, points)[:, None]
+    inverses = jax.vmap(lambda x: T._target_inverse(jnp.exp(x[0]), x[1], state))(xs)
+    rows = [
+        ("inverse of M", timed(lambda x, s: T._target_inverse(jnp.exp(x[0]), x[1], s).W, xs, state)),
+        ("one exact gradient (_gradient)", timed(T._gradient, xs, state)),
+        ("gradient and Jacobian (a Newton step)", timed(T._gradient_and_jacobian, xs, state)),
+        ("diagonal presolve (to its root)", timed(lambda x, d: stationary_point(T._diagonal_gradient_and_jacobian, x, d).value,
+                                                  xs, diagonal)),  # fmt: skip
+        ("physical checks (two Cholesky)", timed(checks, xs, state, sol.Q_st)),
+        ("test error of a solved point", timed(lambda y0_inv, s, m: T.test_error_of(s, sol.Q_t, sol.Q_tt, sol.Q_st, y0_inv[1], m, y0_inv[0]).total,
+                                               (y0s, inverses), state, moments)),  # fmt: skip
+        ("test kernels and moments, a block / 25", timed(test_moments, None, sol, p.X0)),
+        ("target solve (solve_target)", timed(target_solve, labels, sol.source, p.Xt)),
+    ]
+    return [(name, seconds * 1e3, seconds / unit) for name, seconds in rows]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", help="a git revision to compare with, in the same process")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--parts", action="store_true", help="the cost of each part of a point, instead of the sweep")
     args = parser.parse_args()
+    if args.parts:
+        unit = product_seconds()
+        print(f"{time.strftime('%Y-%m-%d %H:%M')}, jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cores, "
+              f"load {os.getloadavg()[0]:.2f}; one 200 x 200 float64 product: {unit * 1e3:.3f} ms; parts over 25 points (vmap)")
+        print(f"{'part':<42} {'ms / point':>10} {'products / point':>16}")
+        for name, ms, products in parts(unit):
+            print(f"{name:<42} {ms:>10.3f} {products:>16.1f}")
+        return
     packages = {"current": jaxtl}
     if args.baseline:
         packages[f"baseline {args.baseline}"] = baseline_package(args.baseline)

@@ -79,7 +79,7 @@ def _inv_jvp(primals, tangents):
     return W, -W @ dM @ W
 
 
-_cholesky = _one_at_a_time(jnp.linalg.cholesky)
+_cholesky = _one_at_a_time(lambda M: jax.lax.linalg.cholesky(M, symmetrize_input=False))
 _solve = _one_at_a_time(lambda Jg: jnp.linalg.solve(Jg[..., :-1], Jg[..., -1]))
 
 
@@ -92,7 +92,7 @@ def solve(J: Float[Array, "n n"], g: Float[Array, " n"]) -> Float[Array, " n"]:
 
 
 def positive_definite(M: Float[Array, "P P"]) -> Bool[Array, ""]:
-    """Whether the symmetric M is positive definite: its Cholesky factorization succeeds
-    (LAPACK's potrf; the factor is NaN where it fails). No derivative: a condition."""
-    M = jax.lax.stop_gradient((M + M.T) / 2)
-    return jnp.all(jnp.isfinite(_cholesky(M)))
+    """Whether the symmetric M is positive definite: the Cholesky factorization of its lower
+    triangle succeeds (LAPACK's potrf, which reads that triangle only; where it fails the factor
+    is NaN, its diagonal too). No derivative: a condition."""
+    return jnp.all(jnp.isfinite(jnp.diagonal(_cholesky(jax.lax.stop_gradient(M)))))
