@@ -160,12 +160,16 @@ def main():
     parser.add_argument("--parts", action="store_true", help="the cost of each part of a point, instead of the sweep")
     args = parser.parse_args()
     if args.parts:
-        unit = product_seconds()
+        before = product_seconds()
+        rows = parts(1.0)
+        after = product_seconds()
+        unit = (before + after) / 2
         print(f"{time.strftime('%Y-%m-%d %H:%M')}, jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cores, "
-              f"load {os.getloadavg()[0]:.2f}; one 200 x 200 float64 product: {unit * 1e3:.3f} ms; parts over 25 points (vmap)")
+              f"load {os.getloadavg()[0]:.2f}; one 200 x 200 float64 product: {unit * 1e3:.3f} ms (mean of {before * 1e3:.3f} "
+              f"before and {after * 1e3:.3f} after the parts); parts over 25 points (vmap)")
         print(f"{'part':<42} {'ms / point':>10} {'products / point':>16}")
-        for name, ms, products in parts(unit):
-            print(f"{name:<42} {ms:>10.3f} {products:>16.1f}")
+        for name, ms, _ in rows:
+            print(f"{name:<42} {ms:>10.3f} {ms / 1e3 / unit:>16.1f}")
         return
     packages = {"current": jaxtl}
     if args.baseline:
@@ -177,17 +181,20 @@ def main():
         start = time.perf_counter()
         results[name] = sweep(package)
         first[name] = time.perf_counter() - start
-    for _ in range(args.repeats):  # interleaved: both see the same load
+    units = []
+    for _ in range(args.repeats):  # interleaved: both, and the unit, see the same load
         for name, package in packages.items():
             start = time.perf_counter()
             sweep(package)
             times[name].append(time.perf_counter() - start)
-    unit = product_seconds()
+        units.append(product_seconds())
+    unit = statistics.median(units)
 
     print(f"jaxtl.sweep, transfer theory, teacher_pair {FIXED}, erf; {len(COUPLINGS)} couplings (1e-2..1e2) x "
           f"{len(RHOS)} rho (0..1) = {n} points")
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, jax {jax.__version__} on {jax.devices()[0].platform}, "
-          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; one 200 x 200 float64 product: {unit * 1e3:.3f} ms")
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; one 200 x 200 float64 product: {unit * 1e3:.3f} ms "
+          f"(median of {len(units)} rounds, {min(units) * 1e3:.3f}-{max(units) * 1e3:.3f})")
     print(f"{'revision':<22} {'first call s':>12} {'median s':>9} {'ms / point':>10} {'products / point':>16} {'converged':>10}")
     for name in packages:
         median = statistics.median(times[name])
