@@ -5,8 +5,9 @@ The grid: `jaxtl.sweep` of the transfer theory on `teacher_pair` (erf, gain 2, n
 Ps = 1000, Pt = 200, P0 = 500, N0 = 200, N1 = 500, T = 0.05) over 10 couplings (log-spaced in
 [1e-2, 1e2]) x 50 rho (in [0, 1]): the source's solve, the target's, its test error and the
 benefit split at every point, as a user gets them. Timed: the median of `--repeats` calls after
-a first call that compiles. The unit: one 200 x 200 float64 product (`jax.jit`, median of 200),
-timed in the same process; the ratio is the time a point over that product's.
+a first call that compiles. The unit: one 200 x 200 float64 product (`jax.jit`, median of 200,
+dispatch included), timed in the same process between the calls (the median over rounds); the
+ratio is the time a point over that product's.
 
 With `--baseline REV`, the package as of git revision REV (extracted by `git archive` into a
 temporary folder and imported as a second package, `jaxtl_baseline`) runs the same grid in the
@@ -21,7 +22,8 @@ coupling 1) in the same process: each part `jax.jit(jax.vmap(...))` over 25 poin
 shared, as in a sweep's block), its median time a point, and that time in products:
 
 - the inverse of M; one exact gradient (the inverse, the products W K', W B, the traces); the
-  gradient with its Jacobian (a step of the fallback Newton); the diagonal presolve;
+  gradient with its Jacobian (a step of the fallback Newton); the diagonal presolve from the
+  solve's start;
 - the checks of the physical domain (Cholesky of M and of S_g);
 - the test error of a solved point (`test_error_of`), and what a block shares for it (the test
   kernels and `TestMoments`, one call, divided by the 25 points);
@@ -94,11 +96,13 @@ def tight_root_distances(current, baseline, index):
     sol = jaxtl.transfer((p.Xs, p.ys), (p.Xt, p.yt), width=FIXED["width"], temperature=FIXED["temperature"], coupling=gamma)
     x = lambda ds: np.array([np.log(ds.Q_t.values[index] - ds.Q_tt.values[index]), ds.Q_tt.values[index]])  # noqa: E731
     tight = stationary_point(_transfer._gradient_and_jacobian, jnp.asarray(x(current)), sol.state, rtol=1e-15, atol=1e-15)
+    if tight.result != jaxtl.RESULTS.successful:
+        raise RuntimeError(f"the reference solve at tolerance 1e-15 failed: {jaxtl.RESULTS[tight.result]}")
     return [float(np.max(np.abs(x(ds) - np.asarray(tight.value)))) for ds in (current, baseline)], (gamma, rho)
 
 
-def parts(unit, points=25):
-    """Rows (part, ms a point, products a point) of `--parts` (module docstring)."""
+def parts(points=25):
+    """Rows (part, ms a point) of `--parts` (module docstring)."""
     from jaxtl.theory._linalg import positive_definite
 
     T = _transfer
@@ -137,20 +141,22 @@ def parts(unit, points=25):
                               throw=False).Q_t  # fmt: skip
 
     y0s = p.y0 * jnp.linspace(0.9, 1.1, points)[:, None]
+    start = T.starting_point(sol.prior_only.Q, sol.prior_only.state, jnp.asarray(1.0), jnp.asarray(1.0))
+    starts = start + jnp.linspace(0.0, 1e-3, points)[:, None]  # the solve's start, as in a sweep
     inverses = jax.vmap(lambda x: T._target_inverse(jnp.exp(x[0]), x[1], state))(xs)
     rows = [
         ("inverse of M", timed(lambda x, s: T._target_inverse(jnp.exp(x[0]), x[1], s).W, xs, state)),
         ("one exact gradient (_gradient)", timed(T._gradient, xs, state)),
         ("gradient and Jacobian (a Newton step)", timed(T._gradient_and_jacobian, xs, state)),
         ("diagonal presolve (to its root)", timed(lambda x, d: stationary_point(T._diagonal_gradient_and_jacobian, x, d).value,
-                                                  xs, diagonal)),  # fmt: skip
+                                                  starts, diagonal)),  # fmt: skip
         ("physical checks (two Cholesky)", timed(checks, xs, state, sol.Q_st)),
         ("test error of a solved point", timed(lambda y0_inv, s, m: T.test_error_of(s, sol.Q_t, sol.Q_tt, sol.Q_st, y0_inv[1], m, y0_inv[0]).total,
                                                (y0s, inverses), state, moments)),  # fmt: skip
         ("test kernels and moments, a block / 25", timed(test_moments, None, sol, p.X0)),
         ("target solve (solve_target)", timed(target_solve, labels, sol.source, p.Xt)),
     ]
-    return [(name, seconds * 1e3, seconds / unit) for name, seconds in rows]
+    return [(name, seconds * 1e3) for name, seconds in rows]
 
 
 def main():
@@ -161,14 +167,14 @@ def main():
     args = parser.parse_args()
     if args.parts:
         before = product_seconds()
-        rows = parts(1.0)
+        rows = parts()
         after = product_seconds()
         unit = (before + after) / 2
         print(f"{time.strftime('%Y-%m-%d %H:%M')}, jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} cores, "
               f"load {os.getloadavg()[0]:.2f}; one 200 x 200 float64 product: {unit * 1e3:.3f} ms (mean of {before * 1e3:.3f} "
               f"before and {after * 1e3:.3f} after the parts); parts over 25 points (vmap)")
         print(f"{'part':<42} {'ms / point':>10} {'products / point':>16}")
-        for name, ms, _ in rows:
+        for name, ms in rows:
             print(f"{name:<42} {ms:>10.3f} {ms / 1e3 / unit:>16.1f}")
         return
     packages = {"current": jaxtl}

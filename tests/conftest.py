@@ -54,6 +54,7 @@ SLOW = (
     "test_optimize.py::test_bounds_are_kept",
     "test_transfer.py::test_gradients_match_finite_differences",
     "test_transfer.py::test_gradient_with_respect_to_data",
+    "test_transfer.py::test_second_derivative_matches_finite_differences",
     "test_transfer.py::test_vmap_over_parameters_and_pairs_equals_loop",
     "test_sweep.py::test_static_axes",
     "test_sweep.py::test_sharded_over_four_devices_equals_one_device",

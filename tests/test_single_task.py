@@ -284,6 +284,8 @@ def test_chord_falls_back_to_newton_from_the_start(guess):
     assert out.result == RESULTS.successful and int(out.num_steps) > 3
     np.testing.assert_allclose(out.value, plain.value, rtol=1e-14)
     np.testing.assert_allclose(out.aux, out.value + 1, rtol=1e-15)
+    with pytest.raises(ValueError, match="`gradient` and `guess`"):
+        stationary_point(full, x0, a, gradient=gradient)
 
 
 def test_gradients_survive_exactly_degenerate_kernel():

@@ -180,6 +180,14 @@ def test_diagonal_presolve_guides_the_chord_to_the_newton_root(coupling, rho):
         np.testing.assert_allclose(kept, fresh, rtol=1e-9, atol=1e-12)
 
 
+def test_second_derivative_matches_finite_differences():
+    """d^2(test error)/d gamma^2 (forward over reverse, through the inverse kept at the root)
+    against central differences of the first derivative."""
+    p = pair(0.8)
+    grad = jax.jit(jax.grad(lambda g: solve(p, coupling=g).test_error(p.X0, p.y0).total))
+    np.testing.assert_allclose(jax.jacfwd(grad)(2.0), _central(grad, 2.0, 1e-4), rtol=1e-5)
+
+
 def test_gradient_with_respect_to_data():
     p = pair(0.8)
     direction = jax.random.normal(jax.random.key(1), p.Xs.shape)

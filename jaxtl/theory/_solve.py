@@ -113,7 +113,7 @@ class Stationary(eqx.Module):
     - `num_steps`: evaluations of the gradient (with its Jacobian, or alone in the chord steps;
       full Newton steps and halved trial steps).
     - `aux`: with a `gradient` function (`stationary_point`), its auxiliary output at `value`,
-      without derivatives; None otherwise.
+      without derivatives (where the search failed: at the point it stopped at); None otherwise.
     """
 
     value: Float[Array, "*n"]
@@ -150,6 +150,8 @@ def stationary_point(
     `_chord`), globalized Newton from `x0` only where it fails; `aux` of the point returned is
     `Stationary.aux`.
     """
+    if (gradient is None) != (guess is None):
+        raise ValueError("stationary_point: `gradient` and `guess` are given together or not at all")
     if gradient is not None:
         return _chorded(gradient_and_jacobian, gradient, x0, guess, args, rtol=rtol, atol=atol, max_steps=max_steps)
 

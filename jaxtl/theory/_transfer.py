@@ -232,23 +232,23 @@ def _at_root(D, Q_tt, state: TargetState, known: TargetInverse) -> TargetInverse
 def _at_root_jvp(primals, tangents):
     D, Q_tt, state, known = primals
     dD, dQ_tt, dstate, _ = tangents
-    W = known.W
+    root = _at_root(D, Q_tt, state, known)  # W with its own rule: derivatives of any order
+    W = root.W
     dM = jax.jvp(_target_matrix, (D, Q_tt, state), (dD, dQ_tt, dstate))[1]
     dW = -W @ dM @ W
     dWR = dW @ state.replica_kernel + W @ dstate.replica_kernel
     dWB = dW @ state.source_covariance + W @ dstate.source_covariance
-    return known, TargetInverse(dW, dWR, dWB)
+    return root, TargetInverse(dW, dWR, dWB)
 
 
 class _GradientTerms(eqx.Module):
     """What the gradient of the reduced potential (`_gradient_terms`) computes and its Jacobian
-    reuses: Q_st* = q and V_qq (`_source_overlap`), W u, w = W r, K w and K' w."""
+    reuses: Q_st* = q and V_qq (`_source_overlap`), W u, and K w, K' w with w = W r."""
 
     gradient: Float[Array, " 2"]
     q: Float[Array, ""]
     V_qq: Float[Array, ""]
     Wu: Float[Array, " Pt"]
-    w: Float[Array, " Pt"]
     Kw: Float[Array, " Pt"]
     Rw: Float[Array, " Pt"]
 
@@ -273,7 +273,7 @@ def _gradient_terms(x, state: TargetState, inverse: TargetInverse) -> _GradientT
     e1 = _readout_term(D + Q_tt, state.width_ratio)[1]  # 1 with one hidden layer
     V_D = e1 - 1 / D + (Q_tt - q**2 / state.Q_s) / D**2 + scale * (trace_WK - g_K)
     V_Q = e1 - 1 / D + scale * (trace_WK - g_K + g_R)
-    return _GradientTerms(jnp.stack([D * V_D, V_Q]), q, V_qq, Wu, w, Kw, Rw)
+    return _GradientTerms(jnp.stack([D * V_D, V_Q]), q, V_qq, Wu, Kw, Rw)
 
 
 def _gradient(x, state: TargetState) -> tuple[Float[Array, " 2"], TargetInverse]:
@@ -287,7 +287,7 @@ def _gradient_and_jacobian(x, state: TargetState):
     """The gradient of the reduced potential V(x, Q_st*(x)) in x = (log D, Q_tt), D = Q_t - Q_tt,
     Q_st* = `_source_overlap`, and its Jacobian, in closed form from one inverse W = M^{-1}:
     one Pt x Pt inverse and four Pt x Pt products per evaluation (README.md in this folder,
-    section 6). With Sigma = r r^T + S_g and K = K_tt = diag(k) in this basis, the gradient is
+    section 4.4). With Sigma = r r^T + S_g and K = K_tt = diag(k) in this basis, the gradient is
 
         dV/dD    = 1 - 1/D + (Q_tt - Q_st^2/Q_s)/D^2 + [Tr(W K) - Tr(W K W Sigma)] / (N1 lambda1)
         dV/dQ_tt = 1 - 1/D + [Tr(W K) - Tr(W K W Sigma) + Tr(W K' W Sigma)] / (N1 lambda1)
@@ -356,7 +356,7 @@ class DiagonalState(eqx.Module):
     both are combinations of K_tt and the identity), and here they are replaced by their
     diagonals, `replica_diagonal` and `source_diagonal` (Pt,); the other fields are the state's.
     V then costs O(Pt) to evaluate, and its root is within about 1e-4 of the exact one
-    (README.md in this folder, section 6): the guess of the chord steps of the exact solve."""
+    (README.md in this folder, section 6.4): the guess of the chord steps of the exact solve."""
 
     eigenvalues: Float[Array, " Pt"]
     replica_diagonal: Float[Array, " Pt"]
@@ -388,16 +388,26 @@ def _diagonal_potential(x, Q_st, d: DiagonalState):
     return readout - x[0] - (Q_tt - Q_st**2 / d.Q_s) / D + d.inv_width * data
 
 
-def _diagonal_gradient(x, d: DiagonalState):
-    """The gradient of the reduced `_diagonal_potential` in x: V is quadratic in Q_st, whose
-    stationary value (as `_source_overlap`) is computed first; at it the reduced gradient is
-    the partial one."""
+def _diagonal_overlap(x, d: DiagonalState):
+    """Q_st* of the `_diagonal_potential` at x (V is quadratic in Q_st, as `_source_overlap`)."""
     D, Q_tt = jnp.exp(x[0]), x[1]
     m = ((D + Q_tt) * d.eigenvalues - Q_tt * d.replica_diagonal) / d.lambda1 + d.temperature
     u = d.source_field
     V_qq = 2 / (d.Q_s * D) + 2 * d.inv_width * jnp.sum((u**2 - d.source_diagonal) / m)
-    Q_st = 2 * d.inv_width * jnp.sum(u * d.labels / m) / V_qq
-    return jax.grad(_diagonal_potential)(x, Q_st, d)
+    return 2 * d.inv_width * jnp.sum(u * d.labels / m) / V_qq
+
+
+def _diagonal_gradient(x, d: DiagonalState):
+    """The gradient of the reduced `_diagonal_potential` in x: at Q_st* the reduced gradient is
+    the partial one."""
+    return jax.grad(_diagonal_potential)(x, _diagonal_overlap(x, d), d)
+
+
+def _diagonal_physical(x, d: DiagonalState):
+    """Whether the overlaps at the presolve's root x are physical (module docstring, "Physical
+    domain": Q_tt >= 0 and Q_s Q_tt >= Q_st^2, with the presolve's Q_st); a root that is not
+    is no guide to the physical one."""
+    return _overlaps_physical(d.Q_s, x[1], _diagonal_overlap(x, d))
 
 
 def _diagonal_gradient_and_jacobian(x, d: DiagonalState):
@@ -451,7 +461,8 @@ class TransferSolution(TheorySolution):
     - `labels`: the target training labels y_t, shape (Pt,).
     - `state`: the kernels the target solve was built from (`TargetState`), reused by `predict`.
     - `inverse`: M^{-1} and its products at the root (`TargetInverse`), reused by `predict` and
-      `test_error`.
+      `test_error`; meaningful only where converged (elsewhere they are those of the point the
+      search stopped at).
     """
 
     Q_t: Float[Array, ""]
@@ -701,6 +712,7 @@ def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, temperature, t
     # from x0 where that fails.
     diagonal = jax.lax.stop_gradient(DiagonalState.of(state))
     guess = stationary_point(_diagonal_gradient_and_jacobian, x0, diagonal).value
+    guess = jnp.where(_diagonal_physical(guess, diagonal), guess, jnp.nan)  # else Newton from x0, as always
     guess = (guess, _diagonal_gradient_and_jacobian(guess, diagonal)[1])
     stationary = stationary_point(_gradient_and_jacobian, x0, state, gradient=_gradient, guess=guess)
     D, Q_tt = jnp.exp(stationary.value[0]), stationary.value[1]
@@ -748,6 +760,11 @@ def starting_point(Q_p, state: SingleTaskState, coupling, lambda0) -> Float[Arra
 _TOLERANCE = 1e-8  # allowed violation of a physical condition, relative (rounding and Newton's tolerance)
 
 
+def _overlaps_physical(Q_s, Q_tt, Q_st):
+    """Q_tt >= 0 and Q_s Q_tt >= Q_st^2, to `_TOLERANCE` (module docstring, "Physical domain")."""
+    return (Q_tt >= -_TOLERANCE) & (Q_s * Q_tt - Q_st**2 >= -_TOLERANCE * (Q_s + jnp.abs(Q_tt)))
+
+
 def _physical(newton, source, prior_only, Q_tt, Q_st, M, state: TargetState) -> RESULTS:
     """The outcome of the target solve: the first failure among the source's solve, the
     prior-only reference, Newton's, and the physical conditions at its root (module docstring,
@@ -757,7 +774,7 @@ def _physical(newton, source, prior_only, Q_tt, Q_st, M, state: TargetState) -> 
     S_g = _field_covariance(Q_tt, Q_st, state)  # in the eigenbasis of K_tt
     scale = jnp.max(jnp.abs(Q_tt / state.lambda1) * jnp.diag(state.replica_kernel) + Q_st**2 * jnp.diag(state.source_covariance))
     shift = _TOLERANCE * scale + jnp.finfo(M.dtype).tiny ** 0.5
-    overlap = (Q_tt >= -_TOLERANCE) & (Q_s * Q_tt - Q_st**2 >= -_TOLERANCE * (Q_s + jnp.abs(Q_tt)))
+    overlap = _overlaps_physical(Q_s, Q_tt, Q_st)
     inputs = first_failure(RESULTS.successful, [
         (source.converged, RESULTS.source_failed),
         (prior_only.converged, RESULTS.prior_only_failed),
