@@ -110,7 +110,7 @@ def classify(x, sol, args):
     the library's physical check (`_physical`) as if Newton had succeeded there."""
     D, Q_tt = jnp.exp(x[0]), x[1]
     M = _transfer._target_matrix(D, Q_tt, args)
-    Q_st = _transfer._source_overlap(_transfer._inverse(M), D, args)[0]
+    Q_st = _transfer._source_overlap(_transfer._target_inverse(D, Q_tt, args), D, args)[0]
     code = _transfer._physical(jaxtl.RESULTS.successful, sol.source, sol.prior_only, Q_tt, Q_st, M, args)
     gradient = jnp.max(jnp.abs(_transfer._gradient_and_jacobian(x, args)[0]))
     return jnp.stack([D + Q_tt, Q_tt, Q_st]), code._value, gradient
