@@ -34,3 +34,13 @@ def test_inverse_derivatives_match_finite_differences():
     h = 1e-6
     np.testing.assert_allclose(jax.grad(f)(0.0), (f(h) - f(-h)) / (2 * h), rtol=1e-6)
     np.testing.assert_allclose(jax.jacfwd(f)(0.0), (f(h) - f(-h)) / (2 * h), rtol=1e-6)
+
+
+def test_inverse_by_schur_complements_matches_numpy_above_the_lu_size():
+    # 75 = 37 + 38 and 37 = 18 + 19: uneven splits, two levels of Schur complements, batched;
+    # an indefinite symmetric matrix too (its leading blocks are not singular).
+    M = spd(75, 4, batch=(3,))
+    np.testing.assert_allclose(jax.vmap(inv)(M), np.linalg.inv(M), rtol=1e-10, atol=1e-14)
+    A = np.random.default_rng(5).standard_normal((75, 75))
+    S = A + A.T
+    np.testing.assert_allclose(inv(S) @ S, np.eye(75), atol=1e-9)
