@@ -264,7 +264,7 @@ def _gradient_terms(x, state: TargetState, inverse: TargetInverse) -> _GradientT
     q, V_qq = _source_overlap(inverse, D, state)
     Wu = W @ state.source_field
     w = W @ state.labels - q * Wu  # W r
-    Kw, Rw = k * w, state.replica_kernel @ w
+    Kw, Rw = k * w, w @ state.replica_kernel  # K' w (K' symmetric), vector first
     a = Q_tt / lambda1
     trace_WK = jnp.sum(jnp.diag(W) * k)
     g_K = w @ Kw + k @ (a * jnp.sum(W * WR, axis=1) - q**2 * jnp.sum(W * WB, axis=1))  # Tr(W K W Sigma)
@@ -902,7 +902,7 @@ def test_error_of(state: TargetState, Q_t, Q_tt, Q_st, inverse: TargetInverse, m
     l1 = state.lambda1
     W = inverse.W
     w = W @ (state.labels - Q_st * state.source_field)  # M^{-1} (y_t - m_g(X_t))
-    mean = (Q_st / l1) * moments.source_mean + (Q_t * (moments.own.T @ w) - Q_tt * (moments.replica.T @ w)) / l1
+    mean = (Q_st / l1) * moments.source_mean + (Q_t * (w @ moments.own) - Q_tt * (w @ moments.replica)) / l1
     bias2 = jnp.mean((y0 - mean) ** 2)
     squares = jnp.stack([moments.own_own, moments.own_replica, moments.replica_replica])
     fields = jnp.stack([moments.field_own, moments.field_replica])
