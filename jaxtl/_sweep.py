@@ -53,8 +53,8 @@ def sweep(
       `noise`, `feature_perturbation`) are vmapped; sizes and options (`Ps`, `Pt`, `alpha`, `readout`, `activation`, ...; the width
       too when `alpha` is given) are swept by a list, one compiled program per value.
     - `chunk_size`: points per device solved at once (default: the most that fit in about
-      2 GiB per device by the theory's rough estimate, at most its `max_chunk`: 32 for the
-      transfer theory, 4096 for the single task). A chunk is a block of the grid,
+      2 GiB per device by the theory's rough estimate, at most its `max_chunk`: 64 for the
+      transfer theory, 4096 for the single task, 32 for the others). A chunk is a block of the grid,
       filled from the last axis: the work shared by its points (the source's solve, and each
       coupling's kernels and source-target products) is done once per block, not per point.
     - `devices`: the devices to shard the grid over (default: all, `jax.devices()`; over
@@ -152,9 +152,10 @@ def _coordinate(axis) -> np.ndarray:
 
 def _chunk_size(task, theory, key, static, number_axes) -> int:
     """Points per device whose vmapped solve should fit in `_MEMORY` by the theory's estimate
-    (`Theory.point_bytes`), at most `Theory.max_chunk` (the transfer theory's 32: at
-    Ps = 1000, Pt = 200 a chunk of 32 points ran 16% faster a point than one of 16 and one of
-    64 no faster, benchmarks/README.md)."""
+    (`Theory.point_bytes`), at most `Theory.max_chunk` (the transfer theory's 64: at
+    Ps = 1000, Pt = 200, over 10 couplings x 50 rho, blocks of 50 points (each coupling's
+    kernels built once) ran 1.19x faster a point than blocks of 25, and blocks of 100 no
+    faster; benchmarks/README.md)."""
     if isinstance(task, TaskPair):
         shapes = task
     else:

@@ -65,7 +65,7 @@ temperature = 0.05
 coupling = {logspace = [-2, 2, 21]}
 
 [sweep]
-chunk_size = 0          # points per device solved at once; 0: automatic (at most 32, about 2 GiB)
+chunk_size = 0          # points per device solved at once; 0: automatic (about 2 GiB, at most 64 for transfer)
 variable = "benefit"    # what the figure shows (any output of the theory)
 """,
     "optimize": _COMMON.format(

@@ -898,7 +898,8 @@ def test_error_of(state: TargetState, Q_t, Q_tt, Q_st, inverse: TargetInverse, m
     c0 = C_e(X_t, x0) and C = mean over x0 of c0 c0^T (from `moments`), the mean variance is
     mean C_e(x0, x0) - Tr(W C) + mean Var g(x0) - 2 Tr(W F) + Tr(W S_g W C), where
     F = mean over x0 of Cov(g(X_t), g(x0)) c0^T (`prediction`'s terms, averaged). The traces
-    Tr(W X) of the five symmetric moments X are one pass over W (a matrix-vector product)."""
+    Tr(W X) of the five symmetric moments X are one pass over W (a matrix-vector product, the
+    vector first: one GEMM over a vmapped batch)."""
     l1 = state.lambda1
     W = inverse.W
     w = W @ (state.labels - Q_st * state.source_field)  # M^{-1} (y_t - m_g(X_t))
@@ -907,9 +908,9 @@ def test_error_of(state: TargetState, Q_t, Q_tt, Q_st, inverse: TargetInverse, m
     squares = jnp.stack([moments.own_own, moments.own_replica, moments.replica_replica])
     fields = jnp.stack([moments.field_own, moments.field_replica])
     n = W.size
-    t_own, t_mixed, t_replica, t_field_own, t_field_replica = jnp.concatenate([squares, fields]).reshape(5, n) @ W.reshape(n)
+    t_own, t_mixed, t_replica, t_field_own, t_field_replica = W.reshape(n) @ jnp.concatenate([squares, fields]).reshape(5, n).T
     WSW = ((Q_tt / l1) * inverse.WR - Q_st**2 * inverse.WB) @ W  # W S_g W
-    s_own, s_mixed, s_replica = squares.reshape(3, n) @ WSW.reshape(n)
+    s_own, s_mixed, s_replica = WSW.reshape(n) @ squares.reshape(3, n).T
     c = jnp.stack([Q_t**2, -Q_t * Q_tt, Q_tt**2]) / l1**2  # C = c . (own_own, own_replica, replica_replica)
     a, b = Q_tt / l1, (Q_st / l1) ** 2
     trace_WF = (a * (Q_t * t_mixed / 2 - Q_tt * t_replica) - b * (Q_t * t_field_own - Q_tt * t_field_replica)) / l1
@@ -982,6 +983,7 @@ class Transfer(Theory):
         Output("relatedness", "label fraction the source explains, 1 − |y_t − m_g|²/|y_t|²", "1", "higher"),
     )
     objective = "benefit"
+    max_chunk = 64  # a knob axis of up to 64 values in one block: each coupling's kernels built once (`_sweep._chunk_size`)
 
     def shared(self, pair, parameters) -> SingleTaskSolution:
         """The source's single-task solve: it depends on the source data, width, source
