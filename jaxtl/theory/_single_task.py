@@ -75,14 +75,15 @@ def _action_gradient_and_curvature(log_Q, state: SingleTaskState):
         g     = Q - 1 + Q s   (the stationarity condition of section 3.1, times Q),
         dg/du = Q (1 + s) + (Q^2/N1) sum_i [-r_i^2 + 2 y_i^2 r_i^2/a_i],
 
-    both sums in one pass over the P eigenvalues (`_sums`).
+    both sums in one pass over the P eigenvalues (`_sums`), with y_i^2/a_i = b_i written
+    y_i^2 (1/a_i).
     """
     Q = jnp.exp(log_Q)
     kappa = state.eigenvalues / state.lambda1
     y2 = state.labels**2
-    a = state.temperature + Q * kappa
-    r = kappa / a
-    first, second = _sums((r - y2 * r / a, r**2 * (2 * y2 / a - 1)))
+    inv_a = 1 / (state.temperature + Q * kappa)  # the one division a term: most of a step's cost
+    r, b = kappa * inv_a, y2 * inv_a
+    first, second = _sums((r * (1 - b), r**2 * (2 * b - 1)))
     s = state.inv_width * first
     return Q - 1 + Q * s, Q * (1 + s) + Q**2 * state.inv_width * second
 
