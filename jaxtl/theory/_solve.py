@@ -35,6 +35,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optimistix as optx
+from equinox.internal import unvmap_any
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._linalg import solve
@@ -221,39 +222,52 @@ def _chord(gradient, guess, J, args, *, rtol, atol) -> _Chord:
     tolerance and the gradient below `_GRADIENT_TOLERANCE` (`done`: x_k is returned with its
     gradient and aux), where the steps stop halving or a value is not finite (`failed`), or
     after `_CHORD_STEPS` evaluations. The error shrinks by |I - J^{-1} J(x*)| a step: with J
-    and the guess within 1e-4 of the Jacobian and the root, the third point is a root. Under
-    `jax.vmap` the loop runs until every point has stopped."""
+    and the guess within 1e-4 of the Jacobian and the root, the third point is a root.
+
+    Under `jax.vmap` the loop runs until every point has stopped (`unvmap_any`), and a point
+    that has stopped is evaluated again where it is, which gives the same gradient and aux: so
+    those (Pt x Pt arrays in the transfer theory) are not selected point by point at every
+    step, as a loop with a batched condition would (a pass over all of them a step)."""
 
     def step(c: _Chord) -> _Chord:
-        x = c.x - c.step
+        active = ~c.done & ~c.failed & (c.steps < _CHORD_STEPS)
+        x = jnp.where(active, c.x - c.step, c.x)
         g, aux = gradient(x, args)
         d = _newton_step(J, g)
         size = jnp.max(jnp.abs(d) / (atol + rtol * jnp.abs(x - d)))
         finite = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(d))
         done = finite & (size < 1) & jnp.all(jnp.abs(g) <= _GRADIENT_TOLERANCE)
         failed = ~done & (~finite | ~(size <= c.size / 2))
-        return _Chord(x, d, g, aux, size, c.steps + 1, done, failed)
+        kept = lambda new, old: jnp.where(active, new, old)  # noqa: E731 (g, aux: the same where kept)
+        return _Chord(x, kept(d, c.step), g, aux, kept(size, c.size), c.steps + active, kept(done, c.done),
+                      kept(failed, c.failed))  # fmt: skip
+
+    def running(c: _Chord):
+        return unvmap_any(~c.done & ~c.failed & (c.steps < _CHORD_STEPS))
 
     false = jnp.array(False)
-    first = step(_Chord(guess, jnp.zeros_like(guess), None, None, jnp.array(jnp.inf, guess.dtype), jnp.array(0), false, false))
-    return jax.lax.while_loop(lambda c: ~c.done & ~c.failed & (c.steps < _CHORD_STEPS), step, first)
+    start = _Chord(guess, jnp.zeros_like(guess), None, None, jnp.array(jnp.inf, guess.dtype), jnp.array(0), false, false)
+    return jax.lax.while_loop(running, step, step(start))
 
 
 def _chorded(gradient_and_jacobian, gradient, x0, guess, args, *, rtol, atol, max_steps) -> Stationary:
     """`stationary_point` with a `gradient` function and a `guess`: the chord from the guess
     (`_chord`), then globalized Newton from x0 where the chord did not end at a root (a
     `lax.while_loop` that runs no iteration where it did, also under `jax.vmap` when it did for
-    every point), and the gradient and aux at Newton's roots (again only where needed)."""
+    every point), and the gradient and aux at Newton's roots (computed only where some point
+    needs them)."""
     chord = _chord(gradient, *jax.lax.stop_gradient((*guess, args)), rtol=rtol, atol=atol)
     start = jax.lax.stop_gradient(jnp.where(chord.done, chord.x, x0))
     sol = _root_find(gradient_and_jacobian, start, args, rtol=rtol, atol=atol, max_steps=max_steps, done=chord.done)
     root, fixed = jax.lax.stop_gradient((sol.value, args))
 
-    def evaluate(c):
+    def at_newton_roots():
         g, aux = gradient(root, fixed)
-        return jnp.ones_like(c[0]), g, aux
+        return jax.tree.map(lambda c, n: jnp.where(chord.done, c, n), (chord.g, chord.aux), (g, aux))
 
-    _, g, aux = jax.lax.while_loop(lambda c: ~c[0], evaluate, (chord.done, chord.g, chord.aux))
+    # A cond on whether any point needs it (`unvmap_any`: a cond also under jax.vmap), not a loop
+    # carrying the aux, which would pass over all of it even where it runs no iteration.
+    g, aux = jax.lax.cond(unvmap_any(~chord.done), at_newton_roots, lambda: (chord.g, chord.aux))
     return _stationary(sol, g, chord.steps + sol.stats["num_steps"], aux)
 
 
