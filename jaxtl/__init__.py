@@ -3,7 +3,9 @@
 Importing jaxtl enables JAX's 64-bit mode (`jax_enable_x64`): the theory is solved in float64.
 It also adds `--xla_cpu_use_xnnpack=false --xla_cpu_enable_concurrency_optimized_scheduler=false`
 to `XLA_FLAGS` (unless set there already): with XLA's defaults, batched transfer solves on CPU
-could hang.
+could hang. And unless `OPENBLAS_NUM_THREADS` is set, it gives SciPy's OpenBLAS (the LAPACK that
+JAX's CPU programs call) one thread: its threads competed with XLA's (a transfer sweep ran 1.24x
+faster without them); NumPy's own BLAS is left alone.
 Networks may still be run in float32 by passing float32 arrays.
 """
 
@@ -23,6 +25,27 @@ del _flag
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+def _one_thread_for_lapack() -> None:
+    """SciPy's OpenBLAS on one thread, unless OPENBLAS_NUM_THREADS is set (module docstring).
+    JAX's CPU programs call LAPACK (the theories' eigendecompositions, inverses and Cholesky
+    checks) from XLA's own threads; OpenBLAS's threads then compete with those, and spin after
+    each call: the transfer sweep of benchmarks/transfer_sweep.py took 5.7 against 7.1 ms a
+    point with them (same process, toggled by threadpoolctl). Nothing is done where that
+    library is not found (another LAPACK)."""
+    if "OPENBLAS_NUM_THREADS" in os.environ:
+        return
+    import scipy.linalg  # noqa: F401 (loads the library)
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    scipy_blas = [lib.filepath for lib in controller.lib_controllers if "scipy.libs" in lib.filepath.replace(os.sep, "/")]
+    if scipy_blas:
+        controller.select(filepath=scipy_blas).limit(limits=1)
+
+
+_one_thread_for_lapack()
 
 from . import deep as deep  # noqa: E402
 from . import features as features  # noqa: E402
