@@ -22,8 +22,8 @@ coupling 1) in the same process: each part `jax.jit(jax.vmap(...))` over 25 poin
 shared, as in a sweep's block), its median time a point, and that time in products:
 
 - the inverse of M; one exact gradient (the inverse, the products W K', W B, the traces); the
-  gradient with its Jacobian (a step of the fallback Newton); the diagonal presolve from the
-  solve's start;
+  gradient with its Jacobian (a step of the fallback Newton); the second-order presolve from
+  the solve's start;
 - the checks of the physical domain (Cholesky of M and of S_g);
 - the test error of a solved point (`test_error_of`), and what a block shares for it (the test
   kernels and `TestMoments`, one call, divided by the 25 points);
@@ -112,7 +112,7 @@ def parts(points=25):
     root = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt])
     xs = root + jnp.linspace(0.0, 1e-4, points)[:, None]  # distinct points near the root
     labels = p.yt * jnp.linspace(0.9, 1.1, points)[:, None]
-    state, diagonal = sol.state, T.DiagonalState.of(sol.state)
+    state = sol.state
     moments = T.TestMoments.of(state, T._test_kernels(sol, p.X0), T._source_inverse(sol), sol.source.labels_eig)
 
     def timed(f, batched, *shared):
@@ -148,8 +148,8 @@ def parts(points=25):
         ("inverse of M", timed(lambda x, s: T._target_inverse(jnp.exp(x[0]), x[1], s).W, xs, state)),
         ("one exact gradient (_gradient)", timed(T._gradient, xs, state)),
         ("gradient and Jacobian (a Newton step)", timed(T._gradient_and_jacobian, xs, state)),
-        ("diagonal presolve (to its root)", timed(lambda x, d: stationary_point(T._diagonal_gradient_and_jacobian, x, d).value,
-                                                  starts, diagonal)),  # fmt: skip
+        ("second-order presolve (to its root)", timed(lambda x, s: stationary_point(T._perturbative_gradient_and_jacobian, x, s).value,
+                                                      starts, state)),  # fmt: skip
         ("physical checks (two Cholesky)", timed(checks, xs, state, sol.Q_st)),
         ("test error of a solved point", timed(lambda y0_inv, s, m: T.test_error_of(s, sol.Q_t, sol.Q_tt, sol.Q_st, y0_inv[1], m, y0_inv[0]).total,
                                                (y0s, inverses), state, moments)),  # fmt: skip

@@ -350,69 +350,65 @@ def _gradient_and_jacobian(x, state: TargetState):
     return gradient, jacobian
 
 
-class DiagonalState(eqx.Module):
-    """The presolve's approximation of a `TargetState`: in the eigenbasis of K_tt, the replica
-    kernel U^T K_tt' U and the source covariance U^T B U are nearly diagonal (to leading order
-    both are combinations of K_tt and the identity), and here they are replaced by their
-    diagonals, `replica_diagonal` and `source_diagonal` (Pt,); the other fields are the state's.
-    V then costs O(Pt) to evaluate, and its root is within about 1e-4 of the exact one
-    (README.md in this folder, section 6.4): the guess of the chord steps of the exact solve."""
+def _perturbative_potential(x, Q_st, state: TargetState):
+    """V of the module docstring at x = (log(Q_t - Q_tt), Q_tt) and Q_st, to second order in the
+    off-diagonal parts E of K_tt' and E_B of B in the eigenbasis of K_tt (README.md in this
+    folder, section 6.4), without an inverse: three products of Pt x Pt matrices that do not
+    depend on x (E, E o E, E o E_B) with vectors. There M = Dm^{1/2} (I - F) Dm^{1/2} with Dm =
+    diag(m) the diagonal of M, F = a Dm^{-1/2} E Dm^{-1/2} (a = Q_tt/lambda1; F has a zero
+    diagonal) and M^{-1} = Dm^{-1/2} (I + F + F^2 + ...) Dm^{-1/2}, so that
 
-    eigenvalues: Float[Array, " Pt"]
-    replica_diagonal: Float[Array, " Pt"]
-    source_diagonal: Float[Array, " Pt"]
-    source_field: Float[Array, " Pt"]
-    labels: Float[Array, " Pt"]
-    Q_s: Float[Array, ""]
-    temperature: Float[Array, ""]
-    lambda1: Float[Array, ""]
-    inv_width: Float[Array, ""]
-    width_ratio: Float[Array, ""]
+        log det M       = sum_i log m_i - Tr(F^2)/2,
+        r^T M^{-1} r    = |rho|^2 + rho^T F rho + |F rho|^2,            rho = Dm^{-1/2} r,
+        Tr(M^{-1} S_g)  = sum_i s_i/m_i + Tr(F S~) + sum_i (F^2)_ii s_i/m_i,
 
-    @classmethod
-    def of(cls, state: TargetState) -> "DiagonalState":
-        return cls(state.eigenvalues, jnp.diag(state.replica_kernel), jnp.diag(state.source_covariance),
-                   state.source_field, state.labels, state.Q_s, state.temperature, state.lambda1, state.inv_width,
-                   state.width_ratio)  # fmt: skip
-
-
-def _diagonal_potential(x, Q_st, d: DiagonalState):
-    """V of the module docstring at x = (log(Q_t - Q_tt), Q_tt) and Q_st, with K_tt' and B
-    diagonal in the eigenbasis of K_tt (`DiagonalState`): M = diag(m), O(Pt)."""
+    with S~ = Dm^{-1/2} S_g Dm^{-1/2} and s = diag(S_g); in terms of w = 1/m and z = r/m,
+    Tr(F^2) = a^2 w.(E o E)w, rho^T F rho = a z.Ez, |F rho|^2 = a^2 sum_i w_i (Ez)_i^2,
+    Tr(F S~) = a^2 w.(E o E)w - a Q_st^2 w.(E o E_B)w, (F^2)_ii = a^2 w_i ((E o E)w)_i. What is
+    left out is of third order in the off-diagonal parts (Tr F^3, rho^T F^3 rho, the
+    off-diagonal part of Tr(F^2 S~))."""
     D, Q_tt = jnp.exp(x[0]), x[1]
-    m = ((D + Q_tt) * d.eigenvalues - Q_tt * d.replica_diagonal) / d.lambda1 + d.temperature
-    r = d.labels - Q_st * d.source_field
-    s = (Q_tt / d.lambda1) * d.replica_diagonal - Q_st**2 * d.source_diagonal
-    data = jnp.sum(jnp.log(m)) + jnp.sum((r**2 + s) / m)
-    readout = _readout_term(D + Q_tt, d.width_ratio)[0]
-    return readout - x[0] - (Q_tt - Q_st**2 / d.Q_s) / D + d.inv_width * data
+    K_rep, B = state.replica_kernel, state.source_covariance
+    rep_diagonal, source_diagonal = jnp.diag(K_rep), jnp.diag(B)
+    E = K_rep - jnp.diag(rep_diagonal)
+    EE, EB = E * E, E * (B - jnp.diag(source_diagonal))  # o: the entrywise product
+    a = Q_tt / state.lambda1
+    m = (D + Q_tt) * state.eigenvalues / state.lambda1 - a * rep_diagonal + state.temperature
+    w = 1 / m
+    r = state.labels - Q_st * state.source_field
+    z = r * w
+    Ez, EEw, EBw = z @ E, w @ EE, w @ EB  # E, E o E, E o E_B symmetric: the vector first
+    s = a * rep_diagonal - Q_st**2 * source_diagonal
+    log_det = jnp.sum(jnp.log(m)) - a**2 * (w @ EEw) / 2
+    quadratic = r @ z + a * (z @ Ez) + a**2 * (w @ Ez**2)
+    trace = s @ w + a**2 * (w @ EEw) - a * Q_st**2 * (w @ EBw) + a**2 * ((s * w**2) @ EEw)
+    readout = _readout_term(D + Q_tt, state.width_ratio)[0]
+    return readout - x[0] - (Q_tt - Q_st**2 / state.Q_s) / D + state.inv_width * (log_det + quadratic + trace)
 
 
-def _diagonal_overlap(x, d: DiagonalState):
-    """Q_st* of the `_diagonal_potential` at x (V is quadratic in Q_st, as `_source_overlap`)."""
-    D, Q_tt = jnp.exp(x[0]), x[1]
-    m = ((D + Q_tt) * d.eigenvalues - Q_tt * d.replica_diagonal) / d.lambda1 + d.temperature
-    u = d.source_field
-    V_qq = 2 / (d.Q_s * D) + 2 * d.inv_width * jnp.sum((u**2 - d.source_diagonal) / m)
-    return 2 * d.inv_width * jnp.sum(u * d.labels / m) / V_qq
+def _perturbative_overlap(x, state: TargetState):
+    """Q_st* of `_perturbative_potential` at x: V is quadratic in Q_st, V = c0 + c1 Q_st + c2 Q_st^2
+    (as `_source_overlap`), so Q_st* = -c1 / (2 c2)."""
+    dV = jax.grad(_perturbative_potential, 1)
+    return -dV(x, 0.0, state) / jax.grad(dV, 1)(x, 0.0, state)
 
 
-def _diagonal_gradient(x, d: DiagonalState):
-    """The gradient of the reduced `_diagonal_potential` in x: at Q_st* the reduced gradient is
-    the partial one."""
-    return jax.grad(_diagonal_potential)(x, _diagonal_overlap(x, d), d)
+def _perturbative_gradient(x, state: TargetState):
+    """The gradient of the reduced `_perturbative_potential` in x: at Q_st* the reduced
+    gradient is the partial one."""
+    return jax.grad(_perturbative_potential)(x, _perturbative_overlap(x, state), state)
 
 
-def _diagonal_physical(x, d: DiagonalState):
+def _perturbative_physical(x, state: TargetState):
     """Whether the overlaps at the presolve's root x are physical (module docstring, "Physical
     domain": Q_tt >= 0 and Q_s Q_tt >= Q_st^2, with the presolve's Q_st); a root that is not
     is no guide to the physical one."""
-    return _overlaps_physical(d.Q_s, x[1], _diagonal_overlap(x, d))
+    return _overlaps_physical(state.Q_s, x[1], _perturbative_overlap(x, state))
 
 
-def _diagonal_gradient_and_jacobian(x, d: DiagonalState):
-    """`_diagonal_gradient` and its Jacobian (forward mode, through Q_st's dependence on x)."""
-    return _diagonal_gradient(x, d), jax.jacfwd(_diagonal_gradient)(x, d)
+def _perturbative_gradient_and_jacobian(x, state: TargetState):
+    """`_perturbative_gradient` and its Jacobian (forward mode, through Q_st's dependence on x)."""
+    return _perturbative_gradient(x, state), jax.jacfwd(_perturbative_gradient)(x, state)
 
 
 class TransferBenefit(Readable):
@@ -707,13 +703,13 @@ def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, temperature, t
     if start is not None:
         x0 = jnp.where(jnp.all(jnp.isfinite(start)), start, x0)
     x0 = jax.lax.stop_gradient(x0)
-    # The root of the diagonal approximation (O(Pt) a step), then the exact root by chord steps
-    # from there with its Jacobian (within 2e-4 of the exact one: three gradients); Newton
-    # from x0 where that fails.
-    diagonal = jax.lax.stop_gradient(DiagonalState.of(state))
-    guess = stationary_point(_diagonal_gradient_and_jacobian, x0, diagonal).value
-    guess = jnp.where(_diagonal_physical(guess, diagonal), guess, jnp.nan)  # else Newton from x0, as always
-    guess = (guess, _diagonal_gradient_and_jacobian(guess, diagonal)[1])
+    # The root of V to second order in the off-diagonal parts (O(Pt^2) a step, no inverse),
+    # then the exact root by chord steps from there with its Jacobian (both within about 1e-7
+    # of the exact ones: two gradients); Newton from x0 where that fails.
+    fixed = jax.lax.stop_gradient(state)
+    guess = stationary_point(_perturbative_gradient_and_jacobian, x0, fixed).value
+    guess = jnp.where(_perturbative_physical(guess, fixed), guess, jnp.nan)  # else Newton from x0, as always
+    guess = (guess, _perturbative_gradient_and_jacobian(guess, fixed)[1])
     stationary = stationary_point(_gradient_and_jacobian, x0, state, gradient=_gradient, guess=guess)
     D, Q_tt = jnp.exp(stationary.value[0]), stationary.value[1]
     inverse = _at_root(D, Q_tt, state, stationary.aux)
