@@ -29,9 +29,15 @@ shared, as in a sweep's block), its median time a point, and that time in produc
   kernels and `TestMoments`, one call, divided by the 25 points);
 - the whole target solve (`solve_target`, prior-only reference included).
 
+With `--presolve`, the accuracy of the presolve (README.md of jaxtl/theory, section 6.4) on 18
+teacher pairs (gamma in 0.01..100, rho in 0, 0.5, 0.9, the sizes above): the distance of its
+root from the exact root and of its Jacobian from the exact Jacobian there, to second order in
+the off-diagonal parts of K_tt' and B and with those parts dropped.
+
     python benchmarks/transfer_sweep.py                          # the current package alone
     python benchmarks/transfer_sweep.py --baseline 4acba7b       # and an earlier revision
     python benchmarks/transfer_sweep.py --parts                  # the cost of each part
+    python benchmarks/transfer_sweep.py --presolve               # the presolve's accuracy
 """
 
 import argparse
@@ -159,12 +165,50 @@ def parts(points=25):
     return [(name, seconds * 1e3) for name, seconds in rows]
 
 
+def presolve_accuracy():
+    """Rows (gamma, rho, presolve error, Jacobian error) of `--presolve`: the second-order
+    presolve's root and Jacobian against the exact ones (a root at tolerance 1e-15), and the same with the off-diagonal
+    parts of K_tt' and B dropped (the presolve of the state with those parts set to zero)."""
+    import dataclasses
+
+    T = _transfer
+    rows = []
+    for coupling in (0.01, 0.1, 1.0, 4.64, 12.9, 100.0):
+        for rho in (0.0, 0.5, 0.9):
+            p = jaxtl.tasks.teacher_pair(jax.random.key(0), rho=rho, gain=FIXED["gain"], noise=FIXED["noise"],
+                                         **{k: FIXED[k] for k in ("Ps", "Pt", "P0", "N0")})  # fmt: skip
+            sol = jaxtl.transfer((p.Xs, p.ys), (p.Xt, p.yt), width=FIXED["width"], temperature=FIXED["temperature"],
+                                 coupling=coupling)  # fmt: skip
+            root = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt])  # the solve's may be the presolve's root:
+            root = stationary_point(T._gradient_and_jacobian, root, sol.state, rtol=1e-15, atol=1e-15).value  # tight
+            start = T.starting_point(sol.prior_only.Q, sol.prior_only.state, jnp.asarray(coupling), jnp.asarray(1.0))
+            J = T._gradient_and_jacobian(root, sol.state)[1]
+            diagonal = dataclasses.replace(sol.state, replica_kernel=jnp.diag(jnp.diag(sol.state.replica_kernel)),
+                                           source_covariance=jnp.diag(jnp.diag(sol.state.source_covariance)))  # fmt: skip
+            errors = []
+            for state in (sol.state, diagonal):
+                guess = stationary_point(T._perturbative_gradient_and_jacobian, start, state).value
+                J_p = T._perturbative_gradient_and_jacobian(guess, state)[1]
+                errors += [float(jnp.max(jnp.abs(guess - root) / (1 + jnp.abs(root)))),
+                           float(jnp.linalg.norm(jnp.eye(2) - jnp.linalg.solve(J_p, J), 2))]  # fmt: skip
+            rows.append((coupling, rho, *errors))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", help="a git revision to compare with, in the same process")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", action="store_true", help="the cost of each part of a point, instead of the sweep")
+    parser.add_argument("--presolve", action="store_true", help="the presolve's accuracy on 18 pairs, instead of the sweep")
     args = parser.parse_args()
+    if args.presolve:
+        print(f"presolve root and Jacobian against the exact ones, teacher_pair {FIXED}; errors: max |x_p - x| / (1 + |x|), "
+              "|I - J_p^-1 J|")
+        print(f"{'gamma':>7} {'rho':>4} | {'second order':>12} {'Jacobian':>9} | {'diagonal':>9} {'Jacobian':>9}")
+        for coupling, rho, root, jac, root_d, jac_d in presolve_accuracy():
+            print(f"{coupling:>7.2f} {rho:>4.1f} | {root:>12.1e} {jac:>9.1e} | {root_d:>9.1e} {jac_d:>9.1e}")
+        return
     if args.parts:
         before = product_seconds()
         rows = parts()

@@ -22,13 +22,15 @@ How it is solved (all in float64):
 - V is quadratic in Q_st, so Q_st is eliminated in closed form (`_source_overlap`); the root of
   the gradient of the reduced potential in x = (log(Q_t - Q_tt), Q_tt) is the solution. The
   stationary point is a saddle in general, not a minimum.
-- Each gradient evaluation costs one inverse of the Pt x Pt matrix M and two Pt x Pt products
-  (`_gradient`), written in the eigenbasis of K_tt, where K_tt is diagonal; the Jacobian is in
-  closed form too (`_gradient_and_jacobian`): two more products, sharing W.
+- Each gradient evaluation costs one inverse of the Pt x Pt matrix M (by Schur complements,
+  `_linalg.inv`) and two Pt x Pt products (`_gradient`), written in the eigenbasis of K_tt,
+  where K_tt is diagonal; the Jacobian is in closed form too (`_gradient_and_jacobian`): two
+  more products, sharing W.
 - The root is found in three stages (README.md in this folder, section 6.4): the root of the
-  potential with K_tt' and B replaced by their diagonals in that basis (`DiagonalState`, O(Pt)
-  a step), then chord steps from there with that problem's Jacobian, each an exact gradient
-  alone (three, typically), and globalized Newton (`_solve.stationary_point`) from the
+  potential to second order in the off-diagonal parts of K_tt' and B in that basis
+  (`_perturbative_potential`: no inverse, three products of fixed matrices with vectors a
+  step), then chord steps from there with that problem's Jacobian, each an exact gradient
+  alone (one or two, typically), and globalized Newton (`_solve.stationary_point`) from the
   ordinary start wherever the chord does not end at a root. The inverse and its products at
   the root come back with it (`TargetInverse`): Q_st, the predictor and the test error reuse
   them.
