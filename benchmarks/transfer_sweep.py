@@ -38,6 +38,7 @@ the off-diagonal parts of K_tt' and B and with those parts dropped.
     python benchmarks/transfer_sweep.py --baseline 4acba7b       # and an earlier revision
     python benchmarks/transfer_sweep.py --parts                  # the cost of each part
     python benchmarks/transfer_sweep.py --presolve               # the presolve's accuracy
+    python benchmarks/transfer_sweep.py --chunk-sizes 25 50 100  # blocks of 25, 50, 100 points
 """
 
 import argparse
@@ -77,8 +78,9 @@ def baseline_package(revision: str):
     return importlib.import_module("jaxtl_baseline")
 
 
-def sweep(package):
-    return package.sweep(package.tasks.teacher_pair, coupling=COUPLINGS, rho=RHOS, progress=False, **FIXED)
+def sweep(package, chunk_size=None):
+    return package.sweep(package.tasks.teacher_pair, coupling=COUPLINGS, rho=RHOS, progress=False, chunk_size=chunk_size,
+                         **FIXED)  # fmt: skip
 
 
 def product_seconds(repeats=200):
@@ -201,7 +203,23 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parts", action="store_true", help="the cost of each part of a point, instead of the sweep")
     parser.add_argument("--presolve", action="store_true", help="the presolve's accuracy on 18 pairs, instead of the sweep")
+    parser.add_argument("--chunk-sizes", type=int, nargs="+", help="time the current package with these chunk sizes")
     args = parser.parse_args()
+    if args.chunk_sizes:
+        for size in args.chunk_sizes:
+            sweep(jaxtl, size)  # compile
+        times = {size: [] for size in args.chunk_sizes}
+        for _ in range(args.repeats):  # interleaved
+            for size in args.chunk_sizes:
+                start = time.perf_counter()
+                sweep(jaxtl, size)
+                times[size].append(time.perf_counter() - start)
+        n = len(COUPLINGS) * len(RHOS)
+        print(f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.2f}; the sweep by chunk size (points a block "
+              f"per device), median of {args.repeats}, interleaved")  # fmt: skip
+        for size in args.chunk_sizes:
+            print(f"chunk_size {size:>4}: {statistics.median(times[size]) / n * 1e3:7.3f} ms / point")
+        return
     if args.presolve:
         print(f"presolve root and Jacobian against the exact ones, teacher_pair {FIXED}; errors: max |x_p - x| / (1 + |x|), "
               "|I - J_p^-1 J|")

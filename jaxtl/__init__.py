@@ -33,16 +33,20 @@ def _one_thread_for_lapack() -> None:
     checks) from XLA's own threads; OpenBLAS's threads then compete with those, and spin after
     each call: the transfer sweep of benchmarks/transfer_sweep.py took 5.7 against 7.1 ms a
     point with them (same process, toggled by threadpoolctl). Nothing is done where that
-    library is not found (another LAPACK)."""
+    library is not found (another LAPACK, or SciPy linked to a shared OpenBLAS) or where
+    threadpoolctl fails: it is a speed-up, not a condition."""
     if "OPENBLAS_NUM_THREADS" in os.environ:
         return
-    import scipy.linalg  # noqa: F401 (loads the library)
-    from threadpoolctl import ThreadpoolController
+    try:
+        import scipy.linalg  # noqa: F401 (loads the library)
+        from threadpoolctl import ThreadpoolController
 
-    controller = ThreadpoolController()
-    scipy_blas = [lib.filepath for lib in controller.lib_controllers if "scipy.libs" in lib.filepath.replace(os.sep, "/")]
-    if scipy_blas:
-        controller.select(filepath=scipy_blas).limit(limits=1)
+        controller = ThreadpoolController()
+        scipy_blas = [lib.filepath for lib in controller.lib_controllers if "scipy.libs" in lib.filepath.replace(os.sep, "/")]
+        if scipy_blas:
+            controller.select(filepath=scipy_blas).limit(limits=1)
+    except Exception:  # noqa: BLE001 (any failure leaves the threads as they were)
+        pass
 
 
 _one_thread_for_lapack()

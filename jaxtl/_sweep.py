@@ -154,8 +154,8 @@ def _chunk_size(task, theory, key, static, number_axes) -> int:
     """Points per device whose vmapped solve should fit in `_MEMORY` by the theory's estimate
     (`Theory.point_bytes`), at most `Theory.max_chunk` (the transfer theory's 64: at
     Ps = 1000, Pt = 200, over 10 couplings x 50 rho, blocks of 50 points (each coupling's
-    kernels built once) ran 1.19x faster a point than blocks of 25, and blocks of 100 no
-    faster; benchmarks/README.md)."""
+    kernels built once) ran faster a point than blocks of 25, and blocks of 100 no faster;
+    benchmarks/README.md, `benchmarks/transfer_sweep.py --chunk-sizes`)."""
     if isinstance(task, TaskPair):
         shapes = task
     else:

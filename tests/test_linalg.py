@@ -44,3 +44,49 @@ def test_inverse_by_schur_complements_matches_numpy_above_the_lu_size():
     A = np.random.default_rng(5).standard_normal((75, 75))
     S = A + A.T
     np.testing.assert_allclose(inv(S) @ S, np.eye(75), atol=1e-9)
+
+
+def test_inverse_is_accurate_for_a_wide_diagonal_and_for_dense_ill_conditioned_matrices():
+    """A diagonal spread over nine decades with a 1% off-diagonal part (condition number 1e9,
+    like the transfer theory's M): the Jacobi-scaled Schur inverse is accurate to rounding. A
+    dense positive-definite matrix with condition number 1e6, where Schur complements alone
+    lose six digits: the residual probe hands it to LU, as accurate as NumPy's."""
+    rng = np.random.default_rng(6)
+    n = 200
+    d = np.logspace(0, -9, n)
+    A = rng.standard_normal((n, n))
+    E = (A + A.T) / 2
+    np.fill_diagonal(E, 0)
+    E *= 0.01 / np.linalg.norm(E, 2)
+    wide = np.sqrt(d)[:, None] * (np.eye(n) + E) * np.sqrt(d)[None, :]
+    U = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    dense = U @ np.diag(np.logspace(0, -6, n)) @ U.T
+    for M, rtol in ((wide, 1e-13), (dense, 1e-9)):
+        reference = np.linalg.inv(M)
+        assert np.max(np.abs(np.asarray(inv(jnp.asarray(M))) - reference)) < rtol * np.max(np.abs(reference))
+    batched = jax.vmap(inv)(jnp.stack([wide, dense]))  # one point needs LU: the other keeps its Schur inverse
+    np.testing.assert_array_equal(batched[0], inv(jnp.asarray(wide)))
+    np.testing.assert_allclose(batched[1], np.linalg.inv(dense), rtol=1e-9, atol=1e-9 * np.max(np.abs(np.linalg.inv(dense))))
+
+
+def test_import_gives_scipy_blas_one_thread_unless_the_user_set_it():
+    """Importing jaxtl limits SciPy's OpenBLAS (the LAPACK of JAX's CPU programs) to one thread,
+    NumPy's BLAS left alone; with OPENBLAS_NUM_THREADS set, jaxtl leaves the threads as set."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    code = ("import os, jaxtl, threadpoolctl; print({os.path.basename(os.path.dirname(i['filepath'])): i['num_threads'] "
+            "for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'})")
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    threads = lambda env: eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,  # noqa: E731
+                                              check=True).stdout)  # fmt: skip
+    default = threads(environment)
+    if "scipy.libs" not in default:
+        pytest.skip("SciPy here does not bundle its own OpenBLAS")
+    assert default["scipy.libs"] == 1
+    if "numpy.libs" in default and (os.cpu_count() or 1) > 1:
+        assert default["numpy.libs"] > 1
+    assert threads(environment | {"OPENBLAS_NUM_THREADS": "2"})["scipy.libs"] == 2

@@ -291,7 +291,8 @@ def test_chord_falls_back_to_newton_from_the_start(guess):
 def test_chord_under_vmap_is_each_point_alone():
     """Under jax.vmap the chord runs until every point has stopped, evaluating a stopped point
     again where it is: points that stop after 2 and 3 evaluations, and one that falls back to
-    Newton, give exactly (value, steps, aux) what each gives alone."""
+    Newton, give exactly (value, steps, aux) what each gives alone; so does a point accepted at
+    its guess (the first evaluation, outside the loop, repeated inside it)."""
     full = lambda x, a: _coupled_cubic(x, a)[:2]  # noqa: E731
     gradient = lambda x, a: (_coupled_cubic(x, a)[0], _coupled_cubic(x, a)[2])  # noqa: E731
     a = jnp.array([0.7, -1.3])
@@ -303,11 +304,11 @@ def test_chord_under_vmap_is_each_point_alone():
         out = stationary_point(full, jnp.zeros(2), a, gradient=gradient, guess=(guess, J))
         return out.value, out.num_steps, out.aux
 
-    offsets = jnp.array([1e-9, 1e-4, 40.0])
+    offsets = jnp.array([0.0, 1e-9, 1e-4, 40.0])
     batched = jax.vmap(solve)(offsets)
     alone = [solve(o) for o in offsets]
     assert [int(n) for n in batched[1]] == [int(n) for _, n, _ in alone]
-    assert int(batched[1][0]) < int(batched[1][1]) < int(batched[1][2])  # 2, 3, and Newton after the chord
+    assert 1 == int(batched[1][0]) < int(batched[1][1]) < int(batched[1][2]) < int(batched[1][3])  # 1, 2, 3, Newton
     for i, (value, _, aux) in enumerate(alone):
         np.testing.assert_array_equal(batched[0][i], value)
         np.testing.assert_array_equal(batched[2][i], aux)

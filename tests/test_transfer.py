@@ -153,6 +153,20 @@ def test_test_error_is_the_mean_over_the_predictor(activation, coupling):
     np.testing.assert_allclose([fused.bias2, fused.variance, fused.total], [bias2, variance, bias2 + variance], rtol=1e-12)
 
 
+def test_tanh_root_and_inverse_are_exact():
+    """With tanh, whose quadrature kernel is symmetric only to ~1e-8, the solve's M^{-1} at the
+    root is NumPy's inverse of M (to 1e-10) and the root is one of the exact equations: the
+    state's K_tt' and B are symmetrized before the Schur-complement inverse reads one triangle."""
+    p = pair(0.5, Ps=100, Pt=160, N0=5)
+    sol = solve(p, width=100.0, temperature=1e-3, coupling=3.0, activation="tanh")
+    D, Q_tt = sol.Q_t - sol.Q_tt, sol.Q_tt
+    M = np.asarray(_target_matrix(D, Q_tt, sol.state))
+    reference = np.linalg.inv(M)
+    assert np.max(np.abs(np.asarray(sol.inverse.W) - reference)) < 1e-10 * np.max(np.abs(reference))
+    x = jnp.stack([jnp.log(D), Q_tt])
+    assert np.max(np.abs(_gradient_and_jacobian(x, sol.state)[0])) < 1e-8
+
+
 def test_perturbative_potential_is_exact_to_second_order():
     """`_perturbative_potential` against the exact V (`_potential`, log-determinant and inverse):
     with the off-diagonal parts of K_tt' and B (eigenbasis of K_tt) scaled by t, the difference

@@ -102,7 +102,7 @@ def _moments(coupling, lambda0):
 
 
 def _inverse(M):
-    """M^{-1} of the symmetric positive-definite target matrix (LU, symmetrized)."""
+    """M^{-1} of the symmetric positive-definite target matrix (`_linalg.inv`, symmetrized)."""
     W = inv(M)
     return (W + W.T) / 2
 
@@ -665,13 +665,16 @@ def target_state(eigenvalues, replica_kernel, cross_kernel, source_inverse, sour
     """The `TargetState` of its kernels in the eigenbases (fields of `TargetState`), with
     u = H a_s y_s / lambda1 and B = H diag(a_s) H^T / lambda1^2 built here from the cross kernel
     H (Pt, Ps), the source's A_s^{-1} in its eigenbasis, `source_inverse` a_s (Ps,), and its
-    labels in that basis, `source_labels` (Ps,)."""
+    labels in that basis, `source_labels` (Ps,). K_tt' and B are made exactly symmetric (the
+    tanh kernel's quadrature and the products leave them asymmetric by rounding), as the
+    solve's inverse of M and its products with vectors take them to be."""
+    symmetric = lambda A: (A + A.T) / 2  # noqa: E731
     return TargetState(
         eigenvalues=eigenvalues,
-        replica_kernel=replica_kernel,
+        replica_kernel=symmetric(replica_kernel),
         cross_kernel=cross_kernel,
         source_field=cross_kernel @ (source_inverse * source_labels) / lambda1,
-        source_covariance=(cross_kernel * source_inverse) @ cross_kernel.T / lambda1**2,
+        source_covariance=symmetric((cross_kernel * source_inverse) @ cross_kernel.T / lambda1**2),
         labels=labels,
         Q_s=Q_s,
         temperature=temperature,
