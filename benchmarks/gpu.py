@@ -34,10 +34,12 @@ import jaxtl
 from jaxtl import nets
 from jaxtl.tasks import teacher_pair
 
-RECORDED_CPU = {  # benchmarks/README.md, 2-core CPU machine, nothing else running
-    "single task, Q (us/point)": 81.19,  # "Single-task theory over a (T, N1) grid"
-    "transfer sweep (ms/point)": 13.91,  # "The transfer solve by presolve and chord steps": benchmarks/transfer_sweep.py, 10 x 50
-    "Langevin step (ms/step)": 18.549,  # "One Langevin step": N0 784, N1 1000, P 1000, float32
+RECORDED_CPU = {  # `python benchmarks/gpu.py --device cpu` on the 2-core CPU machine, nothing else running,
+    # 2026-12-05 14:34 UTC (benchmarks/README.md, "The GPU path")
+    "single task, Q (us/point)": 35.517,
+    "single task, Q + test error (us/point)": 46.059,
+    "transfer sweep (ms/point)": 5.281,
+    "Langevin step (ms/step)": 17.574,
 }
 TRANSFER = dict(width=500.0, temperature=0.05, gain=2.0, noise=0.1, Ps=1000, Pt=200, P0=500, N0=200)
 QUICK_TRANSFER = dict(TRANSFER, Ps=100, Pt=40, P0=50, N0=30, width=50.0)

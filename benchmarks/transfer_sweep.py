@@ -268,6 +268,8 @@ def main():
         median = statistics.median(times[name])
         print(f"{name:<22} {first[name]:>12.2f} {median:>9.2f} {median / n * 1e3:>10.3f} {median / n / unit:>16.1f} "
               f"{int(results[name].converged.sum()):>5}/{n}")
+    steps, counts = np.unique(results["current"].num_steps.values, return_counts=True)
+    print("solver evaluations a point, current: " + ", ".join(f"{c} points {s}" for s, c in zip(steps, counts)))
     if args.baseline:
         (current, baseline), (name, _) = results.values(), list(packages.items())[1]
         speedup = statistics.median(times[name]) / statistics.median(times["current"])
