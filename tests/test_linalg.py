@@ -40,10 +40,10 @@ def test_inverse_by_schur_complements_matches_numpy_above_the_lu_size():
     # 75 = 37 + 38 and 37 = 18 + 19: uneven splits, two levels of Schur complements, batched;
     # an indefinite symmetric matrix too (its leading blocks are not singular).
     M = spd(75, 4, batch=(3,))
-    np.testing.assert_allclose(jax.vmap(inv)(M), np.linalg.inv(M), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(jax.jit(jax.vmap(inv))(M), np.linalg.inv(M), rtol=1e-10, atol=1e-14)
     A = np.random.default_rng(5).standard_normal((75, 75))
     S = A + A.T
-    np.testing.assert_allclose(inv(S) @ S, np.eye(75), atol=1e-9)
+    np.testing.assert_allclose(jax.jit(inv)(S) @ S, np.eye(75), atol=1e-9)
 
 
 def test_inverse_is_accurate_for_a_wide_diagonal_and_for_dense_ill_conditioned_matrices():
@@ -61,11 +61,12 @@ def test_inverse_is_accurate_for_a_wide_diagonal_and_for_dense_ill_conditioned_m
     wide = np.sqrt(d)[:, None] * (np.eye(n) + E) * np.sqrt(d)[None, :]
     U = np.linalg.qr(rng.standard_normal((n, n)))[0]
     dense = U @ np.diag(np.logspace(0, -6, n)) @ U.T
+    inverse = jax.jit(inv)
     for M, rtol in ((wide, 1e-13), (dense, 1e-9)):
         reference = np.linalg.inv(M)
-        assert np.max(np.abs(np.asarray(inv(jnp.asarray(M))) - reference)) < rtol * np.max(np.abs(reference))
-    batched = jax.vmap(inv)(jnp.stack([wide, dense]))  # one point needs LU: the other keeps its Schur inverse
-    np.testing.assert_array_equal(batched[0], inv(jnp.asarray(wide)))
+        assert np.max(np.abs(np.asarray(inverse(jnp.asarray(M))) - reference)) < rtol * np.max(np.abs(reference))
+    batched = jax.jit(jax.vmap(inv))(jnp.stack([wide, dense]))  # one point needs LU: the other keeps its Schur inverse
+    np.testing.assert_array_equal(batched[0], inverse(jnp.asarray(wide)))
     np.testing.assert_allclose(batched[1], np.linalg.inv(dense), rtol=1e-9, atol=1e-9 * np.max(np.abs(np.linalg.inv(dense))))
 
 

@@ -305,8 +305,8 @@ def test_chord_under_vmap_is_each_point_alone():
         return out.value, out.num_steps, out.aux
 
     offsets = jnp.array([0.0, 1e-9, 1e-4, 40.0])
-    batched = jax.vmap(solve)(offsets)
-    alone = [solve(o) for o in offsets]
+    batched = jax.jit(jax.vmap(solve))(offsets)
+    alone = [jax.jit(solve)(o) for o in offsets]  # one compilation for the four
     assert [int(n) for n in batched[1]] == [int(n) for _, n, _ in alone]
     assert 1 == int(batched[1][0]) < int(batched[1][1]) < int(batched[1][2]) < int(batched[1][3])  # 1, 2, 3, Newton
     for i, (value, _, aux) in enumerate(alone):
