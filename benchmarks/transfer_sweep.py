@@ -156,9 +156,9 @@ def parts(points=25):
         ("inverse of M", timed(lambda x, s: T._target_inverse(jnp.exp(x[0]), x[1], s).W, xs, state)),
         ("one exact gradient (_gradient)", timed(T._gradient, xs, state)),
         ("gradient and Jacobian (a Newton step)", timed(T._gradient_and_jacobian, xs, state)),
-        ("second-order presolve (to its root)", timed(lambda x, s: stationary_point(T._perturbative_gradient_and_jacobian, x, s).value,
+        ("second-order presolve (to its root)", timed(lambda x, s: stationary_point(T._perturbative_gradient_and_jacobian, x, T.Expansion.of(s)).value,
                                                       starts, state)),  # fmt: skip
-        ("physical checks (two Cholesky)", timed(checks, xs, state, sol.Q_st)),
+        ("physical checks (M, S_g positive definite)", timed(checks, xs, state, sol.Q_st)),
         ("test error of a solved point", timed(lambda y0_inv, s, m: T.test_error_of(s, sol.Q_t, sol.Q_tt, sol.Q_st, y0_inv[1], m, y0_inv[0]).total,
                                                (y0s, inverses), state, moments)),  # fmt: skip
         ("test kernels and moments, a block / 25", timed(test_moments, None, sol, p.X0)),
@@ -189,8 +189,8 @@ def presolve_accuracy():
                                            source_covariance=jnp.diag(jnp.diag(sol.state.source_covariance)))  # fmt: skip
             errors = []
             for state in (sol.state, diagonal):
-                guess = stationary_point(T._perturbative_gradient_and_jacobian, start, state).value
-                J_p = T._perturbative_gradient_and_jacobian(guess, state)[1]
+                guess = stationary_point(T._perturbative_gradient_and_jacobian, start, T.Expansion.of(state)).value
+                J_p = T._perturbative_gradient_and_jacobian(guess, T.Expansion.of(state))[1]
                 errors += [float(jnp.max(jnp.abs(guess - root) / (1 + jnp.abs(root)))),
                            float(jnp.linalg.norm(jnp.eye(2) - jnp.linalg.solve(J_p, J), 2))]  # fmt: skip
             rows.append((coupling, rho, *errors))

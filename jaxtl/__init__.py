@@ -26,30 +26,9 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+from . import _threads  # noqa: E402
 
-def _one_thread_for_lapack() -> None:
-    """SciPy's OpenBLAS on one thread, unless OPENBLAS_NUM_THREADS is set (module docstring).
-    JAX's CPU programs call LAPACK (the theories' eigendecompositions, inverses and Cholesky
-    checks) from XLA's own threads; OpenBLAS's threads then compete with those, and spin after
-    each call: the transfer sweep of benchmarks/transfer_sweep.py took 5.7 against 7.1 ms a
-    point with them (same process, toggled by threadpoolctl). Nothing is done where that
-    library is not found (another LAPACK, or SciPy linked to a shared OpenBLAS) or where
-    threadpoolctl fails: it is a speed-up, not a condition."""
-    if "OPENBLAS_NUM_THREADS" in os.environ:
-        return
-    try:
-        import scipy.linalg  # noqa: F401 (loads the library)
-        from threadpoolctl import ThreadpoolController
-
-        controller = ThreadpoolController()
-        scipy_blas = [lib.filepath for lib in controller.lib_controllers if "scipy.libs" in lib.filepath.replace(os.sep, "/")]
-        if scipy_blas:
-            controller.select(filepath=scipy_blas).limit(limits=1)
-    except Exception:  # noqa: BLE001 (any failure leaves the threads as they were)
-        pass
-
-
-_one_thread_for_lapack()
+_threads.one_thread_for_lapack()
 
 from . import deep as deep  # noqa: E402
 from . import features as features  # noqa: E402

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from . import _checks
+from . import _checks, _threads
 from .tasks._task_pair import TaskPair
 from .theory import get as get_theory
 from .theory._protocol import Number, Option, Theory, all_outputs, outputs
@@ -136,17 +136,24 @@ def check(task, theory: Theory, kind: Mapping[str, str], candidates: Mapping[str
         elif kind[name] == "knob":
             _checks.finite(name, array)
     first = {n: every(v)[0] for n, v in candidates.items()}
-    built = False
+    settings = [first]
     for name, value in candidates.items():
         if name not in own:
             values = every(value)
             if kind[name] == "knob":
                 values = [float(np.min(values)), float(np.max(values))]
-            for v in values:
-                pair_arguments(task, theory, first | {name: v})
-            built = True
-    if not built:
-        pair_arguments(task, theory, first)
+            settings += [first | {name: v} for v in values]
+    built = []  # each distinct set of the generator's arguments once (a pair built eagerly costs ~10 ms)
+    for setting in settings:
+        arguments = pair_arguments(task, theory, setting, build=False)
+        if not any(_same(arguments, b) for b in built):
+            pair_arguments(task, theory, setting)
+            built.append(arguments)
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two sets of a generator's arguments are the same values."""
+    return a.keys() == b.keys() and all(np.array_equal(np.asarray(a[n]), np.asarray(b[n])) for n in a)
 
 
 def pair_arguments(task, theory: Theory, values: Mapping[str, Any], *, build: bool = True) -> "dict[str, Any]":
@@ -232,21 +239,47 @@ def _point_function(task, theory, static):
 def shared_is_constant(point: Point, key, data, numbers, varying: "Mapping[str, Array]") -> bool:
     """Whether the theory's shared part (`Theory.shared`) is the same for every value of the
     numbers in `varying` (name -> 1-D array of its values; the rest fixed in `numbers`): traced
-    (nothing is computed) with those mapped, its output must not depend on them."""
+    (nothing is computed) with those mapped, its output must not depend on them. The answer
+    depends on the shapes alone: kept per (point, shapes, names), so that repeated sweeps of
+    one problem trace it once."""
+    leaves, tree = jax.tree.flatten((key, data, numbers))
+    abstract = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) if eqx.is_array(x) else x for x in leaves)
+    mapped = tuple((n, jnp.asarray(v).dtype) for n, v in varying.items())
+    try:
+        return _shared_is_constant(point, tree, abstract, mapped)
+    except TypeError:  # an unhashable leaf
+        return _shared_is_constant.__wrapped__(point, tree, abstract, mapped)
 
-    def shared(values):
+
+@functools.lru_cache(maxsize=64)
+def _shared_is_constant(point: Point, tree, abstract, mapped) -> bool:
+    where = [i for i, x in enumerate(abstract) if isinstance(x, jax.ShapeDtypeStruct)]
+
+    def shared(arrays, values):
+        leaves = list(abstract)
+        for i, x in zip(where, arrays):
+            leaves[i] = x
+        key, data, numbers = jax.tree.unflatten(tree, leaves)
         return point.shared(key, data, numbers | values)
 
+    values = {n: jax.ShapeDtypeStruct((1,), dtype) for n, dtype in mapped}
     try:
-        jax.eval_shape(jax.vmap(shared, out_axes=None), {n: v[:1] for n, v in varying.items()})
+        jax.eval_shape(jax.vmap(shared, in_axes=(None, 0), out_axes=None), [abstract[i] for i in where], values)
     except ValueError:  # "vmap has mapped output but out_axes is None"
         return False
     return True
 
 
-@eqx.filter_jit
 def shared(point: Point, key, data, numbers):
-    """The theory's shared part at one point, compiled."""
+    """The theory's shared part at one point, compiled, computed with every thread of the
+    LAPACK it calls (`_threads.every_thread_for_lapack`): it is made of few large calls (the
+    source's or the target's kernel eigendecomposition)."""
+    with _threads.every_thread_for_lapack():
+        return jax.block_until_ready(_shared(point, key, data, numbers))
+
+
+@eqx.filter_jit
+def _shared(point: Point, key, data, numbers):
     return point.shared(key, data, numbers)
 
 

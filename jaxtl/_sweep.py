@@ -1,8 +1,10 @@
 """Sweeps: a theory over a grid of parameters, vmapped in chunks, sharded over devices."""
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -159,11 +161,20 @@ def _chunk_size(task, theory, key, static, number_axes) -> int:
     if isinstance(task, TaskPair):
         shapes = task
     else:
-        arguments = _problem.pair_arguments(task, theory, static, build=False)
-        shapes = jax.eval_shape(lambda k: task(k, **arguments), key)
+        arguments = tuple(_problem.pair_arguments(task, theory, static, build=False).items())
+        try:
+            shapes = _pair_shapes(task, arguments, jax.ShapeDtypeStruct(key.shape, key.dtype))
+        except TypeError:  # an unhashable argument
+            shapes = _pair_shapes.__wrapped__(task, arguments, jax.ShapeDtypeStruct(key.shape, key.dtype))
     Ps, Pt, P0 = shapes.Xs.shape[0], shapes.Xt.shape[0], shapes.X0.shape[0]
     per_point = theory.point_bytes(Ps, Pt, P0, tuple(number_axes))
     return int(np.clip(_MEMORY // per_point, 1, theory.max_chunk))
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_shapes(task, arguments: "tuple[tuple[str, Any], ...]", key: jax.ShapeDtypeStruct):
+    """The shapes of the pair `task` generates with `arguments` (traced once per arguments)."""
+    return jax.eval_shape(lambda k: task(k, **dict(arguments)), key)
 
 
 def _run(point, key, data, axes, numbers, chunk, devices, bar) -> "dict[str, np.ndarray]":

@@ -72,22 +72,57 @@ def test_inverse_is_accurate_for_a_wide_diagonal_and_for_dense_ill_conditioned_m
 
 def test_import_gives_scipy_blas_one_thread_unless_the_user_set_it():
     """Importing jaxtl limits SciPy's OpenBLAS (the LAPACK of JAX's CPU programs) to one thread,
-    NumPy's BLAS left alone; with OPENBLAS_NUM_THREADS set, jaxtl leaves the threads as set."""
+    NumPy's BLAS left alone; `every_thread_for_lapack` gives back the threads it had within its
+    block and limits them again after it; with OPENBLAS_NUM_THREADS set, jaxtl leaves the
+    threads as set."""
     import os
     import subprocess
     import sys
 
     import pytest
 
-    code = ("import os, jaxtl, threadpoolctl; print({os.path.basename(os.path.dirname(i['filepath'])): i['num_threads'] "
-            "for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'})")
+    code = ("import os, jaxtl, threadpoolctl\n"
+            "count = lambda: {os.path.basename(os.path.dirname(i['filepath'])): i['num_threads'] "
+            "for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'}\n"
+            "before = count()\n"
+            "with jaxtl._threads.every_thread_for_lapack():\n    within = count()\n"
+            "print((before, within, count()))")  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     threads = lambda env: eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,  # noqa: E731
                                               check=True).stdout)  # fmt: skip
-    default = threads(environment)
+    default, within, after = threads(environment)
     if "scipy.libs" not in default:
         pytest.skip("SciPy here does not bundle its own OpenBLAS")
-    assert default["scipy.libs"] == 1
-    if "numpy.libs" in default and (os.cpu_count() or 1) > 1:
-        assert default["numpy.libs"] > 1
-    assert threads(environment | {"OPENBLAS_NUM_THREADS": "2"})["scipy.libs"] == 2
+    assert default["scipy.libs"] == 1 and after["scipy.libs"] == 1
+    if (os.cpu_count() or 1) > 1:
+        assert within["scipy.libs"] > 1
+        if "numpy.libs" in default:
+            assert default["numpy.libs"] > 1
+    assert all(count["scipy.libs"] == 2 for count in threads(environment | {"OPENBLAS_NUM_THREADS": "2"}))
+
+
+def test_positive_definite_certified_or_factorized_agrees_with_the_spectrum():
+    """`positive_definite` against the smallest eigenvalue (NumPy) on matrices the diagonal
+    certificate decides (nearly diagonal, positive diagonal) and on those it leaves to
+    Cholesky (strong off-diagonal parts, positive definite or not, a negative diagonal entry,
+    a NaN), alone and mixed in one vmapped batch."""
+    from jaxtl.theory._linalg import positive_definite
+
+    rng = np.random.default_rng(3)
+    n = 40
+    noise = rng.standard_normal((n, n))
+    noise = (noise + noise.T) / 2
+    diagonal = np.diag(rng.uniform(1.0, 2.0, n))
+    cases = [diagonal + 1e-3 * noise, diagonal + 0.08 * noise, diagonal + 0.6 * noise, spd(n, 4) * 1e-3,
+             np.diag(np.r_[-0.1, np.ones(n - 1)]) + 1e-3 * noise]
+    nan = cases[0].copy()
+    nan[3, 5] = nan[5, 3] = np.nan
+    expected = [bool(np.linalg.eigvalsh(M)[0] > 0) for M in cases] + [False]
+    scaled = lambda M: M / np.sqrt(np.outer(np.diag(M), np.diag(M))) - np.eye(n)  # noqa: E731
+    assert np.linalg.norm(scaled(cases[0])) < 0.9 < np.linalg.norm(scaled(cases[1]))  # certified; left to Cholesky
+    assert expected[:4] == [True, True, False, True] and not expected[4]
+    cases.append(nan)
+    got = [bool(positive_definite(jnp.asarray(M))) for M in cases]
+    assert got == expected
+    assert list(np.asarray(jax.vmap(positive_definite)(jnp.asarray(np.stack(cases))))) == expected
+    assert list(np.asarray(jax.vmap(positive_definite)(jnp.asarray(np.stack(cases[:1] * 3))))) == [True] * 3

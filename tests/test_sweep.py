@@ -225,6 +225,30 @@ def test_every_task_pair_shares_one_point_function():
     assert point_function(one, theory, {}) is point_function(two, theory, {})
 
 
+_CALLS = {"built": 0, "traced": 0}
+
+
+def counted_pair(key, *, Ps, Pt, P0, N0, rho=1.0):
+    """`teacher_pair`, counting the pairs built eagerly and the traces."""
+    _CALLS["traced" if isinstance(key, jax.core.Tracer) else "built"] += 1
+    return teacher_pair(key, Ps=Ps, Pt=Pt, P0=P0, N0=N0, rho=rho)
+
+
+def test_a_sweep_builds_each_distinct_pair_once_and_a_repeated_sweep_traces_nothing():
+    """The sweep's eager check builds the pair once per distinct set of the generator's
+    arguments (here rho's first = smallest value and its largest: two, not one per parameter
+    and end); called again with the same parameters, nothing is traced again (the shapes, the
+    shared part's dependence and the compiled blocks are kept), and the values are the same."""
+    parameters = dict(SIZES, theory="single_task", width=50.0, temperature=[0.05, 0.1], rho=[0.0, 0.3, 0.6], progress=False)
+    _CALLS.update(built=0, traced=0)
+    first = jaxtl.sweep(counted_pair, **parameters)
+    assert _CALLS["built"] == 2 and _CALLS["traced"] > 0
+    _CALLS.update(built=0, traced=0)
+    again = jaxtl.sweep(counted_pair, **parameters)
+    assert _CALLS == {"built": 2, "traced": 0}
+    xr.testing.assert_identical(first, again)
+
+
 class Quadratic(jaxtl.theory.Theory):
     """A toy theory, V(Q) = Q^2 / 2 - h m Q with m = mean(ys^2), the source's label power (what
     points share): stationary at Q* = h m, physical only where Q* >= 0."""

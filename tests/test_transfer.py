@@ -193,6 +193,31 @@ def test_perturbative_potential_is_exact_to_second_order():
         assert 7.0 < ratio < 9.0, errors
 
 
+@pytest.mark.parametrize("width_ratio", [0.0, 2.0])
+def test_presolve_gradient_is_that_of_the_perturbative_potential(width_ratio):
+    """The presolve's closed-form gradient, Q_st* and Jacobian (`_perturbative_terms`, forward
+    mode through it) against automatic derivatives of `_perturbative_potential` with Q_st
+    eliminated at its stationary value, away from the root, with one hidden layer and with a
+    second one (`width_ratio`)."""
+    import dataclasses
+
+    from jaxtl.theory._transfer import Expansion, _perturbative_gradient_and_jacobian, _perturbative_potential, _perturbative_terms
+
+    p = pair(0.9, Ps=120, Pt=60)
+    sol = solve(p, coupling=2.0)
+    state = dataclasses.replace(sol.state, width_ratio=jnp.asarray(width_ratio))
+    x = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt]) + jnp.array([0.1, -0.03])
+    dV = jax.grad(_perturbative_potential, 1)
+    overlap = lambda x: -dV(x, 0.0, state) / jax.grad(dV, 1)(x, 0.0, state)  # noqa: E731 (V is quadratic in Q_st)
+    reduced = lambda x: jax.grad(_perturbative_potential)(x, overlap(x), state)  # noqa: E731
+    gradient, q = _perturbative_terms(x, Expansion.of(state))
+    np.testing.assert_allclose(q, overlap(x), rtol=1e-12)
+    np.testing.assert_allclose(gradient, reduced(x), rtol=1e-11, atol=1e-13)
+    assert np.max(np.abs(gradient)) > 1e-3  # not at a root, where both would vanish
+    _, jacobian = _perturbative_gradient_and_jacobian(x, Expansion.of(state))
+    np.testing.assert_allclose(jacobian, jax.jacfwd(reduced)(x), rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("coupling, rho", [(0.1, 0.3), (2.0, 0.9), (30.0, 0.0), (np.inf, 0.6)])
 def test_perturbative_presolve_guides_the_chord_to_the_newton_root(coupling, rho):
     """The root of the potential to second order in the off-diagonal parts of K_tt' and B lies
@@ -201,15 +226,15 @@ def test_perturbative_presolve_guides_the_chord_to_the_newton_root(coupling, rho
     as globalized Newton from the ordinary start (to its tolerance), with M^{-1} and its
     products of that root."""
     from jaxtl.theory._solve import stationary_point
-    from jaxtl.theory._transfer import _perturbative_gradient_and_jacobian
+    from jaxtl.theory._transfer import Expansion, _perturbative_gradient_and_jacobian
 
     p = pair(rho, Ps=120, Pt=60)
     sol = solve(p, coupling=coupling)
     x = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt])
     start = jaxtl.theory._transfer.starting_point(sol.prior_only.Q, sol.prior_only.state, coupling, 1.0)
-    guess = stationary_point(_perturbative_gradient_and_jacobian, start, sol.state)
+    guess = stationary_point(_perturbative_gradient_and_jacobian, start, Expansion.of(sol.state))
     J = _gradient_and_jacobian(x, sol.state)[1]
-    J_perturbative = _perturbative_gradient_and_jacobian(x, sol.state)[1]
+    J_perturbative = _perturbative_gradient_and_jacobian(x, Expansion.of(sol.state))[1]
     assert guess.result == jaxtl.RESULTS.successful and np.max(np.abs(guess.value - x) / (1 + np.abs(x))) < 1e-5
     assert np.linalg.norm(np.eye(2) - np.linalg.solve(J_perturbative, J), 2) < 1e-4
     assert sol.converged and int(sol.num_steps) <= 2

@@ -388,29 +388,77 @@ def _perturbative_potential(x, Q_st, state: TargetState):
     return readout - x[0] - (Q_tt - Q_st**2 / state.Q_s) / D + state.inv_width * (log_det + quadratic + trace)
 
 
-def _perturbative_overlap(x, state: TargetState):
-    """Q_st* of `_perturbative_potential` at x: V is quadratic in Q_st, V = c0 + c1 Q_st + c2 Q_st^2
-    (as `_source_overlap`), so Q_st* = -c1 / (2 c2)."""
-    dV = jax.grad(_perturbative_potential, 1)
-    return -dV(x, 0.0, state) / jax.grad(dV, 1)(x, 0.0, state)
+class Expansion(eqx.Module):
+    """What the presolve (`_perturbative_gradient`) needs of K_tt' and B in the eigenbasis of
+    K_tt, built once per solve from the `TargetState`: their diagonals d_R and d_B (Pt,), the
+    off-diagonal part E of K_tt' and the entrywise products E o E and E o E_B (Pt, Pt), E_B the
+    off-diagonal part of B."""
+
+    state: TargetState
+    replica_diagonal: Float[Array, " Pt"]
+    source_diagonal: Float[Array, " Pt"]
+    off_diagonal: Float[Array, "Pt Pt"]
+    squares: Float[Array, "Pt Pt"]
+    mixed: Float[Array, "Pt Pt"]
+
+    @classmethod
+    def of(cls, state: TargetState) -> "Expansion":
+        d_R, d_B = jnp.diag(state.replica_kernel), jnp.diag(state.source_covariance)
+        E = state.replica_kernel - jnp.diag(d_R)
+        return cls(state, d_R, d_B, E, E * E, E * (state.source_covariance - jnp.diag(d_B)))
 
 
-def _perturbative_gradient(x, state: TargetState):
-    """The gradient of the reduced `_perturbative_potential` in x: at Q_st* the reduced
-    gradient is the partial one."""
-    return jax.grad(_perturbative_potential)(x, _perturbative_overlap(x, state), state)
+def _perturbative_terms(x, expansion: Expansion):
+    """The gradient (D dV/dD, dV/dQ_tt) of the reduced `_perturbative_potential` at x =
+    (log D, Q_tt), D = Q_t - Q_tt, and its Q_st*, in closed form (README.md in this folder,
+    section 6.4): seven products of fixed Pt x Pt matrices with vectors, no inverse.
+
+    With w = 1/m, z = r w, e = E z, g = (E o E) w and s the diagonal of S_g, N1 times the data
+    term of `_perturbative_potential` is, term by term,
+        sum log m + (a^2/2) w.g + r.z + a z.e + a^2 w.e^2 + s.w - a q^2 w.(E o E_B)w + a^2 (s w^2).g
+    (q = Q_st). It is quadratic in q (r = y - q u, s = a d_R - q^2 d_B): with z_y = y w,
+    z_u = u w and e_y, e_u their products with E, V = c0 + c1 q + c2 q^2 gives q* = -c1/(2 c2).
+    At q* the reduced gradient is the partial one, at fixed q: m = D k/lambda1 + a (k - d_R) + T
+    depends on x through D and a = Q_tt/lambda1, and dw/dm = -w^2, dz/dm = -z w."""
+    state, E, G, H = expansion.state, expansion.off_diagonal, expansion.squares, expansion.mixed
+    d_R, d_B, k, l1, n = expansion.replica_diagonal, expansion.source_diagonal, state.eigenvalues, state.lambda1, state.inv_width
+    y, u = state.labels, state.source_field
+    D, Q_tt = jnp.exp(x[0]), x[1]
+    a = Q_tt / l1
+    m = D * k / l1 + a * (k - d_R) + state.temperature
+    w = 1 / m
+    zy, zu = y * w, u * w
+    ey, eu = jnp.stack([zy, zu]) @ E  # E, E o E, E o E_B symmetric: the vectors first
+    g, gR, gB = jnp.stack([w, d_R * w**2, d_B * w**2]) @ G
+    h = w @ H
+    c1 = -2 * n * (zy @ u + a * (zu @ ey) + a**2 * (w @ (ey * eu)))
+    c2 = 1 / (state.Q_s * D) + n * (zu @ u + a * (zu @ eu) + a**2 * (w @ eu**2) - d_B @ w - a * (w @ h) - a**2 * (d_B * w**2) @ g)
+    q = -c1 / (2 * c2)
+    z, e, s = zy - q * zu, ey - q * eu, a * d_R - q**2 * d_B
+    f = (w * e) @ E
+    Gs = a * gR - q**2 * gB  # (E o E)(s w^2)
+    data_m = (w - a**2 * g * w**2 - z**2 - 2 * a * e * z * w - a**2 * (w * e) ** 2 - 2 * a**2 * f * z * w - s * w**2
+              + 2 * a * q**2 * h * w**2 - a**2 * w**2 * (2 * s * w * g + Gs))  # fmt: skip
+    data_a = (a * (w @ g) + z @ e + 2 * a * (w @ e**2) + d_R @ w - q**2 * (w @ h) + 2 * a * ((s * w**2) @ g)
+              + a**2 * ((d_R * w**2) @ g))  # fmt: skip
+    e1 = _readout_term(D + Q_tt, state.width_ratio)[1]  # 1 with one hidden layer
+    V_D = e1 - 1 / D + (Q_tt - q**2 / state.Q_s) / D**2 + n * (data_m @ k) / l1
+    V_Q = e1 - 1 / D + n * (data_m @ (k - d_R) + data_a) / l1
+    return jnp.stack([D * V_D, V_Q]), q
 
 
-def _perturbative_physical(x, state: TargetState):
+def _perturbative_gradient_and_jacobian(x, expansion: Expansion):
+    """The presolve's gradient (`_perturbative_terms`) and its Jacobian (forward mode)."""
+    gradient = lambda x: (lambda g: (g, g))(_perturbative_terms(x, expansion)[0])  # noqa: E731
+    jacobian, gradient = jax.jacfwd(gradient, has_aux=True)(x)
+    return gradient, jacobian
+
+
+def _perturbative_physical(x, expansion: Expansion):
     """Whether the overlaps at the presolve's root x are physical (module docstring, "Physical
     domain": Q_tt >= 0 and Q_s Q_tt >= Q_st^2, with the presolve's Q_st); a root that is not
     is no guide to the physical one."""
-    return _overlaps_physical(state.Q_s, x[1], _perturbative_overlap(x, state))
-
-
-def _perturbative_gradient_and_jacobian(x, state: TargetState):
-    """`_perturbative_gradient` and its Jacobian (forward mode, through Q_st's dependence on x)."""
-    return _perturbative_gradient(x, state), jax.jacfwd(_perturbative_gradient)(x, state)
+    return _overlaps_physical(expansion.state.Q_s, x[1], _perturbative_terms(x, expansion)[1])
 
 
 class TransferBenefit(Readable):
@@ -711,10 +759,10 @@ def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, temperature, t
     # The root of V to second order in the off-diagonal parts (O(Pt^2) a step, no inverse),
     # then the exact root by chord steps from there with its Jacobian (both within about 1e-7
     # of the exact ones: two gradients); Newton from x0 where that fails.
-    fixed = jax.lax.stop_gradient(state)
-    guess = stationary_point(_perturbative_gradient_and_jacobian, x0, fixed).value
-    guess = jnp.where(_perturbative_physical(guess, fixed), guess, jnp.nan)  # else Newton from x0, as always
-    guess = (guess, _perturbative_gradient_and_jacobian(guess, fixed)[1])
+    expansion = Expansion.of(jax.lax.stop_gradient(state))
+    guess = stationary_point(_perturbative_gradient_and_jacobian, x0, expansion).value
+    guess = jnp.where(_perturbative_physical(guess, expansion), guess, jnp.nan)  # else Newton from x0, as always
+    guess = (guess, _perturbative_gradient_and_jacobian(guess, expansion)[1])
     stationary = stationary_point(_gradient_and_jacobian, x0, state, gradient=_gradient, guess=guess)
     D, Q_tt = jnp.exp(stationary.value[0]), stationary.value[1]
     inverse = _at_root(D, Q_tt, state, stationary.aux)

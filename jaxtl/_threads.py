@@ -1,0 +1,60 @@
+"""The threads of SciPy's OpenBLAS, the LAPACK that JAX's CPU programs call.
+
+On `import jaxtl`, unless OPENBLAS_NUM_THREADS is set, that library gets one thread
+(`one_thread_for_lapack`): the theories' batched programs call LAPACK on small matrices (inverses
+and Cholesky checks of Pt x Pt matrices, one per point) from XLA's own threads, and OpenBLAS's
+threads then compete with those and spin after each call (the transfer sweep of
+benchmarks/transfer_sweep.py took 5.7 against 7.1 ms a point with them; same process, toggled
+by threadpoolctl). A program made of one large LAPACK call (the 1000 x 1000 eigendecomposition
+of a sweep's shared part) runs faster on every thread: `every_thread_for_lapack` gives them back
+for its duration. Nothing is done where that library is not found (another LAPACK, or SciPy
+linked to a shared OpenBLAS) or where threadpoolctl fails: these are speed-ups, not conditions.
+NumPy's own BLAS is left alone.
+"""
+
+import contextlib
+import os
+
+_limited = []  # the library's threadpoolctl controller and its thread count before the limit
+
+
+def one_thread_for_lapack() -> None:
+    """Limit SciPy's OpenBLAS to one thread, unless OPENBLAS_NUM_THREADS is set (module docstring)."""
+    if "OPENBLAS_NUM_THREADS" in os.environ:
+        return
+    try:
+        import scipy.linalg  # noqa: F401 (loads the library)
+        from threadpoolctl import ThreadpoolController
+
+        controller = ThreadpoolController()
+        scipy_blas = controller.select(filepath=[lib.filepath for lib in controller.lib_controllers
+                                                 if "scipy.libs" in lib.filepath.replace(os.sep, "/")])  # fmt: skip
+        if scipy_blas.lib_controllers:
+            before = max(lib.num_threads for lib in scipy_blas.lib_controllers)
+            scipy_blas.limit(limits=1)
+            _limited.append((scipy_blas, before))
+    except Exception:  # noqa: BLE001 (any failure leaves the threads as they were)
+        pass
+
+
+@contextlib.contextmanager
+def every_thread_for_lapack():
+    """Within the block, SciPy's OpenBLAS has the threads it had before `one_thread_for_lapack`
+    (nothing changes where that did nothing). Wait for the block's results inside it: JAX
+    dispatches asynchronously."""
+    if not _limited:
+        yield
+        return
+    controller, threads = _limited[0]
+    try:
+        controller.limit(limits=threads)
+    except Exception:  # noqa: BLE001
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            controller.limit(limits=1)
+        except Exception:  # noqa: BLE001
+            pass
