@@ -73,9 +73,6 @@ SLOW = (
     "test_transfer.py::test_test_error_is_the_mean_over_the_predictor[tanh-inf]",
     "test_transfer.py::test_zero_coupling_is_the_single_task_target[identity]",
     "test_deep.py::test_full_kernel_far_from_one_is_no_covariance_and_is_reported",
-    "test_linalg.py::test_import_gives_scipy_blas_one_thread_unless_the_user_set_it",
-    *(f"test_transfer.py::test_perturbative_presolve_guides_the_chord_to_the_newton_root[{case}]"
-      for case in ("0.1-0.3", "30.0-0.0", "inf-0.6")),  # [2.0-0.9], where the off-diagonal parts matter most, stays
     "test_transfer.py::test_tiny_width_is_physical_or_says_so",
     "test_transfer.py::test_small_width_reaches_the_physical_root",
     "test_transfer.py::test_benefit_map_related_positive_unrelated_negative",

@@ -208,14 +208,16 @@ def test_presolve_gradient_is_that_of_the_perturbative_potential(width_ratio):
     state = dataclasses.replace(sol.state, width_ratio=jnp.asarray(width_ratio))
     x = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt]) + jnp.array([0.1, -0.03])
     dV = jax.grad(_perturbative_potential, 1)
-    overlap = lambda x: -dV(x, 0.0, state) / jax.grad(dV, 1)(x, 0.0, state)  # noqa: E731 (V is quadratic in Q_st)
-    reduced = lambda x: jax.grad(_perturbative_potential)(x, overlap(x), state)  # noqa: E731
-    gradient, q = _perturbative_terms(x, Expansion.of(state))
-    np.testing.assert_allclose(q, overlap(x), rtol=1e-12)
-    np.testing.assert_allclose(gradient, reduced(x), rtol=1e-11, atol=1e-13)
+    overlap = lambda x, state: -dV(x, 0.0, state) / jax.grad(dV, 1)(x, 0.0, state)  # noqa: E731 (V is quadratic in Q_st)
+    reduced = lambda x, state: jax.grad(_perturbative_potential)(x, overlap(x, state), state)  # noqa: E731
+    reference = jax.jit(lambda x, state: (overlap(x, state), reduced(x, state), jax.jacfwd(reduced)(x, state)))
+    q_ad, gradient_ad, jacobian_ad = reference(x, state)
+    gradient, q = jax.jit(_perturbative_terms)(x, Expansion.of(state))
+    np.testing.assert_allclose(q, q_ad, rtol=1e-12)
+    np.testing.assert_allclose(gradient, gradient_ad, rtol=1e-11, atol=1e-13)
     assert np.max(np.abs(gradient)) > 1e-3  # not at a root, where both would vanish
-    _, jacobian = _perturbative_gradient_and_jacobian(x, Expansion.of(state))
-    np.testing.assert_allclose(jacobian, jax.jacfwd(reduced)(x), rtol=1e-10, atol=1e-12)
+    _, jacobian = jax.jit(_perturbative_gradient_and_jacobian)(x, Expansion.of(state))
+    np.testing.assert_allclose(jacobian, jacobian_ad, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("coupling, rho", [(0.1, 0.3), (2.0, 0.9), (30.0, 0.0), (np.inf, 0.6)])

@@ -245,7 +245,7 @@ def _at_root_jvp(primals, tangents):
 
 class _GradientTerms(eqx.Module):
     """What the gradient of the reduced potential (`_gradient_terms`) computes and its Jacobian
-    reuses: Q_st* = q and V_qq (`_source_overlap`), W u, and K w, K' w with w = W r."""
+    reuses: Q_st* = q and V_qq (`_source_overlap`), W u, K w and K' w with w = W r, and W S_g."""
 
     gradient: Float[Array, " 2"]
     q: Float[Array, ""]
@@ -253,13 +253,14 @@ class _GradientTerms(eqx.Module):
     Wu: Float[Array, " Pt"]
     Kw: Float[Array, " Pt"]
     Rw: Float[Array, " Pt"]
+    WS: Float[Array, "Pt Pt"]
 
 
 def _gradient_terms(x, state: TargetState, inverse: TargetInverse) -> _GradientTerms:
     """The gradient of `_gradient_and_jacobian`, (D dV/dD, dV/dQ_tt), from the `TargetInverse`
     at x; no product beyond those of `inverse`, and the traces with S_g = a K' - q^2 B
-    (a = Q_tt/lambda1) taken term by term, without forming W S_g: with W symmetric,
-    Tr(W K W X) = k . rowsum(W o (W X)) and Tr(W K' W X) = sum((W K') o (W X)^T)."""
+    (a = Q_tt/lambda1) through W S_g = a W K' - q^2 W B (entrywise, no product): with W
+    symmetric, Tr(W K W S_g) = k . rowsum(W o (W S_g)) and Tr(W K' W S_g) = sum((W K') o (W S_g)^T)."""
     k, lambda1 = state.eigenvalues, state.lambda1
     D, Q_tt = jnp.exp(x[0]), x[1]
     W, WR, WB = inverse.W, inverse.WR, inverse.WB
@@ -267,15 +268,15 @@ def _gradient_terms(x, state: TargetState, inverse: TargetInverse) -> _GradientT
     Wu = W @ state.source_field
     w = W @ state.labels - q * Wu  # W r
     Kw, Rw = k * w, w @ state.replica_kernel  # K' w (K' symmetric), vector first
-    a = Q_tt / lambda1
+    WS = (Q_tt / lambda1) * WR - q**2 * WB  # W S_g (`_field_covariance`), one pass with the traces
     trace_WK = jnp.sum(jnp.diag(W) * k)
-    g_K = w @ Kw + k @ (a * jnp.sum(W * WR, axis=1) - q**2 * jnp.sum(W * WB, axis=1))  # Tr(W K W Sigma)
-    g_R = w @ Rw + a * _trace_product(WR, WR) - q**2 * _trace_product(WR, WB)  # Tr(W K' W Sigma)
+    g_K = w @ Kw + k @ jnp.sum(W * WS, axis=1)  # Tr(W K W Sigma)
+    g_R = w @ Rw + _trace_product(WR, WS)  # Tr(W K' W Sigma)
     scale = state.inv_width / lambda1
     e1 = _readout_term(D + Q_tt, state.width_ratio)[1]  # 1 with one hidden layer
     V_D = e1 - 1 / D + (Q_tt - q**2 / state.Q_s) / D**2 + scale * (trace_WK - g_K)
     V_Q = e1 - 1 / D + scale * (trace_WK - g_K + g_R)
-    return _GradientTerms(jnp.stack([D * V_D, V_Q]), q, V_qq, Wu, Kw, Rw)
+    return _GradientTerms(jnp.stack([D * V_D, V_Q]), q, V_qq, Wu, Kw, Rw, WS)
 
 
 def _gradient(x, state: TargetState) -> tuple[Float[Array, " 2"], TargetInverse]:
@@ -315,8 +316,7 @@ def _gradient_and_jacobian(x, state: TargetState):
     inverse = _target_inverse(D, Q_tt, state)
     terms = _gradient_terms(x, state, inverse)
     W, WR, WB, q = inverse.W, inverse.WR, inverse.WB, terms.q
-    WK = W * k
-    WS = (Q_tt / lambda1) * WR - q**2 * WB  # W S_g (`_field_covariance`)
+    WK, WS = W * k, terms.WS
     G = WS @ W  # W S_g W
     G = (G + G.T) / 2
     WR2 = WR @ WR
