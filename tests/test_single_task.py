@@ -270,6 +270,32 @@ def test_chord_steps_reach_the_root_with_its_aux():
     np.testing.assert_allclose(jax.jacrev(value)(a), fd, rtol=1e-6)
 
 
+def test_newton_returns_the_jacobian_at_its_root_which_the_minimum_check_reads():
+    """Without a chord, `stationary_point` returns the Jacobian of the evaluation that checked
+    the gradient at the root (a check of the root's kind needs no further evaluation; None after
+    the chord). The single-task minimum check reads it: on an action with two minima and a
+    maximum between them, it is the curvature dg/du at each root, negative at the maximum, and
+    the solve's root is a minimum with that curvature."""
+    from jaxtl.theory._single_task import order_parameter
+
+    full = lambda x, a: _coupled_cubic(x, a)[:2]  # noqa: E731
+    a = jnp.array([0.7, -1.3])
+    out = stationary_point(full, jnp.zeros(2), a)
+    np.testing.assert_allclose(out.jacobian, _coupled_cubic(out.value, a)[1], rtol=1e-14)
+    chord = stationary_point(full, jnp.zeros(2), a, gradient=lambda x, a: (full(x, a)[0], None), guess=(out.value, out.jacobian))
+    assert chord.jacobian is None
+    state = SingleTaskState(eigenvalues=jnp.array([1.0, 1e-3]), labels=jnp.array([0.0, 1.0]), temperature=jnp.array(1e-2),
+                            lambda1=jnp.array(1.0), inv_width=jnp.array(10.0))  # fmt: skip
+    roots = jax.jit(jax.vmap(lambda u: stationary_point(_action_gradient_and_curvature, u, state)))(jnp.linspace(-6.0, 6.0, 49))
+    found = np.asarray(roots.result._value == RESULTS.successful._value)
+    curvatures = np.asarray(jax.vmap(lambda u: _action_gradient_and_curvature(u, state)[1])(roots.value))[found]
+    np.testing.assert_allclose(np.asarray(roots.jacobian)[found], curvatures, rtol=1e-12)
+    assert np.any(curvatures < 0) and np.any(curvatures > 0), curvatures  # a maximum and a minimum
+    solved = order_parameter(state)
+    assert solved.result == RESULTS.successful and float(solved.jacobian) > 0
+    np.testing.assert_allclose(solved.jacobian, _action_gradient_and_curvature(solved.value, state)[1], rtol=1e-12)
+
+
 @pytest.mark.parametrize("guess", [np.nan, 40.0])
 def test_chord_falls_back_to_newton_from_the_start(guess):
     """A guess that is not a number, or so far that the chord steps stop shrinking: globalized

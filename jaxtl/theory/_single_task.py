@@ -279,7 +279,7 @@ def order_parameter(state: SingleTaskState) -> Stationary:
     log_Q0 = jax.lax.stop_gradient(_lowest_on_grid(state))
     # A step costs O(P) here: solve to rounding level (1e-13), one step past the default 1e-10.
     stationary = stationary_point(_action_gradient_and_curvature, log_Q0, state, rtol=1e-13, atol=1e-13)
-    curvature = _action_gradient_and_curvature(stationary.value, state)[1]
+    curvature = stationary.jacobian  # dg/du where the gradient was checked, the same evaluation
     result = first_failure(stationary.result, [(curvature > 0, RESULTS.not_a_minimum)])
     return eqx.tree_at(lambda s: s.result, stationary, result)
 

@@ -115,12 +115,16 @@ class Stationary(eqx.Module):
       full Newton steps and halved trial steps).
     - `aux`: with a `gradient` function (`stationary_point`), its auxiliary output at `value`,
       without derivatives (where the search failed: at the point it stopped at); None otherwise.
+    - `jacobian`: without a `gradient` function, the Jacobian at `value` from the evaluation
+      that checks the gradient there, without derivatives (for a check of the root's kind,
+      such as a minimum's positive curvature, at no further evaluation); None otherwise.
     """
 
     value: Float[Array, "*n"]
     result: RESULTS
     num_steps: Int[Array, ""]
     aux: PyTree = None
+    jacobian: PyTree = None
 
 
 def stationary_point(
@@ -159,8 +163,8 @@ def stationary_point(
     sol = _root_find(gradient_and_jacobian, x0, args, rtol=rtol, atol=atol, max_steps=max_steps)
     # The stopping rule predicts the error from the last steps; check the gradient itself at
     # the point returned, so that a point that is not a root is never reported as one.
-    g = gradient_and_jacobian(*jax.lax.stop_gradient((sol.value, args)))[0]
-    return _stationary(sol, g, sol.stats["num_steps"])
+    g, J = gradient_and_jacobian(*jax.lax.stop_gradient((sol.value, args)))
+    return eqx.tree_at(lambda s: s.jacobian, _stationary(sol, g, sol.stats["num_steps"]), J, is_leaf=lambda x: x is None)
 
 
 def _root_find(gradient_and_jacobian, x0, args, *, rtol, atol, max_steps, done=None) -> optx.Solution:
