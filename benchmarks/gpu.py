@@ -35,11 +35,11 @@ from jaxtl import nets
 from jaxtl.tasks import teacher_pair
 
 RECORDED_CPU = {  # `python benchmarks/gpu.py --device cpu` on the 2-core CPU machine, nothing else running,
-    # 2026-12-05 14:34 UTC (benchmarks/README.md, "The GPU path")
-    "single task, Q (us/point)": 35.517,
-    "single task, Q + test error (us/point)": 46.059,
-    "transfer sweep (ms/point)": 5.281,
-    "Langevin step (ms/step)": 17.574,
+    # 2026-12-05 16:36 UTC (benchmarks/README.md, "The GPU path")
+    "single task, Q (us/point)": 32.527,
+    "single task, Q + test error (us/point)": 38.361,
+    "transfer sweep (ms/point)": 3.949,
+    "Langevin step (ms/step)": 17.643,
 }
 TRANSFER = dict(width=500.0, temperature=0.05, gain=2.0, noise=0.1, Ps=1000, Pt=200, P0=500, N0=200)
 QUICK_TRANSFER = dict(TRANSFER, Ps=100, Pt=40, P0=50, N0=30, width=50.0)
