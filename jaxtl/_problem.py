@@ -152,8 +152,20 @@ def check(task, theory: Theory, kind: Mapping[str, str], candidates: Mapping[str
 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Whether two sets of a generator's arguments are the same values."""
-    return a.keys() == b.keys() and all(np.array_equal(np.asarray(a[n]), np.asarray(b[n])) for n in a)
+    """Whether two sets of a generator's arguments are the same values (arrays by value; values
+    NumPy cannot compare as arrays, such as ragged tuples of classes, by ==; False if neither
+    says they are equal)."""
+
+    def equal(x, y) -> bool:
+        try:
+            return bool(np.array_equal(np.asarray(x), np.asarray(y)))
+        except (ValueError, TypeError):
+            try:
+                return bool(x == y)
+            except Exception:  # noqa: BLE001 (no verdict: build the pair again)
+                return False
+
+    return a.keys() == b.keys() and all(equal(a[n], b[n]) for n in a)
 
 
 def pair_arguments(task, theory: Theory, values: Mapping[str, Any], *, build: bool = True) -> "dict[str, Any]":

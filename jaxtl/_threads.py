@@ -40,13 +40,15 @@ def one_thread_for_lapack() -> None:
 @contextlib.contextmanager
 def every_thread_for_lapack():
     """Within the block, SciPy's OpenBLAS has the threads it had before `one_thread_for_lapack`
-    (nothing changes where that did nothing). Wait for the block's results inside it: JAX
-    dispatches asynchronously."""
+    (nothing changes where that did nothing); after it, the count it had on entering (one,
+    unless the caller changed it). Wait for the block's results inside it: JAX dispatches
+    asynchronously."""
     if not _limited:
         yield
         return
     controller, threads = _limited[0]
     try:
+        entered = max(lib.num_threads for lib in controller.lib_controllers)
         controller.limit(limits=threads)
     except Exception:  # noqa: BLE001
         yield
@@ -55,6 +57,6 @@ def every_thread_for_lapack():
         yield
     finally:
         try:
-            controller.limit(limits=1)
+            controller.limit(limits=entered)
         except Exception:  # noqa: BLE001
             pass

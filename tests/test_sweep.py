@@ -249,6 +249,21 @@ def test_a_sweep_builds_each_distinct_pair_once_and_a_repeated_sweep_traces_noth
     xr.testing.assert_identical(first, again)
 
 
+def test_the_check_compares_ragged_generator_arguments():
+    """The eager check tells argument sets apart by value, also where NumPy cannot make an
+    array of a value (the ragged class tuples of `digits_pair`), and checks such a problem."""
+    from jaxtl._problem import _same, check, resolve
+
+    classes = ((0, 2, 4), (1, 3))
+    assert _same({"source": classes, "Ps": 10}, {"source": ((0, 2, 4), (1, 3)), "Ps": 10})
+    assert not _same({"source": classes}, {"source": ((0, 2), (1, 3))})
+    assert _same({"rho": np.float64(0.5)}, {"rho": 0.5}) and not _same({"rho": 0.5}, {"rho": 0.6})
+    assert not _same({"rho": 0.5}, {"gain": 0.5})
+    parameters = dict(Ps=[10, 12], Pt=8, P0=8, source=classes, width=50.0, temperature=0.05)
+    theory, values, kind = resolve(jaxtl.tasks.digits_pair, "single_task", parameters)
+    check(jaxtl.tasks.digits_pair, theory, kind, values)
+
+
 class Quadratic(jaxtl.theory.Theory):
     """A toy theory, V(Q) = Q^2 / 2 - h m Q with m = mean(ys^2), the source's label power (what
     points share): stationary at Q* = h m, physical only where Q* >= 0."""

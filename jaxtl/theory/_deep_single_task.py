@@ -288,7 +288,7 @@ def solve_deep_single_task(X, y, *, widths, temperature, lambdas, activation: Ac
     state = _state(X, y, widths, temperature, lambdas, activation, action, spectrum)
     start = jax.lax.stop_gradient(_lowest_on_diagonal(state))
     stationary = stationary_point(_gradient_and_hessian, start, state, rtol=1e-12, atol=1e-12)
-    hessian = _gradient_and_hessian(stationary.value, state)[1]
+    hessian = stationary.jacobian  # where the gradient was checked, the same evaluation
     result = first_failure(stationary.result, [(positive_definite(hessian), RESULTS.not_a_minimum),
                                                (_kernel_is_physical(stationary.value, state),
                                                 RESULTS.renormalized_kernel_not_psd)])  # fmt: skip

@@ -141,13 +141,14 @@ _CERTIFIED = 0.9  # |off-diagonal part of S M S|_F below this: positive definite
 
 def positive_definite(M: Float[Array, "P P"]) -> Bool[Array, ""]:
     """Whether the symmetric M is positive definite. Certified without a factorization where
-    its diagonal is positive and the Jacobi-scaled S M S (S = diag(M)^{-1/2}, unit diagonal)
-    has an off-diagonal part F of Frobenius norm below 0.9: every eigenvalue of I + F is then
-    at least 1 - |F|_2 >= 1 - |F|_F > 0 (the transfer theory's M, nearly diagonal in the
-    eigenbasis of K_tt: |F|_F <= 0.03). Elsewhere the Cholesky factorization of its lower
-    triangle decides (LAPACK's potrf, which reads that triangle only; where it fails the factor
-    is NaN, its diagonal too); under `jax.vmap` it runs only where some point of the batch is
-    not certified. No derivative: a condition."""
+    its diagonal is positive and the Jacobi-scaled S M S = I + F (S = diag(M)^{-1/2}) has an
+    off-diagonal part F of Frobenius norm below 0.9: every eigenvalue of I + F is then at least
+    1 - |F|_2 >= 1 - |F|_F > 0, and M is congruent to I + F (the transfer theory's M, nearly
+    diagonal in the eigenbasis of K_tt: |F|_F <= 0.025 at its roots in the benchmarks). The
+    certificate reads both triangles, so M must be symmetric (to rounding). Where it fails, the
+    Cholesky factorization of the lower triangle decides (LAPACK's potrf; where it fails the
+    factor is NaN, its diagonal too); under `jax.vmap` the factorization runs, for the whole
+    batch, only when some point of it is not certified. No derivative: a condition."""
     M = jax.lax.stop_gradient(M)
     d = jnp.diagonal(M)
     S = 1 / jnp.sqrt(jnp.where(d > 0, d, 1.0))

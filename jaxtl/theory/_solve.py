@@ -117,7 +117,8 @@ class Stationary(eqx.Module):
       without derivatives (where the search failed: at the point it stopped at); None otherwise.
     - `jacobian`: without a `gradient` function, the Jacobian at `value` from the evaluation
       that checks the gradient there, without derivatives (for a check of the root's kind,
-      such as a minimum's positive curvature, at no further evaluation); None otherwise.
+      such as a minimum's positive curvature, at no further evaluation; where the search
+      failed: at the point it stopped at); None otherwise.
     """
 
     value: Float[Array, "*n"]

@@ -389,7 +389,7 @@ def _perturbative_potential(x, Q_st, state: TargetState):
 
 
 class Expansion(eqx.Module):
-    """What the presolve (`_perturbative_gradient`) needs of K_tt' and B in the eigenbasis of
+    """What the presolve (`_perturbative_terms`) needs of K_tt' and B in the eigenbasis of
     K_tt, built once per solve from the `TargetState`: their diagonals d_R and d_B (Pt,), the
     off-diagonal part E of K_tt' and the entrywise products E o E and E o E_B (Pt, Pt), E_B the
     off-diagonal part of B."""
@@ -760,9 +760,9 @@ def solve_target(source: SingleTaskSolution, Xt, yt, *, coupling, temperature, t
     # then the exact root by chord steps from there with its Jacobian (both within about 1e-7
     # of the exact ones: two gradients); Newton from x0 where that fails.
     expansion = Expansion.of(jax.lax.stop_gradient(state))
-    guess = stationary_point(_perturbative_gradient_and_jacobian, x0, expansion).value
-    guess = jnp.where(_perturbative_physical(guess, expansion), guess, jnp.nan)  # else Newton from x0, as always
-    guess = (guess, _perturbative_gradient_and_jacobian(guess, expansion)[1])
+    presolve = stationary_point(_perturbative_gradient_and_jacobian, x0, expansion)
+    guess = jnp.where(_perturbative_physical(presolve.value, expansion), presolve.value, jnp.nan)  # else Newton from x0
+    guess = (guess, presolve.jacobian)  # its Jacobian at its root (NaN guess: the chord ends at once)
     stationary = stationary_point(_gradient_and_jacobian, x0, state, gradient=_gradient, guess=guess)
     D, Q_tt = jnp.exp(stationary.value[0]), stationary.value[1]
     inverse = _at_root(D, Q_tt, state, stationary.aux)
