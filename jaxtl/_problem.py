@@ -203,24 +203,33 @@ class Point(NamedTuple):
     size: "int | None"
 
 
+def cached_when_hashable(f):
+    """`f` remembering its last 64 results by argument, for hashable arguments (`f` is called
+    afresh on unhashable ones): one place for the caches that spare repeated sweeps of one
+    problem their tracing and compilation."""
+    cached = functools.lru_cache(maxsize=64)(f)
+
+    @functools.wraps(f)
+    def call(*args):
+        try:
+            hash(args)
+        except TypeError:
+            return f(*args)
+        return cached(*args)
+
+    return call
+
+
 def point_function(task, theory: Theory, static: Mapping[str, Any]) -> Point:
     """The `Point` of (task, theory, static). The same functions for the same arguments when
     they are hashable, so that jitted callers of them compile once per shape, not per call. A
     `TaskPair` task reaches the point as its `data`, so every pair shares one function."""
-    if isinstance(task, TaskPair):
-        task = TaskPair
-    try:
-        return _cached_point_function(task, theory, tuple(static.items()))
-    except TypeError:  # an unhashable option
-        return _point_function(task, theory, static)
+    return _point_function(TaskPair if isinstance(task, TaskPair) else task, theory, tuple(static.items()))
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_point_function(task, theory, static_items):
-    return _point_function(task, theory, dict(static_items))
-
-
-def _point_function(task, theory, static):
+@cached_when_hashable
+def _point_function(task, theory, static_items):
+    static = dict(static_items)
     own = declared(theory)
     generator = pair_arguments(task, theory, static, build=False)
     size = generator.get(theory.size) if "alpha" in static else None
@@ -257,13 +266,10 @@ def shared_is_constant(point: Point, key, data, numbers, varying: "Mapping[str, 
     leaves, tree = jax.tree.flatten((key, data, numbers))
     abstract = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) if eqx.is_array(x) else x for x in leaves)
     mapped = tuple((n, jnp.asarray(v).dtype) for n, v in varying.items())
-    try:
-        return _shared_is_constant(point, tree, abstract, mapped)
-    except TypeError:  # an unhashable leaf
-        return _shared_is_constant.__wrapped__(point, tree, abstract, mapped)
+    return _shared_is_constant(point, tree, abstract, mapped)
 
 
-@functools.lru_cache(maxsize=64)
+@cached_when_hashable
 def _shared_is_constant(point: Point, tree, abstract, mapped) -> bool:
     where = [i for i, x in enumerate(abstract) if isinstance(x, jax.ShapeDtypeStruct)]
 

@@ -1,6 +1,5 @@
 """Sweeps: a theory over a grid of parameters, vmapped in chunks, sharded over devices."""
 
-import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -162,16 +161,13 @@ def _chunk_size(task, theory, key, static, number_axes) -> int:
         shapes = task
     else:
         arguments = tuple(_problem.pair_arguments(task, theory, static, build=False).items())
-        try:
-            shapes = _pair_shapes(task, arguments, jax.ShapeDtypeStruct(key.shape, key.dtype))
-        except TypeError:  # an unhashable argument
-            shapes = _pair_shapes.__wrapped__(task, arguments, jax.ShapeDtypeStruct(key.shape, key.dtype))
+        shapes = _pair_shapes(task, arguments, jax.ShapeDtypeStruct(key.shape, key.dtype))
     Ps, Pt, P0 = shapes.Xs.shape[0], shapes.Xt.shape[0], shapes.X0.shape[0]
     per_point = theory.point_bytes(Ps, Pt, P0, tuple(number_axes))
     return int(np.clip(_MEMORY // per_point, 1, theory.max_chunk))
 
 
-@functools.lru_cache(maxsize=64)
+@_problem.cached_when_hashable
 def _pair_shapes(task, arguments: "tuple[tuple[str, Any], ...]", key: jax.ShapeDtypeStruct):
     """The shapes of the pair `task` generates with `arguments` (traced once per arguments)."""
     return jax.eval_shape(lambda k: task(k, **dict(arguments)), key)

@@ -173,7 +173,7 @@ def test_perturbative_potential_is_exact_to_second_order():
     falls as t^3 (by 8 for each halving of t): the expansion is right to second order."""
     import dataclasses
 
-    from jaxtl.theory._transfer import _perturbative_potential, _potential
+    from jaxtl.theory._transfer import Expansion, _perturbative_potential, _potential
 
     p = pair(0.9, Ps=120, Pt=60)
     sol = solve(p, coupling=2.0)
@@ -183,7 +183,7 @@ def test_perturbative_potential_is_exact_to_second_order():
         off = lambda A: t * A + (1 - t) * jnp.diag(jnp.diag(A))  # noqa: E731
         state = dataclasses.replace(sol.state, replica_kernel=off(sol.state.replica_kernel),
                                     source_covariance=off(sol.state.source_covariance))  # fmt: skip
-        return abs(float(perturbative(x, sol.Q_st, state) - exact(jnp.append(x, sol.Q_st), state)))
+        return abs(float(perturbative(x, sol.Q_st, Expansion.of(state)) - exact(jnp.append(x, sol.Q_st), state)))
 
     perturbative, exact = jax.jit(_perturbative_potential), jax.jit(_potential)
 
@@ -208,10 +208,10 @@ def test_presolve_gradient_is_that_of_the_perturbative_potential(width_ratio):
     state = dataclasses.replace(sol.state, width_ratio=jnp.asarray(width_ratio))
     x = jnp.stack([jnp.log(sol.Q_t - sol.Q_tt), sol.Q_tt]) + jnp.array([0.1, -0.03])
     dV = jax.grad(_perturbative_potential, 1)
-    overlap = lambda x, state: -dV(x, 0.0, state) / jax.grad(dV, 1)(x, 0.0, state)  # noqa: E731 (V is quadratic in Q_st)
-    reduced = lambda x, state: jax.grad(_perturbative_potential)(x, overlap(x, state), state)  # noqa: E731
-    reference = jax.jit(lambda x, state: (overlap(x, state), reduced(x, state), jax.jacfwd(reduced)(x, state)))
-    q_ad, gradient_ad, jacobian_ad = reference(x, state)
+    overlap = lambda x, e: -dV(x, 0.0, e) / jax.grad(dV, 1)(x, 0.0, e)  # noqa: E731 (V is quadratic in Q_st)
+    reduced = lambda x, e: jax.grad(_perturbative_potential)(x, overlap(x, e), e)  # noqa: E731
+    reference = jax.jit(lambda x, e: (overlap(x, e), reduced(x, e), jax.jacfwd(reduced)(x, e)))
+    q_ad, gradient_ad, jacobian_ad = reference(x, Expansion.of(state))
     gradient, q = jax.jit(_perturbative_terms)(x, Expansion.of(state))
     np.testing.assert_allclose(q, q_ad, rtol=1e-12)
     np.testing.assert_allclose(gradient, gradient_ad, rtol=1e-11, atol=1e-13)

@@ -91,6 +91,12 @@ def _eigh_jvp(primals, tangents):
     return (k, U), (jnp.diagonal(dKt), U @ (F * dKt))
 
 
+def _jacobi_scaled(M):
+    """(S, S M S) with S = |diag M|^{-1/2}: M scaled to a unit diagonal (up to signs)."""
+    S = 1 / jnp.sqrt(jnp.abs(jnp.diagonal(M)))
+    return S, S[:, None] * M * S[None, :]
+
+
 _RESIDUAL = 1e-10  # largest |M~ W~ v - v| / |v| accepted from the Schur-complement inverse
 
 
@@ -105,8 +111,7 @@ def inv(M: Float[Array, "P P"]) -> Float[Array, "P P"]:
     inverses lose more digits than LU: a probe, the residual M~ W~ v - v for a fixed v (two
     matrix-vector products), finds those, and they are inverted by LU instead (under
     `jax.vmap`, LU runs only where some point of the batch needs it)."""
-    S = 1 / jnp.sqrt(jnp.abs(jnp.diagonal(M)))
-    scaled = S[:, None] * M * S[None, :]
+    S, scaled = _jacobi_scaled(M)
     W = _schur_inverse(scaled)
     v = jnp.cos(jnp.arange(M.shape[-1], dtype=M.dtype))  # a fixed probe without special structure
     inaccurate = jnp.max(jnp.abs(scaled @ (W @ v) - v)) > _RESIDUAL * jnp.max(jnp.abs(v))
@@ -150,8 +155,6 @@ def positive_definite(M: Float[Array, "P P"]) -> Bool[Array, ""]:
     factor is NaN, its diagonal too); under `jax.vmap` the factorization runs, for the whole
     batch, only when some point of it is not certified. No derivative: a condition."""
     M = jax.lax.stop_gradient(M)
-    d = jnp.diagonal(M)
-    S = 1 / jnp.sqrt(jnp.where(d > 0, d, 1.0))
-    F = S[:, None] * M * S[None, :] - jnp.eye(M.shape[-1], dtype=M.dtype)
-    certified = jnp.all(d > 0) & (jnp.sum(F**2) < _CERTIFIED**2)  # False where M has a NaN
+    F = _jacobi_scaled(M)[1] - jnp.eye(M.shape[-1], dtype=M.dtype)
+    certified = jnp.all(jnp.diagonal(M) > 0) & (jnp.sum(F**2) < _CERTIFIED**2)  # False where M has a NaN or a zero
     return jax.lax.cond(unvmap_any(~certified), lambda: certified | _factorizes(M), lambda: certified)

@@ -352,42 +352,6 @@ def _gradient_and_jacobian(x, state: TargetState):
     return gradient, jacobian
 
 
-def _perturbative_potential(x, Q_st, state: TargetState):
-    """V of the module docstring at x = (log(Q_t - Q_tt), Q_tt) and Q_st, to second order in the
-    off-diagonal parts E of K_tt' and E_B of B in the eigenbasis of K_tt (README.md in this
-    folder, section 6.4), without an inverse: three products of Pt x Pt matrices that do not
-    depend on x (E, E o E, E o E_B) with vectors. There M = Dm^{1/2} (I - F) Dm^{1/2} with Dm =
-    diag(m) the diagonal of M, F = a Dm^{-1/2} E Dm^{-1/2} (a = Q_tt/lambda1; F has a zero
-    diagonal) and M^{-1} = Dm^{-1/2} (I + F + F^2 + ...) Dm^{-1/2}, so that
-
-        log det M       = sum_i log m_i - Tr(F^2)/2,
-        r^T M^{-1} r    = |rho|^2 + rho^T F rho + |F rho|^2,            rho = Dm^{-1/2} r,
-        Tr(M^{-1} S_g)  = sum_i s_i/m_i + Tr(F S~) + sum_i (F^2)_ii s_i/m_i,
-
-    with S~ = Dm^{-1/2} S_g Dm^{-1/2} and s = diag(S_g); in terms of w = 1/m and z = r/m,
-    Tr(F^2) = a^2 w.(E o E)w, rho^T F rho = a z.Ez, |F rho|^2 = a^2 sum_i w_i (Ez)_i^2,
-    Tr(F S~) = a^2 w.(E o E)w - a Q_st^2 w.(E o E_B)w, (F^2)_ii = a^2 w_i ((E o E)w)_i. What is
-    left out is of third order in the off-diagonal parts (Tr F^3, rho^T F^3 rho, the
-    off-diagonal part of Tr(F^2 S~))."""
-    D, Q_tt = jnp.exp(x[0]), x[1]
-    K_rep, B = state.replica_kernel, state.source_covariance
-    rep_diagonal, source_diagonal = jnp.diag(K_rep), jnp.diag(B)
-    E = K_rep - jnp.diag(rep_diagonal)
-    EE, EB = E * E, E * (B - jnp.diag(source_diagonal))  # o: the entrywise product
-    a = Q_tt / state.lambda1
-    m = (D + Q_tt) * state.eigenvalues / state.lambda1 - a * rep_diagonal + state.temperature
-    w = 1 / m
-    r = state.labels - Q_st * state.source_field
-    z = r * w
-    Ez, EEw, EBw = z @ E, w @ EE, w @ EB  # E, E o E, E o E_B symmetric: the vector first
-    s = a * rep_diagonal - Q_st**2 * source_diagonal
-    log_det = jnp.sum(jnp.log(m)) - a**2 * (w @ EEw) / 2
-    quadratic = r @ z + a * (z @ Ez) + a**2 * (w @ Ez**2)
-    trace = s @ w + a**2 * (w @ EEw) - a * Q_st**2 * (w @ EBw) + a**2 * ((s * w**2) @ EEw)
-    readout = _readout_term(D + Q_tt, state.width_ratio)[0]
-    return readout - x[0] - (Q_tt - Q_st**2 / state.Q_s) / D + state.inv_width * (log_det + quadratic + trace)
-
-
 class Expansion(eqx.Module):
     """What the presolve (`_perturbative_terms`) needs of K_tt' and B in the eigenbasis of
     K_tt, built once per solve from the `TargetState`: their diagonals d_R and d_B (Pt,), the
@@ -406,6 +370,40 @@ class Expansion(eqx.Module):
         d_R, d_B = jnp.diag(state.replica_kernel), jnp.diag(state.source_covariance)
         E = state.replica_kernel - jnp.diag(d_R)
         return cls(state, d_R, d_B, E, E * E, E * (state.source_covariance - jnp.diag(d_B)))
+
+
+def _perturbative_potential(x, Q_st, expansion: Expansion):
+    """V of the module docstring at x = (log(Q_t - Q_tt), Q_tt) and Q_st, to second order in the
+    off-diagonal parts E of K_tt' and E_B of B in the eigenbasis of K_tt (README.md in this
+    folder, section 6.4), without an inverse: three products of Pt x Pt matrices that do not
+    depend on x (E, E o E, E o E_B) with vectors. There M = Dm^{1/2} (I - F) Dm^{1/2} with Dm =
+    diag(m) the diagonal of M, F = a Dm^{-1/2} E Dm^{-1/2} (a = Q_tt/lambda1; F has a zero
+    diagonal) and M^{-1} = Dm^{-1/2} (I + F + F^2 + ...) Dm^{-1/2}, so that
+
+        log det M       = sum_i log m_i - Tr(F^2)/2,
+        r^T M^{-1} r    = |rho|^2 + rho^T F rho + |F rho|^2,            rho = Dm^{-1/2} r,
+        Tr(M^{-1} S_g)  = sum_i s_i/m_i + Tr(F S~) + sum_i (F^2)_ii s_i/m_i,
+
+    with S~ = Dm^{-1/2} S_g Dm^{-1/2} and s = diag(S_g); in terms of w = 1/m and z = r/m,
+    Tr(F^2) = a^2 w.(E o E)w, rho^T F rho = a z.Ez, |F rho|^2 = a^2 sum_i w_i (Ez)_i^2,
+    Tr(F S~) = a^2 w.(E o E)w - a Q_st^2 w.(E o E_B)w, (F^2)_ii = a^2 w_i ((E o E)w)_i. What is
+    left out is of third order in the off-diagonal parts (Tr F^3, rho^T F^3 rho, the
+    off-diagonal part of Tr(F^2 S~))."""
+    D, Q_tt = jnp.exp(x[0]), x[1]
+    state, E, EE, EB = expansion.state, expansion.off_diagonal, expansion.squares, expansion.mixed  # o: entrywise
+    rep_diagonal, source_diagonal = expansion.replica_diagonal, expansion.source_diagonal
+    a = Q_tt / state.lambda1
+    m = (D + Q_tt) * state.eigenvalues / state.lambda1 - a * rep_diagonal + state.temperature
+    w = 1 / m
+    r = state.labels - Q_st * state.source_field
+    z = r * w
+    Ez, EEw, EBw = z @ E, w @ EE, w @ EB  # E, E o E, E o E_B symmetric: the vector first
+    s = a * rep_diagonal - Q_st**2 * source_diagonal
+    log_det = jnp.sum(jnp.log(m)) - a**2 * (w @ EEw) / 2
+    quadratic = r @ z + a * (z @ Ez) + a**2 * (w @ Ez**2)
+    trace = s @ w + a**2 * (w @ EEw) - a * Q_st**2 * (w @ EBw) + a**2 * ((s * w**2) @ EEw)
+    readout = _readout_term(D + Q_tt, state.width_ratio)[0]
+    return readout - x[0] - (Q_tt - Q_st**2 / state.Q_s) / D + state.inv_width * (log_det + quadratic + trace)
 
 
 def _perturbative_terms(x, expansion: Expansion):
@@ -449,9 +447,13 @@ def _perturbative_terms(x, expansion: Expansion):
 
 def _perturbative_gradient_and_jacobian(x, expansion: Expansion):
     """The presolve's gradient (`_perturbative_terms`) and its Jacobian (forward mode)."""
-    gradient = lambda x: (lambda g: (g, g))(_perturbative_terms(x, expansion)[0])  # noqa: E731
-    jacobian, gradient = jax.jacfwd(gradient, has_aux=True)(x)
-    return gradient, jacobian
+
+    def gradient(x):
+        g = _perturbative_terms(x, expansion)[0]
+        return g, g  # the Jacobian of the first, the value of the second
+
+    jacobian, g = jax.jacfwd(gradient, has_aux=True)(x)
+    return g, jacobian
 
 
 def _perturbative_physical(x, expansion: Expansion):
