@@ -6,7 +6,7 @@ import pytest
 
 import helpers
 import jaxtl
-from jaxtl.theory._single_task import SingleTaskState, _action, _action_gradient_and_curvature
+from jaxtl.theory._single_task import SingleTaskState, _action, _action_gradient_and_curvature, _start_on_grid, order_parameter
 from jaxtl.theory._solve import RESULTS, raise_if_failed, stationary_point
 
 CASES = [  # (activation, P, N0, width, temperature, lambda0, lambda1)
@@ -364,6 +364,32 @@ def test_distant_minimum_is_found():
     sol = jaxtl.single_task(X, 3 * y, **params)
     assert Q > 10
     np.testing.assert_allclose([sol.Q, sol.test_error(X0, y0).total], [Q, total], rtol=1e-8)
+
+
+def test_start_is_within_1e_2_of_the_minimum_and_newton_needs_at_most_three_evaluations():
+    """`_start_on_grid` refines the lowest node of S on the grid log Q = -8..8 by the cubic through
+    g and dg/du at the two nodes around it: over T in [1e-3, 10], N1 in [1, 1e4], lambda1 in
+    [0.3, 3] and two label scales (Q* from e^-5 to e^6), the start is within 1e-2 of the log Q*
+    Newton reaches from it, and Newton stops after at most three evaluations (from the node
+    itself it took up to six); that log Q* is the minimum of the action on a fine NumPy grid
+    around it."""
+    rng = np.random.default_rng(3)
+    k, y = rng.exponential(size=200), rng.standard_normal(200)
+    T, N1, lambda1 = (a.ravel() for a in np.meshgrid(np.logspace(-3, 1, 9), np.logspace(0, 4, 9), [0.3, 1.0, 3.0], indexing="ij"))
+
+    def start_and_root(T, N1, lambda1, labels):
+        state = SingleTaskState(eigenvalues=jnp.asarray(k), labels=labels, temperature=T, lambda1=lambda1, inv_width=1 / N1)
+        root = order_parameter(state)
+        return _start_on_grid(state), root.value, root.num_steps, root.result == RESULTS.successful
+
+    for scale in (1.0, 5.0):
+        u0, u, steps, ok = (np.asarray(a) for a in jax.jit(jax.vmap(start_and_root, (0, 0, 0, None)))(T, N1, lambda1, scale * y))
+        assert ok.all() and np.max(np.abs(u0 - u)) < 1e-2 and steps.max() <= 3
+        for i in range(0, T.size, 40):
+            fine = u[i] + np.linspace(-0.05, 0.05, 2001)
+            a = T[i] + np.exp(fine)[:, None] * k / lambda1[i]
+            S = np.exp(fine) - fine + np.sum(np.log(a) + (scale * y) ** 2 / a, axis=1) / N1[i]
+            assert abs(fine[np.argmin(S)] - u[i]) <= 1e-4
 
 
 def test_closed_form_action_gradient_and_curvature_are_autodiff_derivatives():

@@ -44,10 +44,9 @@ class SingleTaskState(eqx.Module):
 
 
 def _action(log_Q, state: SingleTaskState):
-    """S(Q) of the module docstring in the eigenbasis, as a function of u = log Q."""
+    """S(Q) of the module docstring in the eigenbasis, as a function of u = log Q (any shape)."""
     Q = jnp.exp(log_Q)
-    a = state.temperature + (Q / state.lambda1) * state.eigenvalues
-    return Q - log_Q + state.inv_width * jnp.sum(jnp.log(a) + state.labels**2 / a)
+    return Q - log_Q + state.inv_width * _spectral_sums(Q, state, with_action=True)[0]
 
 
 @jax.custom_jvp
@@ -79,24 +78,57 @@ def _action_gradient_and_curvature(log_Q, state: SingleTaskState):
     y_i^2 (1/a_i).
     """
     Q = jnp.exp(log_Q)
+    return _from_sums(Q, state.inv_width, *_spectral_sums(Q, state, with_action=False))
+
+
+def _spectral_sums(Q, state: SingleTaskState, with_action: bool):
+    """The sums over the P eigenvalues behind g and dg/du (`_action_gradient_and_curvature`),
+    sum_i r_i (1 - b_i) and sum_i r_i^2 (2 b_i - 1), and with `with_action` the action's
+    sum_i [log a_i + b_i] first, in one pass (`_sums`). They depend on Q, T, lambda1 and the
+    data, not on N1. Q: any shape (the sums broadcast over it)."""
     kappa = state.eigenvalues / state.lambda1
     y2 = state.labels**2
-    inv_a = 1 / (state.temperature + Q * kappa)  # the one division a term: most of a step's cost
+    inv_a = 1 / (state.temperature + Q[..., None] * kappa)  # the one division a term: most of a step's cost
     r, b = kappa * inv_a, y2 * inv_a
-    first, second = _sums((r * (1 - b), r**2 * (2 * b - 1)))
-    s = state.inv_width * first
-    return Q - 1 + Q * s, Q * (1 + s) + Q**2 * state.inv_width * second
+    terms = (r * (1 - b), r**2 * (2 * b - 1))
+    return _sums((jnp.log(state.temperature + Q[..., None] * kappa) + b, *terms) if with_action else terms)
 
 
-def _lowest_on_grid(state: SingleTaskState):
-    """The point of u = log Q in -8, -7, ..., 8 where S is lowest (a scan: one O(P) pass each)."""
+def _from_sums(Q, inv_width, first, second):
+    """(g, dg/du) from the sums of `_spectral_sums` (`_action_gradient_and_curvature`)."""
+    s = inv_width * first
+    return Q - 1 + Q * s, Q * (1 + s) + Q**2 * inv_width * second
 
-    def step(best, u):
-        S = _action(u, state)
-        lower = S < best[0]
-        return (jnp.where(lower, S, best[0]), jnp.where(lower, u, best[1])), None
 
-    return jax.lax.scan(step, (jnp.inf, 0.0), jnp.arange(-8.0, 9.0))[0][1]
+_GRID = jnp.arange(-8.0, 9.0)  # the starting grid of u = log Q
+
+
+def _start_on_grid(state: SingleTaskState):
+    """Newton's start: the node of u = log Q in -8, -7, ..., 8 where S is lowest, refined to the
+    root of the cubic that matches g and dg/du at the two nodes around it between which g goes
+    from negative to positive (S's minimum next to the node; the node itself where there is no
+    such pair). The sums over eigenvalues at the nodes depend on N1 through a factor only: under
+    `jax.vmap` over N1 (innermost) they are computed once per temperature, and the refinement,
+    within about 1e-3 of Q* where the node was within 0.5, costs a few scalar operations a point."""
+    Q = jnp.exp(_GRID)
+    action, first, second = _spectral_sums(Q, state, with_action=True)
+    S = Q - _GRID + state.inv_width * action  # `_action`
+    g, dg = _from_sums(Q, state.inv_width, first, second)
+    j = jnp.argmin(jnp.where(jnp.isnan(S), jnp.inf, S))
+    left = jnp.clip(jnp.where(g[j] > 0, j - 1, j), 0, _GRID.size - 2)
+    gL, gR, mL, mR = g[left], g[left + 1], dg[left], dg[left + 1]
+    bracketed = (gL <= 0) & (gR >= 0)
+    t = jnp.clip(gL / jnp.where(bracketed, gL - gR, 1.0), 0.0, 1.0)  # the secant's root, then Newton on the cubic
+
+    def newton_on_cubic(t, _):
+        # The cubic Hermite interpolant of g on [u_left, u_left + 1] (unit spacing) and its slope.
+        h00, h10, h01, h11 = (1 + 2 * t) * (1 - t) ** 2, t * (1 - t) ** 2, t**2 * (3 - 2 * t), t**2 * (t - 1)
+        p = h00 * gL + h10 * mL + h01 * gR + h11 * mR
+        dp = 6 * t * (t - 1) * (gL - gR) + (1 - t) * (1 - 3 * t) * mL + t * (3 * t - 2) * mR
+        return jnp.clip(t - p / jnp.where(dp > 0, dp, jnp.inf), 0.0, 1.0), None
+
+    t = jax.lax.scan(newton_on_cubic, t, None, length=4)[0]
+    return jnp.where(bracketed, _GRID[left] + t, _GRID[j])
 
 
 class SingleTaskSolution(TheorySolution):
@@ -147,7 +179,7 @@ class SingleTaskSolution(TheorySolution):
     def action(self, Q: Float[ArrayLike, "*s"]) -> Float[Array, "*s"]:
         """The effective action S(Q) of the module docstring (Q > 0)."""
         state = self.state
-        return jnp.vectorize(lambda q: _action(jnp.log(q), state))(jnp.asarray(Q, float))
+        return _action(jnp.log(jnp.asarray(Q, float)), state)
 
     def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
         """Posterior mean and variance of f(x0): a GP with kernel (Q*/lambda1) K and noise T.
@@ -271,12 +303,12 @@ def _test_error(sol: SingleTaskSolution, kernels: TestKernels, y0: Float[Array, 
 def order_parameter(state: SingleTaskState) -> Stationary:
     """Q* of the action given by `state` (spectrum of K, labels U^T y, T, lambda1, 1/N1):
     u = log Q* as a `Stationary`, started from the lowest point of S on the grid
-    log Q = -8, ..., 8, with the physical check (Q* a minimum of S; `RESULTS.not_a_minimum`
+    log Q = -8, ..., 8 refined by a cubic (`_start_on_grid`), with the physical check (Q* a minimum of S; `RESULTS.not_a_minimum`
     otherwise). With zero labels this is also the replica-specific part of the transfer theory
     at gamma = inf (`jaxtl._transfer`)."""
     # S(u) need not be convex: Newton from the NNGP value u = 0 can walk away from a distant
-    # minimum (large Q*, large T). Start from the lowest point of S on a grid of log Q.
-    log_Q0 = jax.lax.stop_gradient(_lowest_on_grid(state))
+    # minimum (large Q*, large T). Start next to the lowest point of S on a grid of log Q.
+    log_Q0 = jax.lax.stop_gradient(_start_on_grid(state))
     # A step costs O(P) here: solve to rounding level (1e-13), one step past the default 1e-10.
     stationary = stationary_point(_action_gradient_and_curvature, log_Q0, state, rtol=1e-13, atol=1e-13)
     curvature = stationary.jacobian  # dg/du where the gradient was checked, the same evaluation
