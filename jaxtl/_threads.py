@@ -7,15 +7,19 @@ threads then compete with those and spin after each call (the transfer sweep of
 benchmarks/transfer_sweep.py took 5.7 against 7.1 ms a point with them; same process, toggled
 by threadpoolctl). A program made of one large LAPACK call (the 1000 x 1000 eigendecomposition
 of a sweep's shared part) runs faster on every thread: `every_thread_for_lapack` gives them back
-for its duration. Nothing is done where that library is not found (another LAPACK, or SciPy
-linked to a shared OpenBLAS) or where threadpoolctl fails: these are speed-ups, not conditions.
-NumPy's own BLAS is left alone.
+for its duration, and then stops the library's worker threads, which would otherwise spin for
+about a tenth of a second after their last call, on the cores XLA's programs need next (the
+single-task sweep of benchmarks/single_task.py ran its first 20 ms after the shared part at
+half speed). The library starts them again at its next call on several threads. Nothing is done
+where that library is not found (another LAPACK, or SciPy linked to a shared OpenBLAS) or where
+threadpoolctl fails: these are speed-ups, not conditions. NumPy's own BLAS is left alone.
 """
 
 import contextlib
+import ctypes
 import os
 
-_limited = []  # the library's threadpoolctl controller and its thread count before the limit
+_limited = []  # the library's threadpoolctl controller, its thread count before the limit, its thread stop
 
 
 def one_thread_for_lapack() -> None:
@@ -32,21 +36,31 @@ def one_thread_for_lapack() -> None:
         if scipy_blas.lib_controllers:
             before = max(lib.num_threads for lib in scipy_blas.lib_controllers)
             scipy_blas.limit(limits=1)
-            _limited.append((scipy_blas, before))
+            _limited.append((scipy_blas, before, _thread_stop(scipy_blas.lib_controllers[0].filepath)))
     except Exception:  # noqa: BLE001 (any failure leaves the threads as they were)
         pass
+
+
+def _thread_stop(filepath: str):
+    """OpenBLAS's `blas_thread_shutdown_` in the library at `filepath` (it joins the worker
+    threads; the library's next threaded call starts them again, as after a fork), or None."""
+    try:
+        return ctypes.CDLL(filepath).blas_thread_shutdown_
+    except (OSError, AttributeError):
+        return None
 
 
 @contextlib.contextmanager
 def every_thread_for_lapack():
     """Within the block, SciPy's OpenBLAS has the threads it had before `one_thread_for_lapack`
     (nothing changes where that did nothing); after it, the count it had on entering (one,
-    unless the caller changed it). Wait for the block's results inside it: JAX dispatches
-    asynchronously."""
+    unless the caller changed it), and its worker threads are stopped (module docstring). Wait
+    for the block's results inside it: JAX dispatches asynchronously. Not while another Python
+    thread calls SciPy's linear algebra."""
     if not _limited:
         yield
         return
-    controller, threads = _limited[0]
+    controller, threads, stop = _limited[0]
     try:
         entered = max(lib.num_threads for lib in controller.lib_controllers)
         controller.limit(limits=threads)
@@ -58,5 +72,7 @@ def every_thread_for_lapack():
     finally:
         try:
             controller.limit(limits=entered)
+            if stop is not None:
+                stop()
         except Exception:  # noqa: BLE001
             pass

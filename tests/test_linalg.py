@@ -73,32 +73,41 @@ def test_inverse_is_accurate_for_a_wide_diagonal_and_for_dense_ill_conditioned_m
 def test_import_gives_scipy_blas_one_thread_unless_the_user_set_it():
     """Importing jaxtl limits SciPy's OpenBLAS (the LAPACK of JAX's CPU programs) to one thread,
     NumPy's BLAS left alone; `every_thread_for_lapack` gives back the threads it had within its
-    block and limits them again after it; with OPENBLAS_NUM_THREADS set, jaxtl leaves the
-    threads as set."""
+    block, limits them again after it and stops the library's worker threads (the process has
+    fewer threads after the block than within it), which the next block starts again (its
+    eigenvalues right); with OPENBLAS_NUM_THREADS set, jaxtl leaves the threads as set."""
     import os
     import subprocess
     import sys
 
     import pytest
 
-    code = ("import os, jaxtl, threadpoolctl\n"
+    code = ("import os, jaxtl, threadpoolctl, numpy as np, scipy.linalg\n"
             "count = lambda: {os.path.basename(os.path.dirname(i['filepath'])): i['num_threads'] "
             "for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'}\n"
+            "tasks = lambda: len(os.listdir('/proc/self/task')) if os.path.isdir('/proc/self/task') else 0\n"
+            "A = np.random.default_rng(0).standard_normal((400, 400))\nA = A + A.T\n"
             "before = count()\n"
-            "with jaxtl._threads.every_thread_for_lapack():\n    within = count()\n"
-            "print((before, within, count()))")  # fmt: skip
+            "with jaxtl._threads.every_thread_for_lapack():\n    within = count()\n    scipy.linalg.eigh(A)\n"
+            "    busy = tasks()\n"
+            "idle = tasks()\n"
+            "with jaxtl._threads.every_thread_for_lapack():\n    k = scipy.linalg.eigvalsh(A)\n"
+            "print((before, within, count(), busy, idle, float(np.max(np.abs(k - np.linalg.eigvalsh(A))))))")  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     threads = lambda env: eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,  # noqa: E731
                                               check=True).stdout)  # fmt: skip
-    default, within, after = threads(environment)
+    default, within, after, busy, idle, error = threads(environment)
     if "scipy.libs" not in default:
         pytest.skip("SciPy here does not bundle its own OpenBLAS")
     assert default["scipy.libs"] == 1 and after["scipy.libs"] == 1
+    assert error < 1e-10
     if len(os.sched_getaffinity(0)) > 1:  # OpenBLAS starts with a thread per core it may use
         assert within["scipy.libs"] > 1
         if "numpy.libs" in default:
             assert default["numpy.libs"] > 1
-    assert all(count["scipy.libs"] == 2 for count in threads(environment | {"OPENBLAS_NUM_THREADS": "2"}))
+        if busy:  # Linux: the process's threads
+            assert idle < busy
+    assert all(count["scipy.libs"] == 2 for count in threads(environment | {"OPENBLAS_NUM_THREADS": "2"})[:3])
 
 
 def test_positive_definite_certified_or_factorized_agrees_with_the_spectrum():
