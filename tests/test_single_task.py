@@ -6,7 +6,7 @@ import pytest
 
 import helpers
 import jaxtl
-from jaxtl.theory._single_task import SingleTaskState, _action, _action_gradient_and_curvature, _start_on_grid, order_parameter
+from jaxtl.theory._single_task import SingleTaskState, _action, _action_gradient_and_curvature, _mean_prediction, _start_on_grid, order_parameter
 from jaxtl.theory._solve import RESULTS, raise_if_failed, stationary_point
 
 CASES = [  # (activation, P, N0, width, temperature, lambda0, lambda1)
@@ -390,6 +390,29 @@ def test_start_is_within_1e_2_of_the_minimum_and_newton_needs_at_most_three_eval
             a = T[i] + np.exp(fine)[:, None] * k / lambda1[i]
             S = np.exp(fine) - fine + np.sum(np.log(a) + (scale * y) ** 2 / a, axis=1) / N1[i]
             assert abs(fine[np.argmin(S)] - u[i]) <= 1e-4
+
+
+def test_mean_prediction_under_vmap_with_shared_or_batched_labels_and_its_gradient():
+    """`_mean_prediction` (w * y) @ B: nested vmaps with the labels shared (its own batching
+    rule) or batched, and w shared, equal NumPy; reverse-mode gradients through a vmap of it
+    equal central differences in every argument."""
+    rng = np.random.default_rng(5)
+    w, y, ys, B = rng.random((3, 4, 30)), rng.standard_normal(30), rng.standard_normal((4, 30)), rng.standard_normal((30, 6))
+    shared = jax.vmap(jax.vmap(_mean_prediction, (0, None, None)), (0, None, None))(w, y, B)
+    np.testing.assert_allclose(shared, np.einsum("abp,p,pq->abq", w, y, B), rtol=1e-13, atol=1e-13)
+    batched = jax.vmap(jax.vmap(_mean_prediction, (0, 0, None)), (0, None, None))(w, ys, B)
+    np.testing.assert_allclose(batched, np.einsum("abp,bp,pq->abq", w, ys, B), rtol=1e-13, atol=1e-13)
+    only_labels = jax.vmap(_mean_prediction, (None, 0, None))(w[0, 0], ys, B)
+    np.testing.assert_allclose(only_labels, np.einsum("p,bp,pq->bq", w[0, 0], ys, B), rtol=1e-13, atol=1e-13)
+
+    def loss(w, y, B):
+        return jnp.sum(jnp.sin(jax.vmap(_mean_prediction, (0, None, None))(w, y, B)))
+
+    grads = jax.grad(loss, argnums=(0, 1, 2))(w[0], y, B)
+    for i, (x, g) in enumerate(zip((w[0], y, B), grads)):
+        direction = rng.standard_normal(x.shape)
+        moved = lambda t: loss(*[x + t * direction if j == i else a for j, a in enumerate((w[0], y, B))])  # noqa: E731
+        np.testing.assert_allclose(np.sum(g * direction), (moved(1e-6) - moved(-1e-6)) / 2e-6, rtol=1e-7)
 
 
 def test_closed_form_action_gradient_and_curvature_are_autodiff_derivatives():
