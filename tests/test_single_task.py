@@ -6,7 +6,7 @@ import pytest
 
 import helpers
 import jaxtl
-from jaxtl.theory._single_task import SingleTaskState, _action, _action_gradient_and_curvature, _mean_prediction, _start_on_grid, order_parameter
+from jaxtl.theory._single_task import SingleTaskState, _action, _action_gradient_and_curvature, _lowest_node, _mean_prediction, _refined_start, _start_on_grid, order_parameter
 from jaxtl.theory._solve import RESULTS, raise_if_failed, stationary_point
 
 CASES = [  # (activation, P, N0, width, temperature, lambda0, lambda1)
@@ -366,21 +366,22 @@ def test_distant_minimum_is_found():
     np.testing.assert_allclose([sol.Q, sol.test_error(X0, y0).total], [Q, total], rtol=1e-8)
 
 
-def test_start_is_within_1e_2_of_the_minimum_and_newton_needs_at_most_three_evaluations():
-    """`_start_on_grid` refines the lowest node of S on the grid log Q = -8..8 by the cubic through
-    g and dg/du at the two nodes around it: over T in [1e-3, 10], N1 in [1, 1e4], lambda1 in
-    [0.3, 3] and two label scales (Q* from e^-5 to e^6), the start is within 1e-2 of the log Q*
-    Newton reaches from it, and Newton stops after at most three evaluations (from the node
-    itself it took up to six); that log Q* is the minimum of the action on a fine NumPy grid
-    around it."""
+def test_refined_start_is_within_1e_2_of_the_minimum_and_newton_needs_at_most_three_evaluations():
+    """`_refined_start` refines the lowest node of S on the grid log Q = -8..8 by the cubic
+    through g and dg/du at the two nodes around it: over T in [1e-3, 10], N1 in [1, 1e4],
+    lambda1 in [0.3, 3] and two label scales (Q* from e^-5 to e^6), it is within 1e-2 of the
+    log Q* Newton reaches, and Newton from it stops after at most three evaluations (from the
+    node, `_lowest_node`, it took up to six); that log Q* is the minimum of the action on a fine
+    NumPy grid around it."""
     rng = np.random.default_rng(3)
     k, y = rng.exponential(size=200), rng.standard_normal(200)
     T, N1, lambda1 = (a.ravel() for a in np.meshgrid(np.logspace(-3, 1, 9), np.logspace(0, 4, 9), [0.3, 1.0, 3.0], indexing="ij"))
 
     def start_and_root(T, N1, lambda1, labels):
         state = SingleTaskState(eigenvalues=jnp.asarray(k), labels=labels, temperature=T, lambda1=lambda1, inv_width=1 / N1)
-        root = order_parameter(state)
-        return _start_on_grid(state), root.value, root.num_steps, root.result == RESULTS.successful
+        refined = _refined_start(state)
+        root = stationary_point(_action_gradient_and_curvature, refined, state, rtol=1e-13, atol=1e-13)
+        return refined, root.value, root.num_steps, root.result == RESULTS.successful
 
     for scale in (1.0, 5.0):
         u0, u, steps, ok = (np.asarray(a) for a in jax.jit(jax.vmap(start_and_root, (0, 0, 0, None)))(T, N1, lambda1, scale * y))
@@ -390,6 +391,35 @@ def test_start_is_within_1e_2_of_the_minimum_and_newton_needs_at_most_three_eval
             a = T[i] + np.exp(fine)[:, None] * k / lambda1[i]
             S = np.exp(fine) - fine + np.sum(np.log(a) + (scale * y) ** 2 / a, axis=1) / N1[i]
             assert abs(fine[np.argmin(S)] - u[i]) <= 1e-4
+
+
+def test_start_is_refined_for_one_point_and_under_vmap_over_the_width_alone():
+    """`_start_on_grid` is `_refined_start` for one point and under `jax.vmap` over N1 alone (the
+    refinement's sums at the nodes are then shared by the batch), also inside a vmap over T; it
+    is the lowest node (`_lowest_node`) under a vmap over T, N1 and T together, or the labels; the
+    lowest node is the node where a NumPy evaluation of S is lowest."""
+    rng = np.random.default_rng(4)
+    k, y, ys = rng.exponential(size=100), rng.standard_normal(100), rng.standard_normal((3, 100))
+    Ts, widths = jnp.array([0.01, 0.1, 1.0]), jnp.array([5.0, 50.0, 500.0])
+
+    def state(T, N1, labels=y):
+        return SingleTaskState(eigenvalues=jnp.asarray(k), labels=jnp.asarray(labels), temperature=T, lambda1=1.0, inv_width=1 / N1)
+
+    def both(f, T, N1, labels=y):
+        return _start_on_grid(state(T, N1, labels)), f(state(T, N1, labels))
+
+    refined, lowest = (lambda T, N1: both(_refined_start, T, N1)), (lambda T, N1: both(_lowest_node, T, N1))
+    np.testing.assert_array_equal(*refined(0.1, 50.0))
+    np.testing.assert_array_equal(*jax.vmap(refined, (None, 0))(0.1, widths))
+    np.testing.assert_array_equal(*jax.vmap(jax.vmap(refined, (None, 0)), (0, None))(Ts, widths))
+    np.testing.assert_array_equal(*jax.vmap(lowest, (0, None))(Ts, 50.0))
+    np.testing.assert_array_equal(*jax.vmap(lowest)(Ts, widths))
+    np.testing.assert_array_equal(*jax.vmap(lambda labels: both(_lowest_node, 0.1, 50.0, labels))(ys))
+    assert not np.array_equal(*jax.vmap(refined, (0, None))(Ts, 50.0))  # the two differ
+    u = np.arange(-8.0, 9.0)
+    for T in np.asarray(Ts):
+        a = T + np.exp(u)[:, None] * k
+        assert _lowest_node(state(T, 50.0)) == u[np.argmin(np.exp(u) - u + np.sum(np.log(a) + y**2 / a, axis=1) / 50.0)]
 
 
 def test_mean_prediction_under_vmap_with_shared_or_batched_labels_and_its_gradient():

@@ -44,9 +44,10 @@ class SingleTaskState(eqx.Module):
 
 
 def _action(log_Q, state: SingleTaskState):
-    """S(Q) of the module docstring in the eigenbasis, as a function of u = log Q (any shape)."""
+    """S(Q) of the module docstring in the eigenbasis, as a function of u = log Q."""
     Q = jnp.exp(log_Q)
-    return Q - log_Q + state.inv_width * _spectral_sums(Q, state, with_action=True)[0]
+    a = state.temperature + (Q / state.lambda1) * state.eigenvalues
+    return Q - log_Q + state.inv_width * jnp.sum(jnp.log(a) + state.labels**2 / a)
 
 
 @jax.custom_jvp
@@ -78,20 +79,19 @@ def _action_gradient_and_curvature(log_Q, state: SingleTaskState):
     y_i^2 (1/a_i).
     """
     Q = jnp.exp(log_Q)
-    return _from_sums(Q, state.inv_width, *_spectral_sums(Q, state, with_action=False))
+    return _from_sums(Q, state.inv_width, *_spectral_sums(Q, state))
 
 
-def _spectral_sums(Q, state: SingleTaskState, with_action: bool):
+def _spectral_sums(Q, state: SingleTaskState, with_action: bool = False):
     """The sums over the P eigenvalues behind g and dg/du (`_action_gradient_and_curvature`),
     sum_i r_i (1 - b_i) and sum_i r_i^2 (2 b_i - 1), and with `with_action` the action's
-    sum_i [log a_i + b_i] first, in one pass (`_sums`). They depend on Q, T, lambda1 and the
-    data, not on N1. Q: any shape (the sums broadcast over it)."""
-    kappa = state.eigenvalues / state.lambda1
-    y2 = state.labels**2
-    inv_a = 1 / (state.temperature + Q[..., None] * kappa)  # the one division a term: most of a step's cost
-    r, b = kappa * inv_a, y2 * inv_a
+    sum_i [log a_i + b_i] first (`_action`), in one pass (`_sums`). They depend on Q, T, lambda1
+    and the data, not on N1. Q: any shape (the sums broadcast over it)."""
+    a = state.temperature + Q[..., None] * (state.eigenvalues / state.lambda1)
+    inv_a = 1 / a  # the one division a term: most of a step's cost
+    r, b = (state.eigenvalues / state.lambda1) * inv_a, state.labels**2 * inv_a
     terms = (r * (1 - b), r**2 * (2 * b - 1))
-    return _sums((jnp.log(state.temperature + Q[..., None] * kappa) + b, *terms) if with_action else terms)
+    return _sums((jnp.log(a) + b, *terms) if with_action else terms)
 
 
 def _from_sums(Q, inv_width, first, second):
@@ -104,15 +104,49 @@ _GRID = jnp.arange(-8.0, 9.0)  # the starting grid of u = log Q
 
 
 def _start_on_grid(state: SingleTaskState):
-    """Newton's start: the node of u = log Q in -8, -7, ..., 8 where S is lowest, refined to the
-    root of the cubic that matches g and dg/du at the two nodes around it between which g goes
-    from negative to positive (S's minimum next to the node; the node itself where there is no
-    such pair). The sums over eigenvalues at the nodes depend on N1 through a factor only: under
-    `jax.vmap` over N1 (innermost) they are computed once per temperature, and the refinement,
-    within about 1e-3 of Q* where the node was within 0.5, costs a few scalar operations a point."""
+    """Newton's start: the node of u = log Q in -8, -7, ..., 8 where S is lowest
+    (`_lowest_node`), refined where that is cheap (`_refined_start`): for one point, and under
+    `jax.vmap` over N1 alone (N1 innermost in a sweep), where the refinement's sums over
+    eigenvalues at the nodes are the same for the whole batch and computed once. Where the batch
+    varies T, lambda1 or the data, those sums would cost a point more than the Newton steps the
+    refinement saves (59 against 33 us a point for Q* over 10^4 (T, N1) points in one flat
+    `jax.vmap`): the node itself. No derivative: a start."""
+    return _start(*jax.lax.stop_gradient((state.eigenvalues, state.labels, state.temperature, state.lambda1,
+                                          state.inv_width)))  # fmt: skip
+
+
+def _state(eigenvalues, labels, temperature, lambda1, inv_width) -> SingleTaskState:
+    return SingleTaskState(eigenvalues=eigenvalues, labels=labels, temperature=temperature, lambda1=lambda1,
+                           inv_width=inv_width)  # fmt: skip
+
+
+@jax.custom_batching.custom_vmap
+def _start(*fields):
+    return _refined_start(_state(*fields))
+
+
+@_start.def_vmap
+def _start_rule(axis_size, in_batched, *fields):
+    per_batch = not any(in_batched[:-1])  # only 1/N1 varies
+    start = _refined_start if per_batch else _lowest_node
+    return jax.vmap(lambda *f: start(_state(*f)), in_axes=[0 if b else None for b in in_batched])(*fields), True
+
+
+def _lowest_node(state: SingleTaskState):
+    """The node of `_GRID` where S is lowest (a scan over the nodes, one O(P) pass each: under a
+    flat `jax.vmap` XLA runs these sums faster than one pass over every node at once)."""
+    S = jax.lax.map(lambda u: _action(u, state), _GRID)
+    return _GRID[jnp.argmin(jnp.where(jnp.isnan(S), jnp.inf, S))]
+
+
+def _refined_start(state: SingleTaskState):
+    """The node where S is lowest, refined to the root of the cubic that matches g and dg/du at
+    the two nodes around it between which g goes from negative to positive (S's minimum next to
+    the node; the node itself where there is no such pair): within about 1e-2 of log Q* where
+    the node was within 0.5, so Newton needs 2-3 evaluations instead of 3-5."""
     Q = jnp.exp(_GRID)
     action, first, second = _spectral_sums(Q, state, with_action=True)
-    S = Q - _GRID + state.inv_width * action  # `_action`
+    S = Q - _GRID + state.inv_width * action  # `_action` at the nodes
     g, dg = _from_sums(Q, state.inv_width, first, second)
     j = jnp.argmin(jnp.where(jnp.isnan(S), jnp.inf, S))
     left = jnp.clip(jnp.where(g[j] > 0, j - 1, j), 0, _GRID.size - 2)
@@ -179,7 +213,7 @@ class SingleTaskSolution(TheorySolution):
     def action(self, Q: Float[ArrayLike, "*s"]) -> Float[Array, "*s"]:
         """The effective action S(Q) of the module docstring (Q > 0)."""
         state = self.state
-        return _action(jnp.log(jnp.asarray(Q, float)), state)
+        return jnp.vectorize(lambda q: _action(jnp.log(q), state))(jnp.asarray(Q, float))
 
     def predict(self, X0: Float[ArrayLike, "P0 N0"]) -> Prediction:
         """Posterior mean and variance of f(x0): a GP with kernel (Q*/lambda1) K and noise T.
