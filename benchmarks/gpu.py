@@ -35,11 +35,11 @@ from jaxtl import nets
 from jaxtl.tasks import teacher_pair
 
 RECORDED_CPU = {  # `python benchmarks/gpu.py --device cpu` on the 2-core CPU machine, nothing else running,
-    # 2026-12-05 16:36 UTC (benchmarks/README.md, "The GPU path")
-    "single task, Q (us/point)": 32.527,
-    "single task, Q + test error (us/point)": 38.361,
-    "transfer sweep (ms/point)": 3.949,
-    "Langevin step (ms/step)": 17.643,
+    # 2026-12-05 19:04 UTC (benchmarks/README.md, "The GPU path")
+    "single task, Q (us/point)": 33.263,
+    "single task, Q + test error (us/point)": 39.263,
+    "transfer sweep (ms/point)": 4.358,
+    "Langevin step (ms/step)": 18.268,
 }
 TRANSFER = dict(width=500.0, temperature=0.05, gain=2.0, noise=0.1, Ps=1000, Pt=200, P0=500, N0=200)
 QUICK_TRANSFER = dict(TRANSFER, Ps=100, Pt=40, P0=50, N0=30, width=50.0)
