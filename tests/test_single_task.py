@@ -6,7 +6,7 @@ import pytest
 
 import helpers
 import jaxtl
-from jaxtl.theory._single_task import SingleTaskState, _action, _action_gradient_and_curvature, _lowest_node, _mean_prediction, _refined_start, _start_on_grid, order_parameter
+from jaxtl.theory._single_task import SingleTaskState, _action, _action_gradient_and_curvature, _lowest_node, _mean_prediction, _refined_start, _start_on_grid
 from jaxtl.theory._solve import RESULTS, raise_if_failed, stationary_point
 
 CASES = [  # (activation, P, N0, width, temperature, lambda0, lambda1)
@@ -396,8 +396,8 @@ def test_refined_start_is_within_1e_2_of_the_minimum_and_newton_needs_at_most_th
 def test_start_is_refined_for_one_point_and_under_vmap_over_the_width_alone():
     """`_start_on_grid` is `_refined_start` for one point and under `jax.vmap` over N1 alone (the
     refinement's sums at the nodes are then shared by the batch), also inside a vmap over T; it
-    is the lowest node (`_lowest_node`) under a vmap over T, N1 and T together, or the labels; the
-    lowest node is the node where a NumPy evaluation of S is lowest."""
+    is the lowest node (`_lowest_node`) under a vmap over T and N1 together or over the labels;
+    the lowest node is the node where a NumPy evaluation of S is lowest."""
     rng = np.random.default_rng(4)
     k, y, ys = rng.exponential(size=100), rng.standard_normal(100), rng.standard_normal((3, 100))
     Ts, widths = jnp.array([0.01, 0.1, 1.0]), jnp.array([5.0, 50.0, 500.0])
@@ -409,17 +409,14 @@ def test_start_is_refined_for_one_point_and_under_vmap_over_the_width_alone():
         return _start_on_grid(state(T, N1, labels)), f(state(T, N1, labels))
 
     refined, lowest = (lambda T, N1: both(_refined_start, T, N1)), (lambda T, N1: both(_lowest_node, T, N1))
-    np.testing.assert_array_equal(*refined(0.1, 50.0))
-    np.testing.assert_array_equal(*jax.vmap(refined, (None, 0))(0.1, widths))
-    np.testing.assert_array_equal(*jax.vmap(jax.vmap(refined, (None, 0)), (0, None))(Ts, widths))
-    np.testing.assert_array_equal(*jax.vmap(lowest, (0, None))(Ts, 50.0))
-    np.testing.assert_array_equal(*jax.vmap(lowest)(Ts, widths))
-    np.testing.assert_array_equal(*jax.vmap(lambda labels: both(_lowest_node, 0.1, 50.0, labels))(ys))
-    assert not np.array_equal(*jax.vmap(refined, (0, None))(Ts, 50.0))  # the two differ
-    u = np.arange(-8.0, 9.0)
-    for T in np.asarray(Ts):
-        a = T + np.exp(u)[:, None] * k
-        assert _lowest_node(state(T, 50.0)) == u[np.argmin(np.exp(u) - u + np.sum(np.log(a) + y**2 / a, axis=1) / 50.0)]
+    np.testing.assert_array_equal(*jax.jit(refined)(0.1, 50.0))
+    np.testing.assert_array_equal(*jax.jit(jax.vmap(jax.vmap(refined, (None, 0)), (0, None)))(Ts, widths))
+    np.testing.assert_array_equal(*jax.jit(jax.vmap(lowest))(Ts, widths))
+    np.testing.assert_array_equal(*jax.jit(jax.vmap(lambda labels: both(_lowest_node, 0.1, 50.0, labels)))(ys))
+    assert not np.array_equal(*jax.jit(jax.vmap(refined))(Ts, widths))  # the two differ
+    u, T = np.arange(-8.0, 9.0), 0.1
+    a = T + np.exp(u)[:, None] * k
+    assert _lowest_node(state(T, 50.0)) == u[np.argmin(np.exp(u) - u + np.sum(np.log(a) + y**2 / a, axis=1) / 50.0)]
 
 
 def test_mean_prediction_under_vmap_with_shared_or_batched_labels_and_its_gradient():

@@ -87,9 +87,10 @@ def _spectral_sums(Q, state: SingleTaskState, with_action: bool = False):
     sum_i r_i (1 - b_i) and sum_i r_i^2 (2 b_i - 1), and with `with_action` the action's
     sum_i [log a_i + b_i] first (`_action`), in one pass (`_sums`). They depend on Q, T, lambda1
     and the data, not on N1. Q: any shape (the sums broadcast over it)."""
-    a = state.temperature + Q[..., None] * (state.eigenvalues / state.lambda1)
+    kappa = state.eigenvalues / state.lambda1
+    a = state.temperature + Q[..., None] * kappa
     inv_a = 1 / a  # the one division a term: most of a step's cost
-    r, b = (state.eigenvalues / state.lambda1) * inv_a, state.labels**2 * inv_a
+    r, b = kappa * inv_a, state.labels**2 * inv_a
     terms = (r * (1 - b), r**2 * (2 * b - 1))
     return _sums((jnp.log(a) + b, *terms) if with_action else terms)
 
@@ -368,12 +369,12 @@ def _test_error(sol: SingleTaskSolution, kernels: TestKernels, y0: Float[Array, 
 def order_parameter(state: SingleTaskState) -> Stationary:
     """Q* of the action given by `state` (spectrum of K, labels U^T y, T, lambda1, 1/N1):
     u = log Q* as a `Stationary`, started from the lowest point of S on the grid
-    log Q = -8, ..., 8 refined by a cubic (`_start_on_grid`), with the physical check (Q* a minimum of S; `RESULTS.not_a_minimum`
-    otherwise). With zero labels this is also the replica-specific part of the transfer theory
+    log Q = -8, ..., 8 (refined where that is cheap: `_start_on_grid`), with the physical check
+    (Q* a minimum of S; `RESULTS.not_a_minimum` otherwise). With zero labels this is also the replica-specific part of the transfer theory
     at gamma = inf (`jaxtl._transfer`)."""
     # S(u) need not be convex: Newton from the NNGP value u = 0 can walk away from a distant
     # minimum (large Q*, large T). Start next to the lowest point of S on a grid of log Q.
-    log_Q0 = jax.lax.stop_gradient(_start_on_grid(state))
+    log_Q0 = _start_on_grid(state)  # no derivative
     # A step costs O(P) here: solve to rounding level (1e-13), one step past the default 1e-10.
     stationary = stationary_point(_action_gradient_and_curvature, log_Q0, state, rtol=1e-13, atol=1e-13)
     curvature = stationary.jacobian  # dg/du where the gradient was checked, the same evaluation
