@@ -22,7 +22,13 @@ eigenbasis and the test kernels, which the lean baseline is given untimed) is ti
 (jaxtl, in this process), and the per-point cost beyond it is compared with the lean baseline
 on that footing: the nested call's time a point minus the once-per-data-set time a point.
 
+With `--baseline REV`, jaxtl as of git revision REV (`git archive` into a temporary folder,
+imported as a second package) runs the same `jaxtl.sweep`, its calls interleaved with the current
+ones: one more row, its ratios, the ratio of the two and the largest relative difference of their
+test errors.
+
     python benchmarks/single_task.py [--points 10000] [--P 1000] [--scipy-points 10000] [--dense-points 10] [--no-sweep]
+    python benchmarks/single_task.py --baseline eafb44e
 """
 
 import argparse
@@ -34,6 +40,7 @@ import numpy as np
 import scipy.optimize
 
 import jaxtl
+from _baseline import baseline_package
 from jaxtl.kernels import get_activation, nngp
 from jaxtl.theory._single_task import kernel_spectrum, kernels_on_test_set
 
@@ -88,6 +95,7 @@ def main():
     parser.add_argument("--N0", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-sweep", action="store_true", help="leave out the jaxtl.sweep row")
+    parser.add_argument("--baseline", help="a git revision whose jaxtl.sweep is timed too, in the same process")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -109,11 +117,26 @@ def main():
     Q, error = (np.ravel(a) for a in nested(X, y, X0, y0, temperatures, widths))
 
     sweep_seconds = sweep_deviation = np.nan
+    baseline = {}  # with --baseline: its sweep's time and its test errors' largest deviation
     if not args.no_sweep:
-        pair = jaxtl.tasks.TaskPair(Xs=X, ys=y, Xt=X, yt=y, X0=X0, y0=y0)
-        sweep = lambda: jaxtl.sweep(pair, theory="single_task", temperature=temperatures, width=widths, progress=False)
-        sweep_seconds = median_time(lambda: sweep().test_error.values, args.repeats)
-        sweep_deviation = np.max(np.abs(sweep().test_error.values.ravel() / error - 1))
+        packages = [jaxtl] + ([baseline_package(args.baseline)] if args.baseline else [])
+
+        def sweep(package):
+            pair = package.tasks.TaskPair(Xs=X, ys=y, Xt=X, yt=y, X0=X0, y0=y0)
+            return package.sweep(pair, theory="single_task", temperature=temperatures, width=widths,
+                                 progress=False).test_error.values  # fmt: skip
+
+        errors = [sweep(package) for package in packages]  # compile
+        times = [[] for _ in packages]
+        for _ in range(args.repeats):  # interleaved: each revision sees the same load
+            for package, seconds in zip(packages, times):
+                start = time.perf_counter()
+                sweep(package)
+                seconds.append(time.perf_counter() - start)
+        sweep_seconds = statistics.median(times[0])
+        sweep_deviation = np.max(np.abs(errors[0].ravel() / error - 1))
+        if args.baseline:
+            baseline = dict(seconds=statistics.median(times[1]), deviation=np.max(np.abs(errors[0] / errors[1] - 1)))
 
     # What jaxtl computes once per data set (the lean baseline is given it, untimed): the
     # kernel's eigendecomposition, the labels in its eigenbasis and the test kernels.
@@ -143,11 +166,15 @@ def main():
 
     per = dict(sweep=sweep_seconds / n, nested=nested_seconds / n, eig=eig_seconds / n,
                lean=lean_seconds / subset.size, peer=peer_seconds / dense.size)
+    if baseline:
+        per[f"sweep at {args.baseline}"] = baseline["seconds"] / n
     print(f"P = {args.P}, N0 = {args.N0}, P0 = {args.P0} test points; jax {jax.__version__}; grid: {side} "
           f"temperatures in [1e-3, 1] x {side} widths in [31.6, 1e4]; Q* and the test error at every point")
     print(f"{'method':<52}{'points':>8}{'seconds':>10}{'us / point':>12}")
     rows = [
         (f"jaxtl.sweep, theory='single_task' (median of {args.repeats})", n, sweep_seconds, per["sweep"]),
+        *([(f"jaxtl.sweep as of {args.baseline} (median of {args.repeats})", n, baseline["seconds"],
+            per[f"sweep at {args.baseline}"])] if baseline else []),
         (f"jaxtl jit(vmap(vmap)), N1 innermost (median of {args.repeats})", n, nested_seconds, per["nested"]),
         ("  of which: once per data set (alone)", n, eig_seconds, per["eig"]),
         ("lean: scipy minimize, eigenbasis, per point", subset.size, lean_seconds, per["lean"]),
@@ -155,9 +182,12 @@ def main():
     ]
     for name, points, seconds, each in rows:
         print(f"{name:<52}{points:>8}{seconds:>10.3f}{1e6 * each:>12.2f}")
-    for name in ("sweep", "nested"):
+    for name in ("sweep", "nested", *([f"sweep at {args.baseline}"] if baseline else [])):
         print(f"ratio per point, {name}: peer / jaxtl {per['peer'] / per[name]:.0f}x, lean / jaxtl "
               f"{per['lean'] / per[name]:.1f}x")
+    if baseline:
+        print(f"sweep, {args.baseline} / current: {baseline['seconds'] / sweep_seconds:.2f}x (medians of interleaved calls); "
+              f"test errors, current vs {args.baseline}: largest relative difference {baseline['deviation']:.1e}")
     beyond = per["nested"] - per["eig"]
     print(f"per point beyond the once-per-data-set part (the lean baseline's footing: it is given the "
           f"eigendecomposition and test kernels): jaxtl {1e6 * beyond:.2f} us, lean / jaxtl {per['lean'] / beyond:.1f}x")

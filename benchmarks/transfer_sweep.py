@@ -42,14 +42,8 @@ the off-diagonal parts of K_tt' and B and with those parts dropped.
 """
 
 import argparse
-import importlib
 import os
-import pathlib
 import statistics
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 
 import equinox as eqx
@@ -60,22 +54,10 @@ import numpy as np
 import jaxtl
 from jaxtl.theory import _transfer
 from jaxtl.theory._solve import stationary_point
+from _baseline import baseline_package
 
 FIXED = dict(width=500.0, temperature=0.05, gain=2.0, noise=0.1, Ps=1000, Pt=200, P0=500, N0=200)
 COUPLINGS, RHOS = np.logspace(-2, 2, 10), np.linspace(0.0, 1.0, 50)
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def baseline_package(revision: str):
-    """jaxtl as of `revision`, imported as the package `jaxtl_baseline` (its modules import one
-    another relatively, so the copy is self-contained)."""
-    folder = pathlib.Path(tempfile.mkdtemp(prefix="jaxtl-baseline-"))
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "jaxtl"], check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    (folder / "jaxtl").rename(folder / "jaxtl_baseline")
-    sys.path.insert(0, str(folder))
-    return importlib.import_module("jaxtl_baseline")
 
 
 def sweep(package, chunk_size=None):
