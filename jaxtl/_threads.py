@@ -10,7 +10,11 @@ of a sweep's shared part) runs faster on every thread: `every_thread_for_lapack`
 for its duration, and then stops the library's worker threads, which would otherwise spin for
 about a tenth of a second after their last call, on the cores XLA's programs need next (the
 single-task sweep of benchmarks/single_task.py ran its first 20 ms after the shared part at
-half speed). The library starts them again at its next call on several threads. Nothing is done
+half speed); the library starts them again when its thread count is next raised. Stopping them
+while another thread's call has handed them work would hang both, so they are stopped only where
+nothing else can have: with one CPU device (XLA runs its programs one after another) and no
+Python thread alive but the caller and daemon threads (progress bars, a notebook's I/O). Set
+OPENBLAS_NUM_THREADS to have jaxtl leave the library alone altogether. Nothing is done
 where that library is not found (another LAPACK, or SciPy linked to a shared OpenBLAS) or where
 threadpoolctl fails: these are speed-ups, not conditions. NumPy's own BLAS is left alone.
 """
@@ -18,6 +22,7 @@ threadpoolctl fails: these are speed-ups, not conditions. NumPy's own BLAS is le
 import contextlib
 import ctypes
 import os
+import threading
 
 _limited = []  # the library's threadpoolctl controller, its thread count before the limit, its thread stop
 
@@ -43,7 +48,7 @@ def one_thread_for_lapack() -> None:
 
 def _thread_stop(filepath: str):
     """OpenBLAS's `blas_thread_shutdown_` in the library at `filepath` (it joins the worker
-    threads; the library's next threaded call starts them again, as after a fork), or None."""
+    threads; the library starts them again as after a fork), or None."""
     try:
         return ctypes.CDLL(filepath).blas_thread_shutdown_
     except (OSError, AttributeError):
@@ -54,9 +59,9 @@ def _thread_stop(filepath: str):
 def every_thread_for_lapack():
     """Within the block, SciPy's OpenBLAS has the threads it had before `one_thread_for_lapack`
     (nothing changes where that did nothing); after it, the count it had on entering (one,
-    unless the caller changed it), and its worker threads are stopped (module docstring). Wait
-    for the block's results inside it: JAX dispatches asynchronously. Not while another Python
-    thread calls SciPy's linear algebra."""
+    unless the caller changed it), and its worker threads are stopped where nothing else can be
+    using them (`_alone`; module docstring). Wait for the block's results inside it: JAX
+    dispatches asynchronously."""
     if not _limited:
         yield
         return
@@ -72,7 +77,16 @@ def every_thread_for_lapack():
     finally:
         try:
             controller.limit(limits=entered)
-            if stop is not None:
+            if stop is not None and _alone():
                 stop()
         except Exception:  # noqa: BLE001
             pass
+
+
+def _alone() -> bool:
+    """Whether nothing but the caller can have handed work to the library's worker threads: one
+    CPU device, and no Python thread alive but the caller and daemon threads."""
+    import jax
+
+    caller = threading.current_thread()
+    return len(jax.devices("cpu")) == 1 and all(t is caller or t.daemon for t in threading.enumerate())

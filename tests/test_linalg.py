@@ -74,8 +74,9 @@ def test_import_gives_scipy_blas_one_thread_unless_the_user_set_it():
     """Importing jaxtl limits SciPy's OpenBLAS (the LAPACK of JAX's CPU programs) to one thread,
     NumPy's BLAS left alone; `every_thread_for_lapack` gives back the threads it had within its
     block, limits them again after it and stops the library's worker threads (the process has
-    fewer threads after the block than within it), which the next block starts again (its
-    eigenvalues right); with OPENBLAS_NUM_THREADS set, jaxtl leaves the threads as set."""
+    fewer threads after the block than within it), which the next block starts again (more
+    threads within it, its eigenvalues right), unless another non-daemon Python thread is alive
+    (then the threads are kept); with OPENBLAS_NUM_THREADS set, jaxtl leaves the threads as set."""
     import os
     import subprocess
     import sys
@@ -91,12 +92,15 @@ def test_import_gives_scipy_blas_one_thread_unless_the_user_set_it():
             "with jaxtl._threads.every_thread_for_lapack():\n    within = count()\n    scipy.linalg.eigh(A)\n"
             "    busy = tasks()\n"
             "idle = tasks()\n"
-            "with jaxtl._threads.every_thread_for_lapack():\n    k = scipy.linalg.eigvalsh(A)\n"
-            "print((before, within, count(), busy, idle, float(np.max(np.abs(k - np.linalg.eigvalsh(A))))))")  # fmt: skip
+            "with jaxtl._threads.every_thread_for_lapack():\n    k = scipy.linalg.eigvalsh(A)\n    again = tasks()\n"
+            "import threading\nother = threading.Event()\nworker = threading.Thread(target=other.wait)\nworker.start()\n"
+            "with jaxtl._threads.every_thread_for_lapack():\n    scipy.linalg.eigh(A)\n    shared = tasks()\n"
+            "kept = tasks()\nother.set()\nworker.join()\n"
+            "print((before, within, count(), busy, idle, float(np.max(np.abs(k - np.linalg.eigvalsh(A)))), again, shared, kept))")  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     threads = lambda env: eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,  # noqa: E731
                                               check=True).stdout)  # fmt: skip
-    default, within, after, busy, idle, error = threads(environment)
+    default, within, after, busy, idle, error, again, shared, kept = threads(environment)
     if "scipy.libs" not in default:
         pytest.skip("SciPy here does not bundle its own OpenBLAS")
     assert default["scipy.libs"] == 1 and after["scipy.libs"] == 1
@@ -106,7 +110,8 @@ def test_import_gives_scipy_blas_one_thread_unless_the_user_set_it():
         if "numpy.libs" in default:
             assert default["numpy.libs"] > 1
         if busy:  # Linux: the process's threads
-            assert idle < busy
+            assert idle < busy and again > idle  # stopped after the block, started again within the next
+            assert kept == shared  # not stopped while another (non-daemon) Python thread is alive
     assert all(count["scipy.libs"] == 2 for count in threads(environment | {"OPENBLAS_NUM_THREADS": "2"})[:3])
 
 

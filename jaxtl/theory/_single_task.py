@@ -12,6 +12,7 @@ After one eigendecomposition K = U diag(k) U^T every evaluation is O(P).
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .. import _checks
@@ -136,20 +137,26 @@ def _start_rule(axis_size, in_batched, *fields):
 def _lowest_node(state: SingleTaskState):
     """The node of `_GRID` where S is lowest (a scan over the nodes, one O(P) pass each: under a
     flat `jax.vmap` XLA runs these sums faster than one pass over every node at once)."""
-    S = jax.lax.map(lambda u: _action(u, state), _GRID)
-    return _GRID[jnp.argmin(jnp.where(jnp.isnan(S), jnp.inf, S))]
+    return _lowest(jax.lax.map(lambda u: _action(u, state), _GRID))[1]
+
+
+def _lowest(S):
+    """(j, u_j): the index and the node where S (at the nodes of `_GRID`) is lowest; u = 0, the
+    infinite-width value, where S is nowhere finite (NaN data: Newton then fails there)."""
+    j = jnp.argmin(jnp.where(jnp.isnan(S), jnp.inf, S))
+    return j, jnp.where(jnp.isfinite(S[j]), _GRID[j], 0.0)
 
 
 def _refined_start(state: SingleTaskState):
     """The node where S is lowest, refined to the root of the cubic that matches g and dg/du at
     the two nodes around it between which g goes from negative to positive (S's minimum next to
     the node; the node itself where there is no such pair): within about 1e-2 of log Q* where
-    the node was within 0.5, so Newton needs 2-3 evaluations instead of 3-5."""
+    the node was within 0.5, so Newton needs 2-3 evaluations instead of 3-6."""
     Q = jnp.exp(_GRID)
     action, first, second = _spectral_sums(Q, state, with_action=True)
     S = Q - _GRID + state.inv_width * action  # `_action` at the nodes
     g, dg = _from_sums(Q, state.inv_width, first, second)
-    j = jnp.argmin(jnp.where(jnp.isnan(S), jnp.inf, S))
+    j, node = _lowest(S)
     left = jnp.clip(jnp.where(g[j] > 0, j - 1, j), 0, _GRID.size - 2)
     gL, gR, mL, mR = g[left], g[left + 1], dg[left], dg[left + 1]
     bracketed = (gL <= 0) & (gR >= 0)
@@ -163,7 +170,7 @@ def _refined_start(state: SingleTaskState):
         return jnp.clip(t - p / jnp.where(dp > 0, dp, jnp.inf), 0.0, 1.0), None
 
     t = jax.lax.scan(newton_on_cubic, t, None, length=4)[0]
-    return jnp.where(bracketed, _GRID[left] + t, _GRID[j])
+    return jnp.where(bracketed, _GRID[left] + t, node)
 
 
 class SingleTaskSolution(TheorySolution):
@@ -307,11 +314,16 @@ def _mean_prediction(w: Float[Array, " P"], labels: Float[Array, " P"], projecte
     return _mean_prediction_batched(w, labels, projected)
 
 
-@_mean_prediction.defjvp
 def _mean_prediction_jvp(primals, tangents):
     (w, labels, projected), (dw, dlabels, dprojected) = primals, tangents
-    tangent = (dw * labels) @ projected + (w * dlabels) @ projected + (w * labels) @ dprojected
-    return _mean_prediction(w, labels, projected), tangent
+    out = _mean_prediction(w, labels, projected)
+    terms = [(lambda: (dw * labels) @ projected, dw), (lambda: (w * dlabels) @ projected, dlabels),
+             (lambda: (w * labels) @ dprojected, dprojected)]  # fmt: skip
+    nonzero = [term() for term, d in terms if not isinstance(d, SymbolicZero)]
+    return out, sum(nonzero) if nonzero else jnp.zeros_like(out)
+
+
+_mean_prediction.defjvp(_mean_prediction_jvp, symbolic_zeros=True)  # a zero tangent's product is skipped
 
 
 def _weighted_sum(w, labels, projected):
