@@ -24,6 +24,8 @@ import ctypes
 import os
 import threading
 
+import jax
+
 _limited = []  # the library's threadpoolctl controller, its thread count before the limit, its thread stop
 
 
@@ -86,7 +88,5 @@ def every_thread_for_lapack():
 def _alone() -> bool:
     """Whether nothing but the caller can have handed work to the library's worker threads: one
     CPU device, and no Python thread alive but the caller and daemon threads."""
-    import jax
-
     caller = threading.current_thread()
     return len(jax.devices("cpu")) == 1 and all(t is caller or t.daemon for t in threading.enumerate())

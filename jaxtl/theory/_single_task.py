@@ -113,25 +113,20 @@ def _start_on_grid(state: SingleTaskState):
     varies T, lambda1 or the data, those sums would cost a point more than the Newton steps the
     refinement saves (59 against 33 us a point for Q* over 10^4 (T, N1) points in one flat
     `jax.vmap`): the node itself. No derivative: a start."""
-    return _start(*jax.lax.stop_gradient((state.eigenvalues, state.labels, state.temperature, state.lambda1,
-                                          state.inv_width)))  # fmt: skip
-
-
-def _state(eigenvalues, labels, temperature, lambda1, inv_width) -> SingleTaskState:
-    return SingleTaskState(eigenvalues=eigenvalues, labels=labels, temperature=temperature, lambda1=lambda1,
-                           inv_width=inv_width)  # fmt: skip
+    return _start(jax.lax.stop_gradient(state))
 
 
 @jax.custom_batching.custom_vmap
-def _start(*fields):
-    return _refined_start(_state(*fields))
+def _start(state: SingleTaskState):
+    return _refined_start(state)
 
 
 @_start.def_vmap
-def _start_rule(axis_size, in_batched, *fields):
-    per_batch = not any(in_batched[:-1])  # only 1/N1 varies
+def _start_rule(axis_size, in_batched, state):
+    (batched,) = in_batched  # a SingleTaskState of bools
+    per_batch = not (batched.eigenvalues or batched.labels or batched.temperature or batched.lambda1)  # 1/N1 alone
     start = _refined_start if per_batch else _lowest_node
-    return jax.vmap(lambda *f: start(_state(*f)), in_axes=[0 if b else None for b in in_batched])(*fields), True
+    return jax.vmap(start, in_axes=(jax.tree.map(lambda b: 0 if b else None, batched),))(state), True
 
 
 def _lowest_node(state: SingleTaskState):
